@@ -1,0 +1,1 @@
+"""smsgate.simulator"""
