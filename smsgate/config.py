@@ -1,0 +1,300 @@
+"""The one configuration file (TOML) and its defaults.
+
+Found by `--config`, else `$SMSGATE_CONFIG`, else `/etc/smsgate/smsgate.toml`. Every key is documented in
+`docs/configuration.md`; an unknown key or a wrong type is an error that names the key, because a typo
+in `quiet_hours` that silently fell back to a default would text patients at night.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "ClinicConfig",
+    "ComplianceConfig",
+    "Config",
+    "ConfigError",
+    "HoursConfig",
+    "ModemConfig",
+    "SendingConfig",
+    "SimulatorConfig",
+    "WebConfig",
+    "WebhookConfig",
+    "find_config_path",
+    "load_config",
+    "render_default_config",
+]
+
+DEFAULT_CONFIG_PATH = Path("/etc/smsgate/smsgate.toml")
+ENV_VAR = "SMSGATE_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or wrong; the message names the file and key."""
+
+
+@dataclass
+class ClinicConfig:
+    name: str = "Our clinic"
+    contact: str = ""
+    region: str = "US"
+    timezone: str = "UTC"
+
+
+@dataclass
+class ModemConfig:
+    name: str = ""
+    device: str = ""
+    imei: str = ""
+    imsi: str = ""
+    pin: str = ""
+    baudrate: int = 115200
+    parts_per_minute: int = 30
+    daily_cap: int = 1000
+    monthly_recipient_cap: int = 0
+    probe: list[str] = field(default_factory=lambda: ["/dev/ttyUSB*", "/dev/ttyACM*"])
+
+
+@dataclass
+class SimulatorConfig:
+    modems: int = 2
+    personality: str = "huawei"
+    latency: str = "0.5-1.5"
+    handsets: list[str] = field(default_factory=lambda: ["+15555550101", "+15555550102"])
+    control_socket: str = ""
+
+
+@dataclass
+class SendingConfig:
+    max_parts: int = 6
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    lease_seconds: float = 120.0
+    status_reports: bool = True
+    resend_unknown: bool = False
+    validity_hours: int = 72
+
+
+@dataclass
+class HoursConfig:
+    business_hours: list[str] = field(default_factory=lambda: ["Mon-Fri 08:00-18:00"])
+    holidays: list[str] = field(default_factory=list)
+    after_hours_reply: str = ""
+    after_hours_window_hours: float = 12.0
+    quiet_start: str = "08:00"
+    quiet_end: str = "21:00"
+    per_day: int = 1
+    per_week: int = 3
+
+
+@dataclass
+class ComplianceConfig:
+    opt_out_words: list[str] = field(default_factory=list)
+    opt_in_words: list[str] = field(default_factory=list)
+    help_words: list[str] = field(default_factory=list)
+    stop_reply: str = (
+        "{clinic}: you will receive no more messages from this number. Reply START to resubscribe."
+    )
+    start_reply: str = "{clinic}: you are subscribed again. Reply HELP for help, STOP to opt out."
+    help_reply: str = (
+        "{clinic}: appointment reminders and replies, a few msgs per month. Call {contact} for help. "
+        "Reply STOP to opt out."
+    )
+    first_message_footer: str = "Reply STOP to opt out."
+    auto_reply_limit: int = 5
+    auto_reply_window_minutes: float = 10.0
+    answer_window_hours: float = 72.0
+    list_scopes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WebConfig:
+    bind: str = "127.0.0.1"
+    port: int = 8080
+    secret_key_file: str = ""
+    idle_logout_minutes: float = 30.0
+    secure_cookies: bool = False
+    login_attempts_per_minute: int = 10
+
+
+@dataclass
+class WebhookConfig:
+    url: str = ""
+    secret: str = ""
+    events: list[str] = field(default_factory=lambda: ["inbound", "state", "outcome"])
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    database: str = "smsgate.db"
+    log_level: str = "INFO"
+    clinic: ClinicConfig = field(default_factory=ClinicConfig)
+    modems: list[ModemConfig] = field(default_factory=list)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    sending: SendingConfig = field(default_factory=SendingConfig)
+    hours: HoursConfig = field(default_factory=HoursConfig)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    webhooks: list[WebhookConfig] = field(default_factory=list)
+
+    @property
+    def database_path(self) -> Path:
+        """The database path, relative paths taken from the config file's folder."""
+        p = Path(self.database).expanduser()
+        if not p.is_absolute() and self.path is not None:
+            p = self.path.parent / p
+        return p
+
+    @property
+    def uses_simulator(self) -> bool:
+        return not self.modems
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the configuration file."""
+    p = find_config_path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"No configuration file at {p}. Create one with `smsgate init` "
+            f"(or point --config / ${ENV_VAR} at yours)."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    cfg = _build(Config, raw, "")
+    cfg.path = p.resolve()
+    _validate(cfg, p)
+    return cfg
+
+
+def config_from_dict(raw: dict[str, Any], path: Path | None = None) -> Config:
+    """Build a Config from a dict shaped like the TOML file (for tests and `init`)."""
+    cfg = _build(Config, raw, "")
+    cfg.path = path
+    _validate(cfg, path or Path("<dict>"))
+    return cfg
+
+
+def _validate(cfg: Config, p: Path) -> None:
+    names = [m.name for m in cfg.modems]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{p}: two [[modems]] share a name; each modem needs its own name.")
+    for i, m in enumerate(cfg.modems):
+        if not m.name:
+            raise ConfigError(f"{p}: modems[{i}] has no name; add name = \"front-desk\" or similar.")
+        if not (m.device or m.imei or m.imsi):
+            raise ConfigError(
+                f"{p}: modem {m.name!r} needs device = \"/dev/serial/by-id/...\", imei = \"...\" or imsi = \"...\"."
+            )
+    for key in ("quiet_start", "quiet_end"):
+        value = getattr(cfg.hours, key)
+        if not _is_hhmm(value):
+            raise ConfigError(f"{p}: hours.{key} = {value!r} is not a time; write it as \"08:00\".")
+
+
+def _is_hhmm(value: str) -> bool:
+    parts = value.split(":")
+    return (
+        len(parts) == 2
+        and all(x.isdigit() for x in parts)
+        and 0 <= int(parts[0]) <= 24
+        and 0 <= int(parts[1]) < 60
+    )
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'the file'} must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "path"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {where + '.' if where else ''}{unknown[0]}; known keys here: {', '.join(sorted(known))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list")
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (str, int, float, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where} must be a {hint.__name__}, not {value!r}")
+    return value
+
+
+def render_default_config(database: str = "smsgate.db", *, demo: bool = False) -> str:
+    """The commented file `smsgate init` writes."""
+    modems = (
+        "# No [[modems]] configured: `smsgate serve` starts simulated modems (see [simulator]).\n"
+        "# For a real modem add, for example:\n"
+        "# [[modems]]\n"
+        "# name = \"front-desk\"\n"
+        "# device = \"/dev/serial/by-id/usb-HUAWEI_Technology_HUAWEI_Mobile-if00-port0\"\n"
+        "# pin = \"\"\n"
+    )
+    return f"""# smsgate configuration. Every key is described in docs/configuration.md.
+database = "{database}"
+log_level = "INFO"
+
+[clinic]
+name = "{'Demo Clinic' if demo else 'Our clinic'}"
+contact = "+15555550100"
+region = "US"
+timezone = "America/New_York"
+
+{modems}
+[simulator]
+modems = 2
+personality = "huawei"
+latency = "0.5-1.5"
+handsets = ["+15555550101", "+15555550102"]
+
+[sending]
+max_parts = 6
+max_attempts = 5
+
+[hours]
+business_hours = ["Mon-Fri 08:00-18:00"]
+quiet_start = "08:00"
+quiet_end = "21:00"
+
+[web]
+bind = "127.0.0.1"
+port = 8080
+"""

@@ -1,0 +1,589 @@
+"""Outbound messages: enqueue, atomic claims with leases, and the monotone state machine.
+
+The order of writes is the crash-safety argument (RELIABILITY.md §2.2): a part is committed as
+`submitting` before `AT+CMGS` is written, and its TP-MR is committed the moment the modem answers. After a
+crash, a part still `submitting` may have gone out, so it becomes `unknown` and is never re-sent blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from smsgate.numbers import InvalidNumber, normalize
+
+from .clock import parse_ts, ts
+from .errors import IllegalTransition, LeaseLost, MessageRejected, NotFound
+from .records import (
+    TERMINAL,
+    TRANSITIONS,
+    Claim,
+    EnqueueResult,
+    Kind,
+    Message,
+    Part,
+    PartState,
+    State,
+)
+
+if TYPE_CHECKING:
+    from .store import Store
+
+DEFAULT_MAX_PARTS = 6
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Defer:
+    """A gate's answer: not now, try again at `until` (quiet hours, frequency caps)."""
+
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """A gate's answer: never send this message (no consent); it is cancelled with `reason`."""
+
+    reason: str
+
+
+Gate = Callable[["Store", Message, datetime], Defer | Refuse | None]
+
+
+def segment(text: str) -> tuple[int, str]:
+    """(parts, encoding) for `text`, from the PDU codec's own segmentation."""
+    from smsgate.at_commands.pdu import preview
+
+    p = preview(text)
+    return p.parts, p.encoding
+
+
+class OutboxMixin:
+    # -- enqueue -------------------------------------------------------------------------------------
+    def enqueue(
+        self: Store,
+        to: str,
+        text: str,
+        *,
+        kind: Kind | str = Kind.TRANSACTIONAL,
+        not_before: datetime | None = None,
+        idempotency_key: str | None = None,
+        created_by: str = "cli",
+        source: str = "cli",
+        expect: Mapping[str, str] | None = None,
+        follow_up: Mapping[str, str] | None = None,
+        in_reply_to: int | None = None,
+        preferred_modem_id: int | None = None,
+        required_modem_id: int | None = None,
+        campaign: str | None = None,
+        scope: str | None = None,
+        max_parts: int = DEFAULT_MAX_PARTS,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        status_report: bool = True,
+    ) -> EnqueueResult:
+        """Queue one message. The same `idempotency_key` twice yields the first message, not a second."""
+        kind = Kind(kind)
+        number = self._check_number(to)
+        parts, encoding = self._check_text(text, max_parts)
+        now = self.clock()
+        with self.transaction():
+            if idempotency_key is not None:
+                existing = self._one(
+                    "SELECT id, to_number, body, parts_total, encoding FROM messages WHERE idempotency_key = ?",
+                    (idempotency_key,),
+                )
+                if existing is not None:
+                    if existing["to_number"] != number or existing["body"] != text:
+                        raise MessageRejected(
+                            f"idempotency key {idempotency_key!r} was already used for message "
+                            f"#{existing['id']} with a different recipient or text; use a new key"
+                        )
+                    return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
+            contact_id = self.ensure_contact(number)
+            if preferred_modem_id is None and required_modem_id is None:
+                row = self._one("SELECT last_modem_id FROM contacts WHERE id = ?", (contact_id,))
+                preferred_modem_id = row["last_modem_id"] if row else None
+            conversation_id = self.conversation_for(contact_id, required_modem_id or preferred_modem_id or 0)
+            msg_id = self._insert_message(
+                number=number,
+                text=text,
+                kind=kind,
+                parts=parts,
+                encoding=encoding,
+                now=now,
+                not_before=not_before,
+                idempotency_key=idempotency_key,
+                created_by=created_by,
+                source=source,
+                expect=expect,
+                follow_up=follow_up,
+                in_reply_to=in_reply_to,
+                preferred_modem_id=preferred_modem_id,
+                required_modem_id=required_modem_id,
+                campaign=campaign,
+                scope=scope,
+                max_attempts=max_attempts,
+                status_report=status_report,
+                conversation_id=conversation_id,
+            )
+            self._history(msg_id, None, State.QUEUED, created_by, {"source": source, "kind": kind.value})
+            self._exec(
+                "UPDATE conversations SET last_message_at = ? WHERE id = ?", (ts(now), conversation_id)
+            )
+        return EnqueueResult(msg_id, True, parts, encoding)
+
+    def enqueue_many(
+        self: Store,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        kind: Kind | str = Kind.BULK,
+        created_by: str = "campaign",
+        source: str = "campaign",
+        campaign: str | None = None,
+        max_parts: int = DEFAULT_MAX_PARTS,
+        not_before: datetime | None = None,
+    ) -> list[int]:
+        """Queue many messages in one transaction (a campaign); each item has `to` and `text`.
+
+        All or nothing: one bad row rejects the batch with its row number, so a CSV import never half-runs.
+        Contacts and conversations are resolved lazily at claim time for bulk rows, which keeps a
+        100,000-row campaign to one pass of plain INSERTs.
+        """
+        kind = Kind(kind)
+        now = self.clock()
+        seg_cache: dict[str, tuple[int, str]] = {}
+        num_cache: dict[str, str] = {}
+        rows = []
+        for i, item in enumerate(items, start=1):
+            raw_to, text = item["to"], item["text"]
+            try:
+                number = num_cache.get(raw_to) or self._check_number(raw_to)
+                num_cache[raw_to] = number
+                seg = seg_cache.get(text)
+                if seg is None:
+                    seg = seg_cache[text] = self._check_text(text, max_parts)
+            except MessageRejected as exc:
+                raise MessageRejected(f"row {i}: {exc}") from None
+            nb = item.get("not_before") or not_before
+            due = ts(nb) if nb else ts(now)
+            rows.append(
+                (
+                    number,
+                    text,
+                    kind.value,
+                    int(kind.priority),
+                    seg[0],
+                    seg[1],
+                    random.randint(0, 255),
+                    DEFAULT_MAX_ATTEMPTS,
+                    ts(nb) if nb else None,
+                    due,
+                    item.get("idempotency_key"),
+                    created_by,
+                    source,
+                    campaign,
+                    ts(now),
+                    ts(now),
+                )
+            )
+        with self.transaction():
+            first = self._one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
+            try:
+                self._conn.executemany(
+                    "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
+                    " max_attempts, not_before, due_at, idempotency_key, created_by, source, campaign,"
+                    " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise MessageRejected(f"batch refused, nothing queued: {exc}") from None
+            ids = [r[0] for r in self._conn.execute("SELECT id FROM messages WHERE id > ? ORDER BY id", (first,))]
+            self._conn.executemany(
+                "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)",
+                ((mid, n, row[0]) for mid, row in zip(ids, rows, strict=True) for n in range(1, row[4] + 1)),
+            )
+            self.audit(created_by, "campaign.enqueue", "campaign", None, {"campaign": campaign, "count": len(ids)})
+        return ids
+
+    def _check_number(self: Store, to: str) -> str:
+        try:
+            return normalize(to, default_region=self.default_region)
+        except InvalidNumber as exc:
+            raise MessageRejected(str(exc)) from None
+
+    def _check_text(self: Store, text: str, max_parts: int) -> tuple[int, str]:
+        if text is None or not str(text).strip():
+            raise MessageRejected("the text is empty; write what the patient should read")
+        parts, encoding = segment(text)
+        if parts > max_parts:
+            raise MessageRejected(
+                f"the text needs {parts} SMS parts ({encoding}) but at most {max_parts} are allowed; "
+                "shorten it, or raise sending.max_parts in the configuration"
+            )
+        return parts, encoding
+
+    def _insert_message(self: Store, *, number: str, text: str, kind: Kind, parts: int, encoding: str,
+                        now: datetime, not_before: datetime | None, **extra: Any) -> int:
+        due = ts(not_before) if not_before and not_before > now else ts(now)
+        cur = self._exec(
+            "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
+            " max_attempts, not_before, due_at, idempotency_key, created_by, source, expect, follow_up,"
+            " in_reply_to, preferred_modem_id, required_modem_id, campaign, scope, status_report,"
+            " conversation_id, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                number, text, kind.value, int(kind.priority), parts, encoding, random.randint(0, 255),
+                extra["max_attempts"], ts(not_before) if not_before else None, due,
+                extra["idempotency_key"], extra["created_by"], extra["source"],
+                json.dumps(dict(extra["expect"])) if extra["expect"] else None,
+                json.dumps(dict(extra["follow_up"])) if extra["follow_up"] else None,
+                extra["in_reply_to"], extra["preferred_modem_id"], extra["required_modem_id"],
+                extra["campaign"], extra["scope"], int(extra["status_report"]), extra["conversation_id"],
+                ts(now), ts(now),
+            ),
+        )
+        msg_id = int(cur.lastrowid or 0)
+        self._conn.executemany(
+            "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)",
+            ((msg_id, n, number) for n in range(1, parts + 1)),
+        )
+        return msg_id
+
+    # -- reading -------------------------------------------------------------------------------------
+    def get_message(self: Store, message_id: int) -> Message:
+        row = self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            raise NotFound(f"no message #{message_id}")
+        msg = Message.from_row(row)
+        msg.parts = [
+            Part(r["message_id"], r["part_no"], PartState(r["state"]), r["tp_mr"], r["modem_id"])
+            for r in self._all("SELECT * FROM message_parts WHERE message_id = ? ORDER BY part_no", (message_id,))
+        ]
+        return msg
+
+    def list_messages(self: Store, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Message]:
+        where, params = ("WHERE state = ?", [state]) if state else ("", [])
+        rows = self._all(
+            f"SELECT * FROM messages {where} ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)
+        )
+        return [Message.from_row(r) for r in rows]
+
+    def state_history(self: Store, message_id: int) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT at, actor, action, detail FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
+            " ORDER BY id",
+            (message_id,),
+        )
+        for r in rows:
+            r["detail"] = json.loads(r["detail"]) if r["detail"] else {}
+        return rows
+
+    def queue_counts(self: Store) -> dict[str, dict[int, int]]:
+        out: dict[str, dict[int, int]] = {}
+        for r in self._all("SELECT state, priority, COUNT(*) AS n FROM messages GROUP BY state, priority"):
+            out.setdefault(r["state"], {})[r["priority"]] = r["n"]
+        return out
+
+    def next_due(self: Store) -> datetime | None:
+        """When the earliest queued message comes due (for the drain loop's wait)."""
+        row = self._one("SELECT MIN(due_at) AS d FROM messages WHERE state = 'queued'")
+        return parse_ts(row["d"]) if row and row["d"] else None
+
+    # -- claims --------------------------------------------------------------------------------------
+    def claim(
+        self: Store,
+        owner: str,
+        modem_id: int | None,
+        *,
+        limit: int = 1,
+        lease_seconds: float = 120.0,
+        gate: Gate | None = None,
+    ) -> list[Claim]:
+        """Lease up to `limit` due messages to `owner` sending from `modem_id`, best priority first.
+
+        Consent is checked here, inside the claim transaction, not only at enqueue: a campaign queued
+        before a STOP cannot slip through. `gate` (the rules engine) may defer or refuse a message.
+        """
+        now = self.clock()
+        now_s = ts(now)
+        lease_until = ts(now + timedelta(seconds=lease_seconds))
+        claims: list[Claim] = []
+        with self.transaction():
+            while len(claims) < limit:
+                batch = self._all(
+                    "SELECT * FROM messages WHERE state = 'queued' AND due_at <= ?"
+                    " AND (required_modem_id IS NULL OR required_modem_id = ?)"
+                    " AND (preferred_modem_id IS NULL OR preferred_modem_id = ? OR ? IS NULL"
+                    "      OR NOT EXISTS (SELECT 1 FROM modems WHERE modems.id = messages.preferred_modem_id"
+                    "                     AND modems.state = 'ready'))"
+                    " ORDER BY priority, due_at, id LIMIT ?",
+                    (now_s, modem_id, modem_id, modem_id, max(limit - len(claims), 1) * 2),
+                )
+                if not batch:
+                    break
+                for row in batch:
+                    if len(claims) >= limit:
+                        break
+                    msg = Message.from_row(row)
+                    verdict = self._consent_verdict(msg)
+                    if verdict is None and gate is not None:
+                        verdict = gate(self, msg, now)
+                    if isinstance(verdict, Refuse):
+                        self._transition(msg.id, State.QUEUED, State.CANCELLED, "policy",
+                                         {"reason": verdict.reason}, last_error=verdict.reason)
+                        self._exec("UPDATE message_parts SET state = 'failed', last_error = ?"
+                                   " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
+                        continue
+                    if isinstance(verdict, Defer):
+                        self._exec(
+                            "UPDATE messages SET due_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                            (ts(max(verdict.until, now + timedelta(seconds=1))), verdict.reason, now_s, msg.id),
+                        )
+                        continue
+                    failover = (
+                        msg.preferred_modem_id
+                        if msg.preferred_modem_id not in (None, modem_id) and modem_id is not None
+                        else None
+                    )
+                    self._transition(
+                        msg.id, State.QUEUED, State.CLAIMED, owner,
+                        {"modem_id": modem_id, **({"failover_from": failover} if failover else {})},
+                        lease_owner=owner, lease_until=lease_until, modem_id=modem_id,
+                        **({"failover_from": failover} if failover else {}),
+                    )
+                    claimed = self.get_message(msg.id)
+                    claims.append(Claim(claimed, owner, lease_until))
+        return claims
+
+    def _consent_verdict(self: Store, msg: Message) -> Refuse | None:
+        if msg.kind == Kind.COMPLIANCE:
+            return None
+        status = self.consent_status(msg.to_number, msg.scope or "all")
+        if status.opted_out:
+            return Refuse(f"{msg.to_number} opted out ({status.last_source}, {status.last_event_at})")
+        if msg.kind == Kind.MARKETING and not status.opted_in:
+            return Refuse(f"{msg.to_number} has no opt-in on the consent ledger; marketing needs one")
+        return None
+
+    def _held(self: Store, claim: Claim) -> dict[str, Any]:
+        row = self._one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))
+        if row is None:
+            raise NotFound(f"no message #{claim.message.id}")
+        if row["lease_owner"] != claim.owner:
+            raise LeaseLost(claim.message.id, claim.owner)
+        return row
+
+    def renew(self: Store, claim: Claim, lease_seconds: float = 120.0) -> Claim:
+        until = ts(self.clock() + timedelta(seconds=lease_seconds))
+        with self.transaction():
+            self._held(claim)
+            self._exec("UPDATE messages SET lease_until = ? WHERE id = ?", (until, claim.message.id))
+        return Claim(claim.message, claim.owner, until)
+
+    def mark_submitting(self: Store, claim: Claim, part_no: int) -> None:
+        """Commit that `part_no` is about to be written to the modem (before `AT+CMGS`)."""
+        with self.transaction():
+            row = self._held(claim)
+            self._part_to(claim.message.id, part_no, PartState.SUBMITTING, modem_id=row["modem_id"])
+            if row["state"] != State.SUBMITTING:
+                self._transition(claim.message.id, State(row["state"]), State.SUBMITTING, claim.owner,
+                                 {"part": part_no})
+
+    def mark_part_submitted(self: Store, claim: Claim, part_no: int, tp_mr: int) -> bool:
+        """Commit the TP-MR the modem gave `part_no`. Returns True when the whole message is now submitted."""
+        now = self._now()
+        with self.transaction():
+            row = self._held(claim)
+            self._part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
+                          modem_id=row["modem_id"])
+            left = self._one(
+                "SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ? AND state IN ('pending','submitting')",
+                (claim.message.id,),
+            )["n"]  # type: ignore[index]
+            if left:
+                return False
+            self._transition(claim.message.id, State.SUBMITTING, State.SUBMITTED, claim.owner,
+                             {"modem_id": row["modem_id"]}, lease_owner=None, lease_until=None,
+                             submitted_at=now)
+            self._after_sent(row)
+            return True
+
+    def _after_sent(self: Store, row: dict[str, Any]) -> None:
+        modem_id = row["modem_id"]
+        if modem_id is not None:
+            self._exec("UPDATE modems SET sent_count = sent_count + 1 WHERE id = ?", (modem_id,))
+        contact = self._one("SELECT id FROM contacts WHERE number = ?", (row["to_number"],))
+        if contact is None:
+            contact_id = self.ensure_contact(row["to_number"])
+        else:
+            contact_id = contact["id"]
+        self._exec("UPDATE contacts SET first_texted_at = COALESCE(first_texted_at, ?) WHERE id = ?",
+                   (self._now(), contact_id))
+        conv = self.conversation_for(contact_id, modem_id or 0)
+        self._exec("UPDATE messages SET conversation_id = ? WHERE id = ?", (conv, row["id"]))
+        self._exec("UPDATE conversations SET last_message_at = ? WHERE id = ?", (self._now(), conv))
+
+    def fail(self: Store, claim: Claim, reason: str, *, code: int | None = None,
+             error_class: str = "permanent") -> None:
+        """A permanent error: the message will never be sent; its unsent parts fail with it."""
+        with self.transaction():
+            row = self._held(claim)
+            self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
+                       " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
+            self._transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
+                             {"reason": reason, "code": code, "class": error_class},
+                             lease_owner=None, lease_until=None, last_error=reason, last_error_code=code,
+                             error_class=error_class, attempts=row["attempts"] + 1, finished_at=self._now())
+            if row["modem_id"] is not None:
+                self._exec("UPDATE modems SET failed_count = failed_count + 1 WHERE id = ?", (row["modem_id"],))
+
+    def retry_later(self: Store, claim: Claim, reason: str, *, delay: float, code: int | None = None,
+                    error_class: str = "transient") -> bool:
+        """A definite, temporary error: back to the queue after `delay`, or `failed` when out of attempts.
+
+        Returns True if it will be retried. Parts already accepted by the network stay accepted.
+        """
+        with self.transaction():
+            row = self._held(claim)
+            attempts = row["attempts"] + 1
+            if attempts >= row["max_attempts"]:
+                self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
+                           " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
+                self._transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
+                                 {"reason": f"gave up after {attempts} attempts: {reason}", "code": code},
+                                 lease_owner=None, lease_until=None, attempts=attempts,
+                                 last_error=f"gave up after {attempts} attempts: {reason}",
+                                 last_error_code=code, error_class=error_class, finished_at=self._now())
+                return False
+            self._requeue(claim, row, reason, delay=delay, attempts=attempts, code=code, error_class=error_class)
+            return True
+
+    def requeue(self: Store, claim: Claim, reason: str, *, delay: float = 0.0) -> None:
+        """The modem, not the message, failed (or the daemon is stopping): back to the queue, no attempt used."""
+        with self.transaction():
+            row = self._held(claim)
+            self._requeue(claim, row, reason, delay=delay, attempts=row["attempts"], code=None,
+                          error_class="modem")
+
+    release = requeue
+
+    def _requeue(self: Store, claim: Claim, row: dict[str, Any], reason: str, *, delay: float, attempts: int,
+                 code: int | None, error_class: str) -> None:
+        due = ts(self.clock() + timedelta(seconds=delay))
+        self._exec("UPDATE message_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'",
+                   (claim.message.id,))
+        self._transition(claim.message.id, State(row["state"]), State.QUEUED, claim.owner,
+                         {"reason": reason, "retry_in": delay, "class": error_class},
+                         lease_owner=None, lease_until=None, modem_id=None, due_at=due, attempts=attempts,
+                         last_error=reason, last_error_code=code, error_class=error_class)
+
+    def mark_unknown(self: Store, claim: Claim, part_no: int, reason: str) -> None:
+        """The modem may have sent `part_no` (ambiguous error, timeout after the PDU): a person decides."""
+        with self.transaction():
+            row = self._held(claim)
+            self._part_to(claim.message.id, part_no, PartState.UNKNOWN, last_error=reason)
+            self._transition(claim.message.id, State(row["state"]), State.UNKNOWN, claim.owner,
+                             {"reason": reason, "part": part_no}, lease_owner=None, lease_until=None,
+                             last_error=reason, error_class="ambiguous")
+
+    # -- admin decisions -----------------------------------------------------------------------------
+    def cancel(self: Store, message_id: int, actor: str, reason: str = "cancelled by staff") -> None:
+        with self.transaction():
+            row = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
+            if row is None:
+                raise NotFound(f"no message #{message_id}")
+            if row["state"] not in (State.QUEUED, State.UNKNOWN):
+                raise IllegalTransition(message_id, row["state"], State.CANCELLED)
+            self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
+                       " AND state IN ('pending', 'unknown')", (reason, message_id))
+            self._transition(message_id, State(row["state"]), State.CANCELLED, actor, {"reason": reason},
+                             last_error=reason, finished_at=self._now())
+
+    def resend(self: Store, message_id: int, actor: str) -> None:
+        """Put an `unknown` or `failed` message back in the queue: its unsure parts are sent again."""
+        with self.transaction():
+            row = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
+            if row is None:
+                raise NotFound(f"no message #{message_id}")
+            if row["state"] not in (State.UNKNOWN, State.FAILED):
+                raise IllegalTransition(message_id, row["state"], State.QUEUED)
+            self._exec("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
+                       " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
+            self._transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": "re-sent by staff"},
+                             due_at=self._now(), attempts=0, finished_at=None)
+
+    # -- leases --------------------------------------------------------------------------------------
+    def expire_leases(self: Store, *, owner_is_dead: Callable[[str], bool] | None = None) -> dict[str, int]:
+        """Return expired (or dead owners') leases to the queue; a part caught mid-send becomes `unknown`."""
+        now = self._now()
+        counts = {"requeued": 0, "unknown": 0}
+        with self.transaction():
+            rows = self._all("SELECT id, state, lease_owner, lease_until FROM messages"
+                             " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
+            for row in rows:
+                expired = row["lease_until"] is not None and row["lease_until"] < now
+                if not expired and not (owner_is_dead and owner_is_dead(row["lease_owner"])):
+                    continue
+                in_flight = self._all("SELECT part_no FROM message_parts WHERE message_id = ?"
+                                      " AND state = 'submitting'", (row["id"],))
+                if in_flight:
+                    for p in in_flight:
+                        self._part_to(row["id"], p["part_no"], PartState.UNKNOWN,
+                                      last_error="the sender stopped while this part was being sent")
+                    self._transition(row["id"], State(row["state"]), State.UNKNOWN, "lease-expiry",
+                                     {"reason": "sender stopped mid-send", "owner": row["lease_owner"]},
+                                     lease_owner=None, lease_until=None, error_class="ambiguous",
+                                     last_error="the sender stopped while a part was being sent; it may have gone")
+                    counts["unknown"] += 1
+                else:
+                    self._transition(row["id"], State(row["state"]), State.QUEUED, "lease-expiry",
+                                     {"reason": "lease expired", "owner": row["lease_owner"]},
+                                     lease_owner=None, lease_until=None, modem_id=None)
+                    counts["requeued"] += 1
+        return counts
+
+    # -- state machinery -----------------------------------------------------------------------------
+    def _transition(self: Store, message_id: int, old: State, new: State, actor: str,
+                    detail: dict[str, Any] | None = None, **columns: Any) -> None:
+        if new not in TRANSITIONS[old]:
+            raise IllegalTransition(message_id, old, new)
+        sets = ["state = ?", "updated_at = ?"]
+        params: list[Any] = [new.value, self._now()]
+        for col, value in columns.items():
+            sets.append(f"{col} = ?")
+            params.append(value)
+        if new in TERMINAL and "finished_at" not in columns:
+            sets.append("finished_at = ?")
+            params.append(self._now())
+        cur = self._exec(f"UPDATE messages SET {', '.join(sets)} WHERE id = ? AND state = ?",
+                         (*params, message_id, old.value))
+        if cur.rowcount != 1:
+            actual = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
+            raise IllegalTransition(message_id, actual["state"] if actual else "missing", new)
+        if old != new:
+            self._history(message_id, old, new, actor, detail or {})
+
+    def _history(self: Store, message_id: int, old: State | None, new: State, actor: str,
+                 detail: dict[str, Any]) -> None:
+        self.audit(actor, f"message.{new.value}", "message", message_id,
+                   {"from": old.value if old else None, **detail})
+
+    def _part_to(self: Store, message_id: int, part_no: int, new: PartState, **columns: Any) -> None:
+        from .records import PART_RANK
+
+        row = self._one("SELECT state FROM message_parts WHERE message_id = ? AND part_no = ?",
+                        (message_id, part_no))
+        if row is None:
+            raise NotFound(f"message #{message_id} has no part {part_no}")
+        old = PartState(row["state"])
+        if PART_RANK[new] < PART_RANK[old] and not (old == PartState.SUBMITTING and new == PartState.PENDING):
+            raise IllegalTransition(message_id, f"part {part_no} {old}", f"{new}")
+        sets = ["state = ?"] + [f"{c} = ?" for c in columns]
+        self._exec(f"UPDATE message_parts SET {', '.join(sets)} WHERE message_id = ? AND part_no = ?",
+                   (new.value, *columns.values(), message_id, part_no))
