@@ -9,6 +9,10 @@ need_apt=()
 command -v gammu >/dev/null 2>&1 || need_apt+=(gammu)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# python-gammu (a test-time cross-check of our PDUs) compiles against libgammu.
+[ -f /usr/include/gammu/gammu.h ] || need_apt+=(libgammu-dev)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 if [ "${SMSGATE_SKIP_APT:-0}" != "1" ] && [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
     echo "setup: installing Debian packages: ${need_apt[*]}"

@@ -1,0 +1,96 @@
+"""Reassembly of concatenated messages: grouping key, order, duplicates, gaps and expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from smsgate.at_commands.pdu import decode, encode_submit
+from smsgate.at_commands.reassembly import Fragment, GroupKey, Reassembler, assemble
+
+
+def frag(seq: int, text: str, *, sender: str = "+4915112345678", ref: int = 7, bits: int = 8,
+         total: int = 3) -> Fragment:
+    return Fragment(sender, ref, bits, total, seq, text)
+
+
+def test_out_of_order_parts_with_duplicates_join_in_order() -> None:
+    result = assemble([frag(3, "c"), frag(1, "a"), frag(3, "c"), frag(2, "b")])
+    assert (result.text, result.missing, result.complete, result.duplicates) == ("abc", [], True, 1)
+    assert result.key == GroupKey("+4915112345678", 7, 8, 3)
+
+
+def test_gaps_are_reported_by_part_number() -> None:
+    result = assemble([frag(3, "c"), frag(1, "a")])
+    assert (result.text, result.missing, result.complete) == ("ac", [2], False)
+
+
+def test_duplicate_with_different_text_keeps_the_first_and_is_reported() -> None:
+    result = assemble([frag(1, "a"), frag(1, "X"), frag(2, "b"), frag(3, "c")])
+    assert result.text == "abc" and result.conflicting == [1]
+
+
+def test_fragments_of_different_groups_are_refused() -> None:
+    with pytest.raises(ValueError, match="does not belong"):
+        assemble([frag(1, "a"), frag(2, "b", bits=16)])
+
+
+@pytest.mark.parametrize(("seq", "total"), [(0, 3), (4, 3), (1, 0)])
+def test_impossible_part_numbers_are_refused(seq: int, total: int) -> None:
+    with pytest.raises(ValueError, match="impossible"):
+        Fragment("+1", 1, 8, total, seq, "x")
+
+
+def test_groups_are_kept_apart_by_sender_reference_width_and_total() -> None:
+    r = Reassembler()
+    variants = [{}, {"sender": "+441234"}, {"ref": 8}, {"bits": 16}, {"total": 2}]
+    for kw in variants:
+        assert r.add(frag(1, "a", **kw)) is None
+    assert len(r.pending()) == len(variants)
+    done = r.add(frag(2, "b", total=2))
+    assert done is not None and done.text == "ab"
+    assert len(r.pending()) == len(variants) - 1
+
+
+def test_reassembler_completes_from_decoded_pdus_in_any_order() -> None:
+    text = "The clinic opens at 8:00 tomorrow. " * 12
+    parts = encode_submit("+4915112345678", text, reference=200)
+    assert len(parts) == 3
+    r = Reassembler()
+    messages = [decode(p.hex) for p in parts]
+    assert r.add(messages[2]) is None
+    assert r.add(messages[0]) is None
+    assert r.add(messages[0]) is None
+    pending = r.pending()
+    assert [(g.received, g.missing) for g in pending] == [([1, 3], [2])]
+    done = r.add(messages[1])
+    assert done is not None and done.text == text and done.complete
+    assert r.pending() == []
+
+
+def test_single_message_and_one_part_concat_complete_at_once() -> None:
+    r = Reassembler()
+    (single,) = encode_submit("+4915112345678", "hi")
+    result = r.add(decode(single.hex))
+    assert result is not None and result.text == "hi"
+    one_of_one = decode("0591721891F1400781721881F800003160526104848059050003C30101916536FB1DCABEEB2074D85E06"
+                        "4941B19CAB060319A5C522289C96D3D3ED32286C0FA7D96131BBEC024941B19CAB0603DDD36C36A88C87A7"
+                        "E565D0DB0D82C55EB0DB4B068BCD5C20")
+    result = r.add(one_of_one)
+    assert result is not None and result.text.startswith("Hello!You have R 19.50")
+
+
+def test_expire_hands_back_incomplete_groups_after_the_deadline() -> None:
+    now = [1000.0]
+    r = Reassembler(clock=lambda: now[0])
+    r.add(frag(1, "a"))
+    now[0] += 30
+    r.add(frag(1, "x", ref=9))
+    now[0] += 40
+    expired = r.expire(older_than=60)
+    assert [(e.text, e.missing, e.complete) for e in expired] == [("a", [2, 3], False)]
+    assert [g.key.reference for g in r.pending()] == [9]
+
+
+def test_empty_input_is_incomplete_with_no_key() -> None:
+    result = assemble([])
+    assert (result.text, result.complete, result.key) == ("", False, None)
