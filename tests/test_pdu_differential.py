@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import gammu  # python-gammu: a test dependency, built against libgammu-dev by scripts/setup.sh
+import gsmmodem.pdu as gsmpdu
 import pytest
 
 from smsgate.at_commands.pdu import SubmitPdu, decode, encode_submit
-
-gammu = pytest.importorskip("gammu", reason="python-gammu is a test dependency (needs libgammu-dev)")
-gsmpdu = pytest.importorskip("gsmmodem.pdu")
 
 
 @dataclass(frozen=True)
