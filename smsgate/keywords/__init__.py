@@ -1,1 +1,47 @@
-"""smsgate.keywords"""
+"""smsgate.keywords: the rules engine (compliance keywords, custom keywords, after-hours, routing,
+expected answers) and the outbound guard rails (quiet hours, frequency caps).
+
+The daemon builds `RulesEngine(config)` once and calls `engine.process(store, inbound)` inside the
+transaction that stored each inbound message; its drain loop passes `make_gate(config)` to
+`Store.claim(..., gate=...)`.
+"""
+
+from .answers import match_answer, parse_expect
+from .compliance import Intent, Vocabulary
+from .engine import Outcome, PlannedReply, RulesEngine
+from .guard import Guard, make_gate, recipient_zones, with_first_message_footer
+from .hours import BusinessHours, HoursError, QuietHours
+from .normalize import canonical
+from .reports import ConsentExplanation, Report, build_report, consent_csv, explain_consent, safe_cell
+from .rules import Rule, RuleError, build_rule, parse_menu
+from .templates import TemplateError, render
+
+__all__ = [
+    "BusinessHours",
+    "ConsentExplanation",
+    "Guard",
+    "HoursError",
+    "Intent",
+    "Outcome",
+    "PlannedReply",
+    "QuietHours",
+    "Report",
+    "Rule",
+    "RuleError",
+    "RulesEngine",
+    "TemplateError",
+    "Vocabulary",
+    "build_report",
+    "build_rule",
+    "canonical",
+    "consent_csv",
+    "explain_consent",
+    "make_gate",
+    "match_answer",
+    "parse_expect",
+    "parse_menu",
+    "recipient_zones",
+    "render",
+    "safe_cell",
+    "with_first_message_footer",
+]

@@ -1,0 +1,112 @@
+"""The outbound gate: quiet hours in the recipient's zone, frequency caps, and the first-message footer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from keywords_support import PATIENT, PATIENT2, make_config, send_all
+
+from smsgate.keywords import make_gate, recipient_zones, with_first_message_footer
+from smsgate.queue import Kind, MessageRejected, State, Store
+from smsgate.queue.clock import parse_ts
+
+NIGHT_NY = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)  # 22:30 New York (Mon)
+MORNING_NY = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00 New York (Tue)
+
+
+def test_bulk_waits_for_morning_in_the_recipients_zone_but_replies_go_at_once(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    modem = store.upsert_modem("m", state="ready")
+    clock.now = NIGHT_NY
+    bulk = store.enqueue(PATIENT, "Flu shots", kind=Kind.BULK).id
+    reply = store.enqueue(PATIENT, "Yes, 3 PM works", kind=Kind.REPLY).id
+    reminder = store.enqueue(PATIENT2, "Reminder tomorrow", kind=Kind.TRANSACTIONAL).id
+    claimed = {c.message.id for c in send_all(store, config, modem)}
+    assert claimed == {reply, reminder}
+    deferred = store.get_message(bulk)
+    assert deferred.state == State.QUEUED and parse_ts(deferred.due_at) == MORNING_NY
+    assert "quiet hours" in (deferred.last_error or "")
+    clock.now = MORNING_NY
+    assert {c.message.id for c in send_all(store, config, modem)} == {bulk}
+
+
+def test_transactional_can_be_made_to_wait_too(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(hours={"quiet_kinds": ["bulk", "marketing", "transactional"]})
+    clock.now = NIGHT_NY
+    store.enqueue(PATIENT, "Reminder tomorrow")
+    assert send_all(store, config, store.upsert_modem("m", state="ready")) == []
+
+
+def test_the_contacts_own_zone_wins_over_the_numbers_region(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    store.update_contact(PATIENT, timezone="Europe/Paris")  # a New York number living in Paris
+    assert [str(z) for z in recipient_zones(store, PATIENT, "UTC")] == ["Europe/Paris"]
+    clock.now = NIGHT_NY  # 04:30 in Paris
+    store.enqueue(PATIENT, "Flu shots", kind=Kind.BULK)
+    assert send_all(store, config, store.upsert_modem("m", state="ready")) == []
+
+
+def test_a_number_with_several_candidate_zones_waits_for_the_latest_morning(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    number = "+18005550123"  # toll-free: could be anywhere in the +1 zone
+    zones = recipient_zones(store, number, "UTC")
+    assert len(zones) > 1
+    clock.now = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 09:00 New York, 06:00 Los Angeles
+    mid = store.enqueue(number, "Flu shots", kind=Kind.BULK).id
+    send_all(store, config, store.upsert_modem("m", state="ready"))
+    due = parse_ts(store.get_message(mid).due_at)
+    assert all(8 <= due.astimezone(z).hour < 21 for z in zones)
+
+
+def test_frequency_caps_hold_reminders_to_one_a_day_and_three_a_week(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    modem = store.upsert_modem("m", state="ready")
+    clock.now = MORNING_NY
+    sent_days = []
+    for day in range(7):
+        for n in range(2):
+            store.enqueue(PATIENT, f"Reminder {day}.{n}", idempotency_key=f"r{day}.{n}")
+        if send_all(store, config, modem):
+            sent_days.append(day)
+        clock.advance(86400)
+    assert sent_days == [0, 1, 2]
+    waiting = store.query("SELECT last_error FROM messages WHERE state = 'queued' LIMIT 1")[0]
+    assert "frequency cap" in waiting["last_error"]
+
+
+def test_caps_do_not_count_or_hold_replies_and_are_per_recipient(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    modem = store.upsert_modem("m", state="ready")
+    clock.now = MORNING_NY
+    store.enqueue(PATIENT, "Reminder")
+    store.enqueue(PATIENT, "Thanks, see you", kind=Kind.REPLY)
+    store.enqueue(PATIENT, "And another reply", kind=Kind.REPLY)
+    store.enqueue(PATIENT2, "Reminder")
+    assert len(send_all(store, config, modem)) == 4
+
+
+def test_first_message_to_a_new_number_carries_the_stop_footer(store: Store) -> None:
+    config = make_config()
+    first = with_first_message_footer(store, config, PATIENT, "Welcome to Rivera Clinic.")
+    assert first == "Welcome to Rivera Clinic. Reply STOP to opt out."
+    store.enqueue(PATIENT, first)
+    assert with_first_message_footer(store, config, PATIENT, "Second message") == "Second message"
+    assert with_first_message_footer(store, config, PATIENT2, "Text STOP to end") == "Text STOP to end"
+    off = make_config(compliance={"first_message_footer": ""})
+    assert with_first_message_footer(store, off, PATIENT2, "Hello") == "Hello"
+
+
+def test_marketing_needs_an_opt_in_that_still_holds_at_claim_time(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    modem = store.upsert_modem("m", state="ready")
+    clock.now = MORNING_NY.replace(hour=16)  # 10:00 in Chicago
+    with pytest.raises(MessageRejected, match="opted in"):
+        store.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING)
+    for number in (PATIENT, PATIENT2):
+        store.record_consent(number, "opt_in", source="web form", actor="staff", evidence="signed form #12")
+    kept = store.enqueue(PATIENT2, "Spa day offer", kind=Kind.MARKETING).id
+    revoked = store.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING).id
+    store.record_consent(PATIENT, "opt_out", source="phone call", actor="staff", evidence="asked at the desk")
+    assert {c.message.id for c in store.claim("w", modem, limit=5, gate=make_gate(config))} == {kept}
+    assert store.get_message(revoked).state == State.CANCELLED
