@@ -1,0 +1,227 @@
+"""Every fault the simulator injects, as a client sees it on the wire."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+import serial
+from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu
+
+from smsgate.simulator import SimModemSpec, Simulator
+from smsgate.simulator.wire import WireClient, WireTimeout
+
+MODEM = "+15550001001"
+PEER = "+15557654321"
+
+
+@pytest.fixture
+def sim(tmp_path):
+    with Simulator(tmp_path, [SimModemSpec("m1", msisdn=MODEM)], latency=0, reboot_gap=0.2) as s:
+        yield s
+
+
+@pytest.fixture
+def at(sim):
+    with WireClient(sim.modem("m1").path) as client:
+        client.command("ATE0")
+        yield client
+
+
+def submit(text: str = "hi", srr: bool = False):
+    pdu = encodeSmsSubmitPdu(PEER, text, requestStatusReport=srr)[0]
+    return pdu.data.hex(), pdu.tpduLength
+
+
+def wait_until(predicate, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.01)
+
+
+def test_unplug_removes_the_path_and_the_open_port_fails(sim, at):
+    m = sim.modem("m1")
+    m.faults.unplug()
+    assert not os.path.lexists(m.path)
+    with pytest.raises(serial.SerialException):
+        for _ in range(50):
+            at.port.read(1)
+            at.port.write(b"AT\r")
+    assert m.counters.unplugs == 1
+
+
+def test_replug_points_the_stable_path_at_a_new_pty_and_the_modem_boots_fresh(sim, at):
+    m = sim.modem("m1")
+    old_tty = os.readlink(m.path)
+    m.faults.unplug()
+    m.faults.replug()
+    assert os.path.islink(m.path)
+    assert os.readlink(m.path) != old_tty or m.tty_path == os.readlink(m.path)
+    with WireClient(m.path) as fresh:
+        assert fresh.command("AT") == b"AT\r\r\nOK\r\n"  # echo is on again after the reboot
+
+
+def test_hang_swallows_commands_until_recovered(sim, at):
+    sim.modem("m1").faults.hang()
+    at.write("AT\r")
+    assert at.read_for(0.3) == b""
+    sim.handset(PEER).send(MODEM, "while hung")
+    sim.modem("m1").faults.recover()
+    assert at.command("AT") == b"\r\nOK\r\n"
+    assert sim.modem("m1").pending_at_network() == 0
+
+
+def test_garbage_and_non_utf8_bytes_arrive_on_the_line(sim, at):
+    sim.modem("m1").faults.garbage()
+    noise = at.read_until(b"garbage\xc3(\r\n")
+    with pytest.raises(UnicodeDecodeError):
+        noise.decode("utf-8")
+    assert at.command("AT") == b"\r\nOK\r\n"
+
+
+def test_garbage_before_the_next_reply(sim, at):
+    sim.modem("m1").faults.garbage(b"\x00\xfe~~", before_next_reply=True)
+    assert at.command("AT+CSQ") == b"\x00\xfe~~\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+
+
+def test_urc_storm_delivers_every_line(sim, at):
+    sim.modem("m1").faults.urc_storm(300)
+    data = at.read_until(re.compile(rb"(\r\n\+C[G]?REG: 1\r\n){300}"), timeout=5)
+    assert data.count(b"REG: 1") == 300
+    assert at.command("AT") == b"\r\nOK\r\n"
+
+
+def test_cms_error_on_the_next_n_sends_then_success(sim, at):
+    sim.modem("m1").faults.cms_error(38, 2)
+    pdu, n = submit()
+    assert at.send_pdu(pdu, n) == b"\r\n+CMS ERROR: 38\r\n"
+    assert at.send_pdu(pdu, n) == b"\r\n+CMS ERROR: 38\r\n"
+    assert at.send_pdu(pdu, n) == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
+    assert len(sim.handset(PEER).wait_for()) == 1
+
+
+def test_ambiguous_send_is_delivered_but_answered_with_cms_500(sim, at):
+    sim.modem("m1").faults.ambiguous()
+    pdu, n = submit("did it go?")
+    assert at.send_pdu(pdu, n) == b"\r\n+CMS ERROR: 500\r\n"
+    assert sim.handset(PEER).wait_for()[0].text == "did it go?"
+    assert sim.modem("m1").counters.sends_ambiguous == 1
+
+
+def test_no_network_deregisters_fails_sends_and_holds_inbound(sim, at):
+    m = sim.modem("m1")
+    at.command("AT+CREG=1")
+    m.faults.no_network()
+    assert at.read_until(b"+CREG: 0\r\n") == b"\r\n+CREG: 0\r\n"
+    assert at.lines("AT+COPS?")[0] == "+COPS: 0"
+    pdu, n = submit()
+    assert at.send_pdu(pdu, n) == b"\r\n+CMS ERROR: 331\r\n"
+    sim.handset(PEER).send(MODEM, "wait for me")
+    assert m.pending_at_network() == 1
+    m.faults.no_network(False)
+    assert at.read_until(b"+CREG: 1\r\n") == b"\r\n+CREG: 1\r\n"
+    wait_until(lambda: len(m.storage("SM")) == 1)
+
+
+def test_sim_pin_fault_locks_the_sim_and_the_right_pin_unlocks_it(sim, at):
+    m = sim.modem("m1")
+    m.faults.sim_pin("4321")
+    at.command("AT+CMEE=1")
+    assert at.lines("AT+CPIN?") == ["+CPIN: SIM PIN", "OK"]
+    assert at.command("AT+CMGL=4") == b"\r\n+CMS ERROR: 311\r\n"
+    assert at.command('AT+CPIN="4321"') == b"\r\nOK\r\n"
+    assert at.lines("AT+CREG?") == ["+CREG: 0,1", "OK"]
+
+
+def test_sim_puk_fault_needs_puk_and_new_pin(sim, at):
+    m = sim.modem("m1")
+    m.faults.sim_puk("87654321")
+    at.command("AT+CMEE=1")
+    assert at.lines("AT+CPIN?") == ["+CPIN: SIM PUK", "OK"]
+    assert at.command('AT+CPIN="1111"') == b"\r\n+CME ERROR: 16\r\n"
+    assert at.command('AT+CPIN="87654321","2468"') == b"\r\nOK\r\n"
+    assert m.sim_state == "READY"
+
+
+def test_storage_full_gives_no_cmti_and_holds_messages_at_the_network(sim, at):
+    m = sim.modem("m1")
+    at.command("AT+CNMI=2,1,0,0,0")
+    m.faults.storage_full()
+    sim.handset(PEER).send(MODEM, "no room")
+    assert at.read_for(0.2) == b""
+    assert m.storage("SM") == [] and m.pending_at_network() == 1
+    m.faults.storage_full(False)
+    assert at.read_until(b'+CMTI: "SM",1\r\n', timeout=2).endswith(b'+CMTI: "SM",1\r\n')
+
+
+def test_a_really_full_sim_holds_the_31st_message_until_a_slot_is_freed(sim, at):
+    m = sim.modem("m1")
+    at.command("AT+CNMI=2,1,0,0,0")
+    for i in range(31):
+        sim.handset(PEER).send(MODEM, f"n{i}")
+    at.read_until(b'+CMTI: "SM",30\r\n')
+    assert at.read_for(0.2) == b""
+    assert at.lines("AT+CPMS?")[0] == '+CPMS: "SM",30,30,"SM",30,30,"SM",30,30'
+    at.command("AT+CMGD=5")
+    assert at.read_until(b'+CMTI: "SM",5\r\n', timeout=2)
+    assert m.pending_at_network() == 0
+
+
+def test_the_same_inbound_sms_delivered_twice(sim, at):
+    at.command("AT+CNMI=2,1,0,0,0")
+    sim.modem("m1").faults.duplicate_inbound()
+    sim.handset(PEER).send(MODEM, "twice")
+    at.read_until(b'+CMTI: "SM",2\r\n')
+    stored = sim.modem("m1").storage("SM")
+    assert len(stored) == 2
+    assert stored[0].pdu_hex == stored[1].pdu_hex
+    assert decodeSmsPdu(stored[0].pdu_hex)["text"] == "twice"
+
+
+def test_status_report_arrives_before_cmgs_returns(sim, at):
+    at.command("AT+CNMI=2,1,0,1,0")
+    sim.modem("m1").faults.early_status_report()
+    pdu, n = submit("report first", srr=True)
+    raw = at.send_pdu(pdu, n)
+    assert raw.index(b"+CDS: ") < raw.index(b"+CMGS: 0")
+    report_hex = re.search(rb"\+CDS: \d+\r\n([0-9A-F]+)\r\n", raw).group(1).decode()
+    report = decodeSmsPdu(report_hex)
+    assert report["type"] == "SMS-STATUS-REPORT" and report["reference"] == 0 and report["status"] == 0
+
+
+def test_cfun_1_1_reboot_answers_ok_drops_off_the_bus_and_comes_back(sim, at):
+    m = sim.modem("m1")
+    assert at.command("AT+CFUN=1,1") == b"\r\nOK\r\n"
+    wait_until(lambda: not os.path.lexists(m.path), timeout=2)
+    wait_until(lambda: os.path.lexists(m.path), timeout=3)
+    with WireClient(m.path) as fresh:
+        assert fresh.command("AT") == b"AT\r\r\nOK\r\n"
+    assert m.counters.reboots == 1
+
+
+def test_reboot_fault_without_a_command(sim, at):
+    m = sim.modem("m1")
+    m.faults.reboot(gap=0.1)
+    wait_until(lambda: not os.path.lexists(m.path), timeout=2)
+    wait_until(lambda: os.path.lexists(m.path), timeout=3)
+
+
+def test_latency_holds_input_and_queues_urcs_while_a_send_is_on_the_air(tmp_path):
+    with Simulator(tmp_path, [SimModemSpec("m1", msisdn=MODEM)], latency=0.4, registration_delay=0) as sim, \
+            WireClient(sim.modem("m1").path) as at:
+        at.command("ATE0;+CNMI=2,1,0,0,0")
+        pdu, n = submit()
+        at.write(f"AT+CMGS={n}\r")
+        at.read_until(b"> ")
+        at.write(pdu + "\x1a")
+        at.write("AT+CSQ\r")
+        sim.handset(PEER).send(MODEM, "meanwhile")
+        assert at.read_for(0.2) == b""
+        raw = at.read_until(b"+CSQ: 20,99\r\n\r\nOK\r\n", timeout=2)
+        assert raw == b'\r\n+CMGS: 0\r\n\r\nOK\r\n\r\n+CMTI: "SM",1\r\n\r\n+CSQ: 20,99\r\n\r\nOK\r\n'
+        with pytest.raises(WireTimeout):
+            at.read_until(b"OK", timeout=0.1)
