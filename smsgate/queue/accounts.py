@@ -1,12 +1,249 @@
-"""Store operations for staff accounts, login attempts and API tokens."""
+"""Store operations for staff accounts, login attempts, web sessions and API tokens.
+
+Secrets never reach the database in the clear: passwords are scrypt hashes, and session ids and API
+tokens are stored as SHA-256 digests (they are long random values, so a fast hash is enough), which
+makes a copied database useless for logging in.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+import functools
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .clock import ts
+from .errors import NotFound, StoreError
 
 if TYPE_CHECKING:
-    from .store import Store  # noqa: F401
+    from .store import Store
+
+ROLES = ("admin", "staff", "viewer")
+SCOPES = ("send", "read", "admin")
+TOKEN_PREFIX = "smsg_"
+# scrypt cost: ~16 MiB and tens of milliseconds per check, slow enough to make guessing a stolen hash
+# expensive, fast enough for a login form.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD_LENGTH = 10
+
+
+class AccountError(StoreError):
+    """A user or token operation was refused (duplicate name, weak password, unknown role)."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    disabled: bool
+    created_at: str
+    last_login_at: str | None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    name: str
+    prefix: str
+    scope: str
+    created_by: str | None
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class WebSession:
+    id: int
+    user: User
+    created_at: str
+    last_seen_at: str
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        algo, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if algo != "scrypt":
+        return False
+    expected = base64.b64decode(digest)
+    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                            dklen=len(expected))
+    return hmac.compare_digest(actual, expected)
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _user(row: dict[str, Any]) -> User:
+    return User(row["id"], row["username"], row["role"], bool(row["disabled"]), row["created_at"],
+                row["last_login_at"])
+
+
+def _token(row: dict[str, Any]) -> ApiToken:
+    return ApiToken(row["id"], row["name"], row["prefix"], row["scope"], row["created_by"], row["created_at"],
+                    row["last_used_at"], row["revoked_at"])
 
 
 class AccountsMixin:
-    pass
+    # -- users ---------------------------------------------------------------------------------------
+    def add_user(self: Store, username: str, password: str, role: str, *, actor: str) -> User:
+        username = username.strip()
+        if not username or len(username) > 64 or any(c.isspace() for c in username):
+            raise AccountError("a user name is 1-64 characters without spaces")
+        if role not in ROLES:
+            raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        hashed = hash_password(password)
+        with self.transaction():
+            if self._one("SELECT 1 FROM users WHERE username = ?", (username,)):
+                raise AccountError(f"user {username!r} already exists; pick another name")
+            cur = self._exec("INSERT INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
+                             (username, hashed, role, self._now()))
+            user_id = int(cur.lastrowid or 0)
+            self.audit(actor, "user.add", "user", user_id, {"username": username, "role": role})
+        return self.get_user(username)  # type: ignore[return-value]
+
+    def get_user(self: Store, username: str) -> User | None:
+        row = self._one("SELECT * FROM users WHERE username = ?", (username,))
+        return _user(row) if row else None
+
+    def list_users(self: Store) -> list[User]:
+        return [_user(r) for r in self._all("SELECT * FROM users ORDER BY username")]
+
+    def disable_user(self: Store, username: str, *, actor: str) -> None:
+        """Disable an account and end its open sessions at once."""
+        with self.transaction():
+            row = self._one("SELECT id FROM users WHERE username = ?", (username,))
+            if row is None:
+                raise NotFound(f"no user {username!r}; `smsgate users list` shows them")
+            self._exec("UPDATE users SET disabled = 1 WHERE id = ?", (row["id"],))
+            self._exec("DELETE FROM web_sessions WHERE user_id = ?", (row["id"],))
+            self.audit(actor, "user.disable", "user", row["id"], {"username": username})
+
+    def check_password(self: Store, username: str, password: str) -> User | None:
+        """The user if `password` is theirs and the account is enabled; None otherwise (same cost either way)."""
+        row = self._one("SELECT * FROM users WHERE username = ?", (username,))
+        # Hash even for an unknown user, so timing does not tell which user names exist.
+        stored = row["password_hash"] if row else _dummy_hash()
+        ok = verify_password(password, stored)
+        if row is None or not ok or row["disabled"]:
+            return None
+        return _user(row)
+
+    # -- login attempts ------------------------------------------------------------------------------
+    def record_login_attempt(self: Store, username: str, remote_addr: str | None, ok: bool) -> None:
+        self._exec("INSERT INTO login_attempts (username, remote_addr, at, ok) VALUES (?,?,?,?)",
+                   (username, remote_addr, self._now(), int(ok)))
+
+    def failed_logins(self: Store, *, username: str, remote_addr: str | None, seconds: float) -> tuple[int, int]:
+        """Failed attempts in the last `seconds` for this user name, and from this address."""
+        since = ts(self.clock() - timedelta(seconds=seconds))
+        by_user = self._one("SELECT COUNT(*) AS n FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0",
+                            (username, since))
+        by_addr = self._one("SELECT COUNT(*) AS n FROM login_attempts WHERE remote_addr IS ? AND at >= ?"
+                            " AND ok = 0", (remote_addr, since))
+        return int(by_user["n"]), int(by_addr["n"])  # type: ignore[index]
+
+    # -- web sessions --------------------------------------------------------------------------------
+    def start_session(self: Store, user: User, remote_addr: str | None) -> str:
+        """A new session for `user`; returns the session id (only its hash is stored)."""
+        sid = secrets.token_urlsafe(32)
+        now = self._now()
+        with self.transaction():
+            self._exec("INSERT INTO web_sessions (sid_hash, user_id, created_at, last_seen_at, remote_addr)"
+                       " VALUES (?,?,?,?,?)", (_sha256(sid), user.id, now, now, remote_addr))
+            self._exec("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user.id))
+            self.audit(user.username, "login", "user", user.id, {"remote_addr": remote_addr})
+        return sid
+
+    def get_session(self: Store, sid: str, *, idle_seconds: float, touch_after: float = 30.0) -> WebSession | None:
+        """The live session for `sid`, or None (unknown, idle too long, or its user disabled).
+
+        `last_seen_at` is written at most every `touch_after` seconds, so page views stay reads.
+        """
+        row = self._one(
+            "SELECT s.id AS sid, s.created_at AS s_created, s.last_seen_at, u.* FROM web_sessions s"
+            " JOIN users u ON u.id = s.user_id WHERE s.sid_hash = ?", (_sha256(sid),))
+        if row is None:
+            return None
+        now = self.clock()
+        if row["disabled"] or row["last_seen_at"] < ts(now - timedelta(seconds=idle_seconds)):
+            self._exec("DELETE FROM web_sessions WHERE id = ?", (row["sid"],))
+            return None
+        if row["last_seen_at"] < ts(now - timedelta(seconds=touch_after)):
+            self._exec("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?", (ts(now), row["sid"]))
+        return WebSession(row["sid"], _user(row), row["s_created"], row["last_seen_at"])
+
+    def end_session(self: Store, sid: str, *, actor: str) -> None:
+        with self.transaction():
+            cur = self._exec("DELETE FROM web_sessions WHERE sid_hash = ?", (_sha256(sid),))
+            if cur.rowcount:
+                self.audit(actor, "logout", "user", None, None)
+
+    # -- API tokens ----------------------------------------------------------------------------------
+    def create_token(self: Store, name: str, scope: str, *, actor: str) -> tuple[ApiToken, str]:
+        """A new token; returns its record and the secret, which is shown once and never stored."""
+        if scope not in SCOPES:
+            raise AccountError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+        if not name.strip():
+            raise AccountError("give the token a name that says who uses it, e.g. 'scheduling-system'")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        prefix = secret[: len(TOKEN_PREFIX) + 6]
+        with self.transaction():
+            cur = self._exec("INSERT INTO api_tokens (name, prefix, token_hash, scope, created_by, created_at)"
+                             " VALUES (?,?,?,?,?,?)", (name.strip(), prefix, _sha256(secret), scope, actor,
+                                                       self._now()))
+            token_id = int(cur.lastrowid or 0)
+            self.audit(actor, "token.create", "token", token_id, {"name": name, "scope": scope, "prefix": prefix})
+        row = self._one("SELECT * FROM api_tokens WHERE id = ?", (token_id,))
+        return _token(row), secret  # type: ignore[arg-type]
+
+    def list_tokens(self: Store) -> list[ApiToken]:
+        return [_token(r) for r in self._all("SELECT * FROM api_tokens ORDER BY id")]
+
+    def revoke_token(self: Store, token_id: int, *, actor: str) -> None:
+        with self.transaction():
+            row = self._one("SELECT revoked_at FROM api_tokens WHERE id = ?", (token_id,))
+            if row is None:
+                raise NotFound(f"no API token #{token_id}; `smsgate tokens list` shows them")
+            if row["revoked_at"] is None:
+                self._exec("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (self._now(), token_id))
+                self.audit(actor, "token.revoke", "token", token_id, None)
+
+    def token_for_secret(self: Store, secret: str) -> ApiToken | None:
+        """The live token with this secret, or None; notes when it was last used (at most once a minute)."""
+        row = self._one("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (_sha256(secret),))
+        if row is None:
+            return None
+        now = self.clock()
+        if row["last_used_at"] is None or row["last_used_at"] < ts(now - timedelta(seconds=60)):
+            self._exec("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (ts(now), row["id"]))
+        return _token(row)
+
+    def sends_since(self: Store, created_by: str, seconds: float) -> int:
+        """Messages queued by `created_by` in the last `seconds` (for per-token send caps)."""
+        since = ts(self.clock() - timedelta(seconds=seconds))
+        row = self._one("SELECT COUNT(*) AS n FROM messages WHERE created_by = ? AND created_at >= ?",
+                        (created_by, since))
+        return int(row["n"])  # type: ignore[index]
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))

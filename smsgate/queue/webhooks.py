@@ -1,12 +1,88 @@
-"""Store operations for the durable outbox of webhook deliveries."""
+"""Store operations for the durable outbox of webhook deliveries.
+
+An event is committed here first (in the same transaction as what caused it, when the caller holds
+one) and POSTed later by the deliverer, so a slow or dead receiver never blocks the modem loop and a
+restart loses nothing. A delivery being attempted is leased by pushing its `next_attempt_at` forward,
+so two deliverers cannot post the same row at once.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .clock import ts
+from .errors import NotFound
 
 if TYPE_CHECKING:
-    from .store import Store  # noqa: F401
+    from .store import Store
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: int
+    url: str
+    event: str
+    payload: str  # the exact JSON text that is signed and sent
+    state: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+def _delivery(row: dict[str, Any]) -> WebhookDelivery:
+    return WebhookDelivery(row["id"], row["url"], row["event"], row["payload"], row["state"], row["attempts"],
+                           row["next_attempt_at"], row["last_error"], row["created_at"], row["delivered_at"])
 
 
 class WebhooksMixin:
-    pass
+    def add_webhook_delivery(self: Store, url: str, event: str, payload: dict[str, Any]) -> int:
+        now = self._now()
+        text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+        cur = self._exec("INSERT INTO webhook_deliveries (url, event, payload, next_attempt_at, created_at)"
+                         " VALUES (?,?,?,?,?)", (url, event, text, now, now))
+        return int(cur.lastrowid or 0)
+
+    def claim_webhook_deliveries(self: Store, *, limit: int = 20, lease_seconds: float = 60.0
+                                 ) -> list[WebhookDelivery]:
+        """Due pending deliveries, leased for `lease_seconds` (their next attempt is moved past the lease)."""
+        now = self.clock()
+        until = ts(now + timedelta(seconds=lease_seconds))
+        with self.transaction():
+            rows = self._all("SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
+                             " ORDER BY next_attempt_at, id LIMIT ?", (ts(now), limit))
+            self._conn.executemany("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
+                                   ((until, r["id"]) for r in rows))
+        return [_delivery(r) for r in rows]
+
+    def webhook_delivered(self: Store, delivery_id: int) -> None:
+        self._exec("UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?,"
+                   " last_error = NULL WHERE id = ?", (self._now(), delivery_id))
+
+    def webhook_attempt_failed(self: Store, delivery_id: int, error: str, *, retry_at: datetime | None) -> None:
+        """Note a failed attempt; retry at `retry_at`, or give up (state `failed`) when it is None."""
+        if retry_at is None:
+            self._exec("UPDATE webhook_deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?"
+                       " WHERE id = ?", (error, delivery_id))
+        else:
+            self._exec("UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                       " WHERE id = ?", (error, ts(retry_at), delivery_id))
+
+    def get_webhook_delivery(self: Store, delivery_id: int) -> WebhookDelivery:
+        row = self._one("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+        if row is None:
+            raise NotFound(f"no webhook delivery #{delivery_id}")
+        return _delivery(row)
+
+    def list_webhook_deliveries(self: Store, *, state: str | None = None, limit: int = 100) -> list[WebhookDelivery]:
+        where, params = ("WHERE state = ?", [state]) if state else ("", [])
+        return [_delivery(r) for r in self._all(
+            f"SELECT * FROM webhook_deliveries {where} ORDER BY id DESC LIMIT ?", (*params, limit))]
+
+    def webhook_counts(self: Store) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in self._all(
+            "SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state")}

@@ -1,0 +1,165 @@
+"""Read-only figures for the status page, reports and metrics, through `Store.query`.
+
+Every query here is a range scan on an indexed time column (migration m020) or a small table, so the
+status page stays fast with hundreds of thousands of messages in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from smsgate.queue import Store
+from smsgate.queue.clock import ts
+
+
+@dataclass
+class Activity:
+    sent_hour: int = 0
+    sent_day: int = 0
+    failed_hour: int = 0
+    failed_day: int = 0
+    received_hour: int = 0
+    received_day: int = 0
+    queue_depth: int = 0
+
+
+def modem_activity(store: Store, now: datetime) -> dict[int, Activity]:
+    """Per modem: messages sent, failed and received in the last hour and day, and its queue depth."""
+    hour, day = ts(now - timedelta(hours=1)), ts(now - timedelta(days=1))
+    out: dict[int, Activity] = {}
+
+    def get(modem_id: int | None) -> Activity:
+        return out.setdefault(modem_id or 0, Activity())
+
+    for r in store.query("SELECT modem_id, SUM(submitted_at >= ?) AS h, COUNT(*) AS d FROM messages"
+                         " WHERE submitted_at >= ? GROUP BY modem_id", (hour, day)):
+        a = get(r["modem_id"])
+        a.sent_hour, a.sent_day = r["h"] or 0, r["d"]
+    for r in store.query("SELECT modem_id, SUM(finished_at >= ?) AS h, COUNT(*) AS d FROM messages"
+                         " WHERE finished_at >= ? AND +state IN ('failed', 'undeliverable') GROUP BY modem_id",
+                         (hour, day)):
+        a = get(r["modem_id"])
+        a.failed_hour, a.failed_day = r["h"] or 0, r["d"]
+    for r in store.query("SELECT modem_id, SUM(received_at >= ?) AS h, COUNT(*) AS d FROM inbound"
+                         " WHERE received_at >= ? GROUP BY modem_id", (hour, day)):
+        a = get(r["modem_id"])
+        a.received_hour, a.received_day = r["h"] or 0, r["d"]
+    for r in store.query("SELECT COALESCE(modem_id, required_modem_id, preferred_modem_id) AS m, COUNT(*) AS n"
+                         " FROM messages WHERE state IN ('queued', 'claimed', 'submitting') GROUP BY m"):
+        get(r["m"]).queue_depth = r["n"]
+    return out
+
+
+ACTIVE_STATES = ("queued", "claimed", "submitting", "submitted", "unknown")
+
+
+def active_queue_counts(store: Store) -> dict[str, dict[int, int]]:
+    """Messages still in the pipeline by state and priority (index range scans, unlike all-state counts)."""
+    out: dict[str, dict[int, int]] = {}
+    for r in store.query("SELECT state, priority, COUNT(*) AS n FROM messages WHERE state IN (?,?,?,?,?)"
+                         " GROUP BY state, priority", ACTIVE_STATES):
+        out.setdefault(r["state"], {})[r["priority"]] = r["n"]
+    return out
+
+
+def teams(store: Store) -> list[str]:
+    return [r["team"] for r in store.query(
+        "SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL AND team != '' ORDER BY team")]
+
+
+def last_inbound_id(store: Store, conversation_id: int) -> int | None:
+    rows = store.query("SELECT MAX(id) AS i FROM inbound WHERE conversation_id = ?", (conversation_id,))
+    return rows[0]["i"] if rows else None
+
+
+def likely_opt_out_messages(store: Store, conversation_id: int) -> list[dict[str, Any]]:
+    return store.query("SELECT id, body, received_at FROM inbound WHERE conversation_id = ? AND likely_opt_out = 1"
+                       " ORDER BY id DESC LIMIT 5", (conversation_id,))
+
+
+def outbox_page(store: Store, *, state: str | None, number: str | None, kind: str | None, limit: int,
+                offset: int) -> list[dict[str, Any]]:
+    where, params = [], []
+    if state:
+        where.append("state = ?")
+        params.append(state)
+    if number:
+        where.append("to_number = ?")
+        params.append(number)
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    sql = ("SELECT id, to_number, body, kind, priority, state, parts_total, encoding, attempts, created_at,"
+           " finished_at, last_error, error_class, outcome, created_by, modem_id FROM messages"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ? OFFSET ?")
+    return store.query(sql, (*params, limit, offset))
+
+
+def inbound_export(store: Store, limit: int) -> list[dict[str, Any]]:
+    return store.query("SELECT id, sender, modem_id, received_at, keyword, body FROM inbound"
+                       " ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def hourly(store: Store, now: datetime, hours: int = 24) -> list[dict[str, Any]]:
+    """Per hour for the last `hours`: messages queued, received, delivered and failed (for the chart)."""
+    start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    since = ts(start)
+    buckets: dict[str, dict[str, Any]] = {}
+    for i in range(hours):
+        h = start + timedelta(hours=i)
+        buckets[ts(h)[:13]] = {"hour": h, "queued": 0, "received": 0, "delivered": 0, "failed": 0}
+    for r in store.query("SELECT substr(created_at, 1, 13) AS h, COUNT(*) AS n FROM messages WHERE created_at >= ?"
+                         " GROUP BY h", (since,)):
+        if r["h"] in buckets:
+            buckets[r["h"]]["queued"] = r["n"]
+    for r in store.query("SELECT substr(received_at, 1, 13) AS h, COUNT(*) AS n FROM inbound"
+                         " WHERE received_at >= ? GROUP BY h", (since,)):
+        if r["h"] in buckets:
+            buckets[r["h"]]["received"] = r["n"]
+    for r in store.query("SELECT substr(finished_at, 1, 13) AS h, SUM(state = 'delivered') AS ok,"
+                         " SUM(state IN ('undeliverable', 'failed')) AS bad FROM messages WHERE finished_at >= ?"
+                         " GROUP BY h", (since,)):
+        if r["h"] in buckets:
+            buckets[r["h"]]["delivered"] = r["ok"] or 0
+            buckets[r["h"]]["failed"] = r["bad"] or 0
+    return list(buckets.values())
+
+
+def keyword_hits(store: Store) -> list[dict[str, Any]]:
+    return store.query("SELECT keyword, aliases, hits, enabled, builtin, route, updated_at FROM keywords"
+                       " ORDER BY hits DESC, keyword")
+
+
+def answer_outcomes(store: Store, now: datetime, days: int = 30) -> dict[str, int]:
+    """Reminders that expected an answer (last `days`): confirmed / cancelled / reschedule / no answer."""
+    rows = store.query("SELECT COALESCE(outcome, 'no answer') AS o, COUNT(*) AS n FROM messages"
+                       " WHERE created_at >= ? AND expect IS NOT NULL AND (outcome IS NULL OR outcome NOT LIKE"
+                       " 'rating:%') GROUP BY o ORDER BY n DESC", (ts(now - timedelta(days=days)),))
+    return {r["o"]: r["n"] for r in rows}
+
+
+def ratings(store: Store, now: datetime, days: int = 30) -> dict[str, int]:
+    rows = store.query("SELECT substr(outcome, 8) AS r, COUNT(*) AS n FROM messages WHERE created_at >= ?"
+                       " AND expect IS NOT NULL AND outcome LIKE 'rating:%' GROUP BY r ORDER BY r",
+                       (ts(now - timedelta(days=days)),))
+    return {r["r"]: r["n"] for r in rows}
+
+
+def opt_outs_by_day(store: Store, now: datetime, days: int = 30) -> list[dict[str, Any]]:
+    return store.query("SELECT substr(at, 1, 10) AS day, COUNT(*) AS n FROM consent_events"
+                       " WHERE event = 'opt_out' AND at >= ? GROUP BY day ORDER BY day",
+                       (ts(now - timedelta(days=days)),))
+
+
+def failures_last_day(store: Store, now: datetime) -> int:
+    return int(store.query("SELECT COUNT(*) AS n FROM messages WHERE finished_at >= ? AND state IN"
+                           " ('failed', 'undeliverable')", (ts(now - timedelta(days=1)),))[0]["n"])
+
+
+def totals(store: Store) -> dict[str, int]:
+    """Lifetime counters for /metrics (from the modems table, so they are cheap)."""
+    row = store.query("SELECT COALESCE(SUM(sent_count), 0) AS sent, COALESCE(SUM(failed_count), 0) AS failed,"
+                      " COALESCE(SUM(received_count), 0) AS received FROM modems")[0]
+    return {k: int(v) for k, v in row.items()}

@@ -1,0 +1,183 @@
+"""Webhooks: events POSTed as signed JSON to configured URLs, from a durable outbox, in their own thread.
+
+The daemon and the rules call `enqueue_webhook_event` (a database insert, inside their transaction when
+they hold one); `WebhookDeliverer` posts due rows from its own thread with its own `Store`, so a slow
+receiver never blocks the modem loop and a restart loses nothing (delivery is at least once: receivers
+dedupe on the `X-Smsgate-Delivery` id).
+
+Signature: `X-Smsgate-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed with the secret>`
+and `X-Smsgate-Timestamp: <unix seconds>`; `verify_signature` is the reference check for receivers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from smsgate.config import Config, WebhookConfig
+from smsgate.queue import Store
+from smsgate.queue.clock import ts
+from smsgate.queue.webhooks import WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("inbound", "state", "outcome")
+SIGNATURE_HEADER = "X-Smsgate-Signature"
+TIMESTAMP_HEADER = "X-Smsgate-Timestamp"
+EVENT_HEADER = "X-Smsgate-Event"
+DELIVERY_HEADER = "X-Smsgate-Delivery"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *, now: float | None = None,
+                     tolerance_s: float = 300.0) -> bool:
+    """True if `signature` is ours for this body and the timestamp is recent (replays are refused)."""
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - stamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, stamp, body), signature)
+
+
+def enqueue_webhook_event(store: Store, config: Config, event: str, payload: dict[str, Any]) -> list[int]:
+    """Queue `event` for every webhook subscribed to it; returns the delivery ids (none if no webhook)."""
+    if event not in EVENTS:
+        raise ValueError(f"webhook event must be one of {', '.join(EVENTS)}, not {event!r}")
+    hooks = [h for h in config.webhooks if h.url and event in h.events]
+    if not hooks:
+        return []
+    envelope = {"event": event, "at": ts(store.clock()), "data": payload}
+    with store.transaction():
+        return [store.add_webhook_delivery(h.url, event, envelope) for h in hooks]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failed delivery, not a hop to wherever the receiver points (SSRF)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class WebhookDeliverer:
+    """Posts due webhook deliveries; `deliver_due()` once, or `start()` a thread that polls."""
+
+    def __init__(self, config: Config, store_factory: Callable[[], Store] | None = None, *,
+                 poll_seconds: float = 2.0) -> None:
+        self.config = config
+        self._store_factory = store_factory or (
+            lambda: Store.open(config.database_path, default_region=config.clinic.region or None, migrate=False))
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._opener = urllib.request.build_opener(_NoRedirect())
+
+    def _hook_for(self, url: str) -> WebhookConfig | None:
+        return next((h for h in self.config.webhooks if h.url == url), None)
+
+    def deliver_due(self, store: Store | None = None, *, limit: int = 20) -> int:
+        """Attempt every due delivery once; returns how many were delivered."""
+        own = store is None
+        store = store or self._store_factory()
+        try:
+            delivered = 0
+            for d in store.claim_webhook_deliveries(limit=limit, lease_seconds=self._lease_seconds()):
+                delivered += self._attempt(store, d)
+            return delivered
+        finally:
+            if own:
+                store.close()
+
+    def _lease_seconds(self) -> float:
+        return max([h.timeout_seconds for h in self.config.webhooks] or [10.0]) * 2 + 5
+
+    def _attempt(self, store: Store, d: WebhookDelivery) -> int:
+        hook = self._hook_for(d.url)
+        if hook is None:
+            store.webhook_attempt_failed(d.id, "this URL is no longer in the configuration", retry_at=None)
+            return 0
+        error = self._post(hook, d)
+        if error is None:
+            store.webhook_delivered(d.id)
+            return 1
+        attempts = d.attempts + 1
+        if attempts >= hook.max_attempts:
+            log.warning("webhook %s: giving up on delivery #%s after %s attempts: %s", d.url, d.id, attempts, error)
+            store.webhook_attempt_failed(d.id, f"gave up after {attempts} attempts: {error}", retry_at=None)
+        else:
+            delay = min(hook.retry_base_seconds * 2 ** (attempts - 1), hook.retry_max_seconds)
+            log.info("webhook %s: delivery #%s failed (%s); retrying in %.0f s", d.url, d.id, error, delay)
+            store.webhook_attempt_failed(d.id, error, retry_at=store.clock() + timedelta(seconds=delay))
+        return 0
+
+    def _post(self, hook: WebhookConfig, d: WebhookDelivery) -> str | None:
+        """POST one delivery; None on a 2xx answer, else what went wrong."""
+        if urlsplit(hook.url).scheme not in ("http", "https"):
+            return f"{hook.url!r} is not an http(s) URL"
+        body = d.payload.encode()
+        stamp = int(time.time())
+        request = urllib.request.Request(hook.url, data=body, method="POST", headers={
+            "Content-Type": "application/json",
+            "User-Agent": "smsgate-webhooks",
+            SIGNATURE_HEADER: sign(hook.secret, stamp, body),
+            TIMESTAMP_HEADER: str(stamp),
+            EVENT_HEADER: d.event,
+            DELIVERY_HEADER: str(d.id),
+        })
+        try:
+            with self._opener.open(request, timeout=hook.timeout_seconds) as response:
+                response.read(4096)
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            return f"HTTP {exc.code} {exc.reason}"
+        except urllib.error.URLError as exc:
+            return f"cannot reach it: {exc.reason}"
+        except (TimeoutError, OSError) as exc:
+            return f"connection failed: {exc}"
+        if not 200 <= status < 300:
+            return f"HTTP {status}"
+        return None
+
+    # -- thread ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Deliver now rather than at the next poll (after enqueueing an event)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        store = self._store_factory()
+        try:
+            while not self._stop.is_set():
+                try:
+                    while self.deliver_due(store) and not self._stop.is_set():
+                        pass
+                except Exception:
+                    log.exception("webhook delivery round failed; retrying at the next poll")
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+        finally:
+            store.close()
