@@ -86,3 +86,23 @@ class WebhooksMixin:
     def webhook_counts(self: Store) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self._all(
             "SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state")}
+
+    # -- the event feed: state changes (audit log) and received messages, read once each via a cursor --------
+    def events_after(self: Store, audit_id: int, inbound_id: int, *, limit: int = 500
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Message state/outcome audit entries and inbound rows newer than the given ids, oldest first."""
+        audit = self._all(
+            "SELECT id, at, actor, action, subject_id, detail FROM audit_log WHERE id > ? AND action LIKE 'message.%'"
+            " ORDER BY id LIMIT ?", (audit_id, limit))
+        inbound = self._all(
+            "SELECT i.id, i.sender, i.body, i.received_at, i.sent_at, i.keyword, i.action, i.decode_error,"
+            " i.conversation_id, i.in_reply_to, m.name AS modem FROM inbound i LEFT JOIN modems m ON m.id = i.modem_id"
+            " WHERE i.id > ? ORDER BY i.id LIMIT ?", (inbound_id, limit))
+        return audit, inbound
+
+    def event_heads(self: Store) -> tuple[int, int]:
+        """The newest audit and inbound ids (where a new feed starts: webhooks are not sent for the past)."""
+        a = self._one("SELECT COALESCE(MAX(id), 0) AS n FROM audit_log")
+        i = self._one("SELECT COALESCE(MAX(id), 0) AS n FROM inbound")
+        return int(a["n"] if a else 0), int(i["n"] if i else 0)
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import threading
 import time
@@ -66,6 +67,60 @@ def enqueue_webhook_event(store: Store, config: Config, event: str, payload: dic
         return [store.add_webhook_delivery(h.url, event, envelope) for h in hooks]
 
 
+FEED_CURSOR = "webhook_feed_cursor"
+
+
+def feed_events(store: Store, config: Config, *, limit: int = 500) -> int:
+    """Turn new state changes, answer outcomes and received messages into webhook deliveries.
+
+    The audit log and the inbound table are the event stream: every writer already records there, in
+    the transaction of the change, so no caller has to remember to emit an event. The cursor moves in
+    the same transaction as the deliveries it produces, so each event is queued exactly once even if
+    the process dies mid-way. Returns how many deliveries were queued.
+    """
+    hooks = [h for h in config.webhooks if h.url]
+    with store.transaction():
+        saved = store.get_status(FEED_CURSOR)
+        if saved is None or not hooks:
+            # A new feed (or none configured) starts at the present: no flood of past events.
+            audit_id, inbound_id = store.event_heads()
+            store.set_status(FEED_CURSOR, {"audit": audit_id, "inbound": inbound_id})
+            return 0
+        cursor = saved[0]
+        audit_rows, inbound_rows = store.events_after(cursor["audit"], cursor["inbound"], limit=limit)
+        queued = 0
+        for row in audit_rows:
+            event = "outcome" if row["action"] == "message.outcome" else "state"
+            detail = json.loads(row["detail"]) if row["detail"] else {}
+            payload = {"message_id": row["subject_id"], "at": row["at"], "actor": row["actor"]}
+            if event == "state":
+                payload.update(state=row["action"].split(".", 1)[1], previous=detail.get("from"),
+                               reason=detail.get("reason"))
+            else:
+                payload.update(outcome=detail.get("outcome"), inbound_id=detail.get("inbound_id"))
+            queued += _queue_for(store, hooks, event, payload)
+        for row in inbound_rows:
+            payload = {"inbound_id": row["id"], "from": row["sender"], "text": row["body"],
+                       "received_at": row["received_at"], "sent_at": row["sent_at"], "modem": row["modem"],
+                       "conversation_id": row["conversation_id"], "undecodable": bool(row["decode_error"])}
+            queued += _queue_for(store, hooks, "inbound", payload)
+        store.set_status(FEED_CURSOR, {
+            "audit": audit_rows[-1]["id"] if audit_rows else cursor["audit"],
+            "inbound": inbound_rows[-1]["id"] if inbound_rows else cursor["inbound"],
+        })
+        return queued
+
+
+def _queue_for(store: Store, hooks: list[WebhookConfig], event: str, payload: dict[str, Any]) -> int:
+    envelope = {"event": event, "at": ts(store.clock()), "data": payload}
+    n = 0
+    for h in hooks:
+        if event in h.events:
+            store.add_webhook_delivery(h.url, event, envelope)
+            n += 1
+    return n
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A redirect is a failed delivery, not a hop to wherever the receiver points (SSRF)."""
 
@@ -87,8 +142,13 @@ class WebhookDeliverer:
         self._thread: threading.Thread | None = None
         self._opener = urllib.request.build_opener(_NoRedirect())
 
-    def _hook_for(self, url: str) -> WebhookConfig | None:
-        return next((h for h in self.config.webhooks if h.url == url), None)
+    def _hook_for(self, url: str, event: str = "") -> WebhookConfig | None:
+        hook = next((h for h in self.config.webhooks if h.url == url), None)
+        if hook is None and event == "keyword":
+            # A keyword's own webhook (`keywords add --webhook URL`) lives in the database, not the config;
+            # it is signed with web.keyword_webhook_secret.
+            return WebhookConfig(url=url, secret=self.config.web.keyword_webhook_secret, events=["keyword"])
+        return hook
 
     def deliver_due(self, store: Store | None = None, *, limit: int = 20) -> int:
         """Attempt every due delivery once; returns how many were delivered."""
@@ -107,7 +167,7 @@ class WebhookDeliverer:
         return max([h.timeout_seconds for h in self.config.webhooks] or [10.0]) * 2 + 5
 
     def _attempt(self, store: Store, d: WebhookDelivery) -> int:
-        hook = self._hook_for(d.url)
+        hook = self._hook_for(d.url, d.event)
         if hook is None:
             store.webhook_attempt_failed(d.id, "this URL is no longer in the configuration", retry_at=None)
             return 0
@@ -173,6 +233,7 @@ class WebhookDeliverer:
         try:
             while not self._stop.is_set():
                 try:
+                    feed_events(store, self.config)
                     while self.deliver_due(store) and not self._stop.is_set():
                         pass
                 except Exception:

@@ -1,0 +1,81 @@
+"""The event feed: state changes, answer outcomes and received messages become signed webhook POSTs,
+each exactly once, without any caller having to emit them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_web_webhooks import SECRET, Receiver
+from web_helpers import PATIENT
+
+from smsgate.config import Config, config_from_dict
+from smsgate.queue import Store, inbound_key
+from smsgate.web.webhooks import FEED_CURSOR, WebhookDeliverer, feed_events, verify_signature
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _config(tmp_path: Path, url: str, events: list[str], **web: object) -> Config:
+    return config_from_dict({"database": str(tmp_path / "smsgate.db"), "web": web,
+                             "webhooks": [{"url": url, "secret": SECRET, "events": events}]},
+                            tmp_path / "smsgate.toml")
+
+
+def _bodies(receiver: Receiver) -> list[dict]:
+    return [json.loads(body) for _headers, body in receiver.requests]
+
+
+def test_state_changes_and_inbound_messages_are_posted_once_each(tmp_path: Path, receiver: Receiver) -> None:
+    config = _config(tmp_path, receiver.url, ["inbound", "state", "outcome"])
+    store = Store.open(config.database_path)
+    assert feed_events(store, config) == 0  # a new feed starts at the present
+    store.enqueue(PATIENT, "Reminder: Dr Rivera at 3:15 PM tomorrow")
+    claim = store.claim("test:1:m", None)[0]
+    store.mark_submitting(claim, 1)
+    store.mark_part_submitted(claim, 1, tp_mr=7)
+    store.store_inbound(modem_id=None, sender=PATIENT, body="yes", dedupe_key=inbound_key("sim", "00AA"))
+
+    queued = feed_events(store, config)
+    assert queued == 5  # queued, claimed, submitting, submitted, and one inbound
+    assert feed_events(store, config) == 0  # the cursor moved with the deliveries
+
+    deliverer = WebhookDeliverer(config)
+    assert deliverer.deliver_due(store) == 5
+    receiver.wait_for(5)
+    bodies = _bodies(receiver)
+    states = [b["data"]["state"] for b in bodies if b["event"] == "state"]
+    assert states == ["queued", "claimed", "submitting", "submitted"]
+    inbound = [b["data"] for b in bodies if b["event"] == "inbound"]
+    assert inbound[0]["from"] == PATIENT and inbound[0]["text"] == "yes"
+    for headers, body in receiver.requests:
+        assert verify_signature(SECRET, headers["X-Smsgate-Timestamp"], body, headers["X-Smsgate-Signature"])
+
+
+def test_unsubscribed_events_are_not_posted(tmp_path: Path, receiver: Receiver) -> None:
+    config = _config(tmp_path, receiver.url, ["inbound"])
+    store = Store.open(config.database_path)
+    feed_events(store, config)
+    store.enqueue(PATIENT, "Your results are ready")
+    assert feed_events(store, config) == 0
+    assert store.get_status(FEED_CURSOR)[0]["audit"] > 0
+
+
+def test_a_keyword_webhook_from_the_database_is_signed_with_the_keyword_secret(
+        tmp_path: Path, receiver: Receiver) -> None:
+    config = _config(tmp_path, "http://127.0.0.1:9/unused", [], keyword_webhook_secret="kw-secret")
+    store = Store.open(config.database_path)
+    with store.transaction():
+        store.queue_webhook(receiver.url, "keyword", {"keyword": "JOIN", "from": PATIENT})
+    assert WebhookDeliverer(config).deliver_due(store) == 1
+    receiver.wait_for(1)
+    headers, body = receiver.requests[0]
+    assert json.loads(body)["keyword"] == "JOIN"
+    assert verify_signature("kw-secret", headers["X-Smsgate-Timestamp"], body, headers["X-Smsgate-Signature"])
