@@ -1,0 +1,294 @@
+"""Every fault the simulator injects, against the running daemon: what ends up stored and what is sent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from smsgate.modemd.testing import harness, wait_until
+from smsgate.simulator import SimModemSpec
+
+PHONE = "+15555550101"
+
+
+def _alert_kinds(h: object) -> set[str]:
+    return {a["kind"] for a in h.store.open_alerts()}  # type: ignore[attr-defined]
+
+
+def test_unplug_mid_send_and_replug_under_a_new_tty_is_found_again_by_imei(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")], start=False) as h:
+        modem = h.sim.modem("m1")
+        first_tty = modem.tty_path
+        cfg = h.config.modems[0]
+        cfg.device = first_tty  # the raw tty, which will not come back
+        cfg.imei = modem.imei
+        cfg.probe = [str(modem.path.parent / "*")]
+        h.start_daemon()
+        h.wait_ready()
+        ids = [h.store.enqueue(PHONE, f"batch {i}").id for i in range(30)]
+        wait_until(lambda: len(h.sim.handset(PHONE).inbox) >= 3, what="sending under way")
+        modem.faults.unplug()
+        h.wait_state("m1", "recovering", "offline")
+        # Hold a pty so the kernel cannot hand the old number back: the modem returns under a new tty,
+        # and an unrelated terminal now sits at the old path.
+        squatter_master, squatter_slave = os.openpty()
+        try:
+            modem.faults.replug()
+            assert modem.tty_path != first_tty
+            h.wait_ready("m1")
+        finally:
+            os.close(squatter_master)
+            os.close(squatter_slave)
+        for i in ids:
+            h.wait_message(i, "submitted", "delivered", "unknown")
+        states = [h.message_state(i) for i in ids]
+        texts = h.sim.handset(PHONE).received_texts()
+        for i, state in zip(range(30), states, strict=True):
+            n = texts.count(f"batch {i}")
+            assert n == (1 if state != "unknown" else n) and n <= 1, (i, state, n)
+        assert h.modem_row("m1")["device"] != first_tty  # found again under the new path, same history
+        assert h.modem_row("m1")["sent_count"] == sum(s in ("submitted", "delivered") for s in states)
+
+
+def test_hung_modem_is_taken_offline_with_an_alert_and_recovers_by_itself(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.hang()
+        h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
+        h.wait_state("m1", "offline", timeout=20)
+        assert "modem_offline" in _alert_kinds(h)
+        queued = h.store.enqueue(PHONE, "sent once the modem is back")
+        modem.faults.recover()
+        h.wait_ready("m1", timeout=10)
+        h.sim.handset(PHONE).wait_for_text("sent once the modem is back")
+        h.wait_message(queued.id, "submitted", "delivered")
+        assert "modem_offline" not in _alert_kinds(h)
+        assert h.sim.handset(PHONE).received_texts() == ["sent once the modem is back"]
+
+
+def test_garbage_on_the_line_loses_neither_sends_nor_inbound(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.garbage()
+        modem.faults.garbage(before_next_reply=True)
+        ids = [h.store.enqueue(PHONE, f"after garbage {i}").id for i in range(3)]
+        modem.faults.garbage()
+        h.sim.handset(PHONE).send(modem.msisdn, "inbound through the noise")
+        for i in ids:
+            h.wait_message(i, "submitted", "delivered", "unknown")
+        wait_until(lambda: h.store.list_inbound(), what="inbound stored")
+        texts = h.sim.handset(PHONE).received_texts()
+        assert all(texts.count(f"after garbage {i}") <= 1 for i in range(3))
+        sent = sum(h.message_state(i) in ("submitted", "delivered") for i in ids)
+        assert sent + sum(h.message_state(i) == "unknown" for i in ids) == 3 and sent >= 2
+        assert [r["body"] for r in h.store.list_inbound()] == ["inbound through the noise"]
+
+
+def test_urc_storm_does_not_stall_sending_or_receiving(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1", personality="huawei")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.urc_storm(2000)
+        queued = h.store.enqueue(PHONE, "through the storm")
+        h.sim.handset(PHONE).send(modem.msisdn, "also through the storm")
+        modem.faults.urc_storm(2000)
+        h.wait_message(queued.id, "submitted", "delivered")
+        wait_until(lambda: h.store.list_inbound(), what="inbound during the storm")
+        assert h.sim.handset(PHONE).received_texts() == ["through the storm"]
+
+
+def test_permanent_cms_error_fails_that_message_and_the_next_one_goes(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        h.sim.modem("m1").faults.cms_error(1)  # unassigned number
+        bad = h.store.enqueue(PHONE, "to a number that does not exist")
+        good = h.store.enqueue(PHONE, "the next one")
+        failed = h.wait_message(bad.id, "failed")
+        h.wait_message(good.id, "submitted", "delivered")
+        assert failed.error_class == "permanent" and "CMS ERROR 1" in (failed.last_error or "")
+        assert h.sim.handset(PHONE).received_texts() == ["the next one"]
+
+
+def test_transient_cms_error_is_retried_with_backoff_then_gives_up_at_the_cap(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        h.sim.modem("m1").faults.cms_error(42, 50)  # congestion, every time
+        queued = h.store.enqueue(PHONE, "never gets through", max_attempts=3)
+        failed = h.wait_message(queued.id, "failed", timeout=10)
+        assert failed.attempts == 3 and "gave up after 3 attempts" in (failed.last_error or "")
+        history = [e["action"] for e in h.store.state_history(queued.id)]
+        assert history.count("message.queued") == 3  # queued at first, then twice back after backoff
+        assert h.sim.handset(PHONE).received_texts() == []
+
+
+def test_modem_level_cms_error_requeues_without_using_an_attempt_and_reinitialises(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        h.sim.modem("m1").faults.cms_error(300)  # ME failure
+        queued = h.store.enqueue(PHONE, "after the re-init")
+        msg = h.wait_message(queued.id, "submitted", "delivered")
+        assert msg.attempts == 0
+        assert [e for e in h.store.state_history(queued.id) if e["detail"].get("class") == "modem"]
+        assert h.sim.handset(PHONE).received_texts() == ["after the re-init"]
+
+
+def test_cms_500_after_the_pdu_is_unknown_and_not_resent(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        h.sim.modem("m1").faults.ambiguous()
+        queued = h.store.enqueue(PHONE, "did it go?")
+        after = h.store.enqueue(PHONE, "the queue goes on")
+        msg = h.wait_message(queued.id, "unknown")
+        h.wait_message(after.id, "submitted", "delivered")
+        assert msg.error_class == "ambiguous"
+        texts = h.sim.handset(PHONE).received_texts()
+        assert texts.count("did it go?") == 1  # the network had it; the daemon did not send it again
+        assert h.message_state(queued.id) == "unknown"
+
+
+def test_resend_unknown_when_configured_sends_the_ambiguous_message_again(tmp_path: Path) -> None:
+    from smsgate.config import SendingConfig
+
+    sending = SendingConfig(resend_unknown=True, retry_base_seconds=0.2, retry_max_seconds=0.5)
+    with harness(tmp_path, [SimModemSpec("m1")], config_kwargs={"sending": sending}) as h:
+        h.wait_ready()
+        h.sim.modem("m1").faults.ambiguous()
+        queued = h.store.enqueue(PHONE, "resend me if unsure")
+        h.wait_message(queued.id, "submitted", "delivered")
+        assert h.sim.handset(PHONE).received_texts().count("resend me if unsure") == 2
+
+
+def test_storage_full_holds_messages_at_the_network_and_all_are_stored_once_when_freed(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.storage_full()
+        for i in range(3):
+            h.sim.handset(PHONE).send(modem.msisdn, f"while full {i}")
+        assert modem.pending_at_network() == 3
+        modem.faults.storage_full(False)
+        wait_until(lambda: len(h.store.list_inbound()) == 3, what="all three stored")
+        assert sorted(r["body"] for r in h.store.list_inbound()) == [f"while full {i}" for i in range(3)]
+
+
+def test_full_sim_storage_at_start_is_emptied_and_nothing_is_lost(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")], start=False) as h:
+        modem = h.sim.modem("m1")
+        for i in range(34):
+            h.sim.handset(PHONE).send(modem.msisdn, f"backlog {i}")
+        wait_until(lambda: len(modem.storage()) == 30, what="SIM storage full")
+        assert modem.pending_at_network() == 4
+        h.start_daemon()
+        wait_until(lambda: len(h.store.list_inbound()) == 34, timeout=15, what="all 34 stored")
+        bodies = sorted(r["body"] for r in h.store.list_inbound())
+        assert bodies == sorted(f"backlog {i}" for i in range(34))
+
+
+def test_the_same_sms_delivered_twice_is_stored_once(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.duplicate_inbound(2)
+        h.sim.handset(PHONE).send(modem.msisdn, "only once please")
+        h.sim.handset(PHONE).send(modem.msisdn, "x" * 200)  # a multipart one, each part twice
+        wait_until(lambda: len(h.store.list_inbound()) == 2 and modem.storage() == [], what="stored")
+        assert modem.pending_at_network() == 0
+        bodies = sorted(r["body"] for r in h.store.list_inbound())
+        assert bodies == sorted(["only once please", "x" * 200])
+
+
+def test_status_report_arriving_before_cmgs_is_matched(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        h.sim.modem("m1").faults.early_status_report()
+        queued = h.store.enqueue(PHONE, "report races the answer")
+        msg = h.wait_message(queued.id, "delivered")
+        assert msg.parts[0].state.value == "delivered"
+        assert h.store.unmatched_reports() == []
+
+
+def test_configured_pin_is_entered_once_and_the_modem_comes_up(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1", pin="4321")], start=False) as h:
+        h.config.modems[0].pin = "4321"
+        h.start_daemon()
+        h.wait_ready("m1")
+        assert h.sim.modem("m1").sim_state == "READY"
+
+
+def test_wrong_pin_is_tried_exactly_once_then_the_modem_stops_with_an_alert(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1", pin="4321"), SimModemSpec("m2")], start=False) as h:
+        h.config.modems[0].pin = "0000"
+        h.start_daemon()
+        row = h.wait_state("m1", "locked")
+        assert "PIN" in (row["state_detail"] or "")
+        assert h.sim.modem("m1").pin_attempts == 2  # one attempt used, never a second
+        assert "sim_locked" in _alert_kinds(h)
+        h.wait_ready("m2")
+        queued = h.store.enqueue(PHONE, "the other modem still works")
+        assert h.wait_message(queued.id, "submitted", "delivered").modem_id == h.modem_row("m2")["id"]
+        assert h.sim.modem("m1").pin_attempts == 2
+
+
+def test_sim_asking_for_puk_stops_the_modem_without_entering_anything(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.sim_puk()
+        modem.faults.reboot(0.1)
+        row = h.wait_state("m1", "locked", timeout=15)
+        assert "PUK" in (row["state_detail"] or "")
+        assert modem.sim_state == "SIM PUK"
+        assert "sim_locked" in _alert_kinds(h)
+
+
+def test_no_network_holds_sends_raises_an_alert_and_resumes_when_registered(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.no_network()
+        h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
+        h.wait_state("m1", "no_network")
+        assert "no_network" in _alert_kinds(h)
+        queued = h.store.enqueue(PHONE, "waits for the network")
+        modem.faults.no_network(False)
+        h.wait_message(queued.id, "submitted", "delivered", timeout=10)
+        assert "no_network" not in _alert_kinds(h)
+        assert h.sim.handset(PHONE).received_texts() == ["waits for the network"]
+
+
+def test_one_modem_of_four_failing_while_the_others_carry_its_traffic(tmp_path: Path) -> None:
+    specs = [SimModemSpec(f"m{i}") for i in range(1, 5)]
+    with harness(tmp_path, specs) as h:
+        h.wait_ready()
+        numbers = [f"+1202555{i:04d}" for i in range(40)]
+        # m3 is everyone's sticky modem, and it dies.
+        for n in numbers[:10]:
+            h.sim.handset(n).send(h.sim.modem("m3").msisdn, "hello")
+        wait_until(lambda: len(h.store.list_inbound(limit=100)) == 10, what="contacts know m3")
+        h.sim.modem("m3").faults.unplug()
+        ids = [h.store.enqueue(n, f"to {n}").id for n in numbers]
+        for i in ids:
+            h.wait_message(i, "submitted", "delivered", "unknown", timeout=15)
+        m3 = h.modem_row("m3")["id"]
+        msgs = [h.store.get_message(i) for i in ids]
+        delivered = [m for m in msgs if m.state.value in ("submitted", "delivered")]
+        assert len(delivered) >= 39 and all(m.modem_id != m3 for m in delivered)
+        assert any(m.failover_from == m3 for m in delivered)
+        for n in numbers:
+            assert h.sim.handset(n).received_texts().count(f"to {n}") <= 1
+        assert h.wait_state("m3", "offline", timeout=10)["state"] == "offline"
+        assert "modem_offline" in _alert_kinds(h)
+
+
+def test_reboot_with_cfun_drops_the_port_and_the_modem_comes_back(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.reboot(0.3)
+        h.wait_state("m1", "recovering", "offline", "ready")
+        queued = h.store.enqueue(PHONE, "after the reboot")
+        h.wait_message(queued.id, "submitted", "delivered", timeout=10)
+        h.wait_ready("m1")
+        assert modem.counters.reboots == 1
