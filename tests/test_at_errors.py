@@ -87,3 +87,18 @@ def test_hierarchy_lets_callers_catch_the_base() -> None:
 def test_classify_error_rejects_unrelated_exceptions_clearly() -> None:
     with pytest.raises(TypeError, match="KeyError"):
         classify_error(KeyError("x"))
+
+
+def test_a_bare_modem_error_is_modem_level_not_a_crash() -> None:
+    from smsgate.at_commands.errors import ErrorClass, ModemError, classify_error
+
+    assert classify_error(ModemError("AT channel on m1 was closed while waiting for a reply.")) is ErrorClass.MODEM
+
+
+def test_a_vanished_port_after_the_pdu_stays_ambiguous_when_raised_again_to_other_threads() -> None:
+    from smsgate.at_commands.channel import _fresh
+    from smsgate.at_commands.errors import ChannelDesynced, ErrorClass, PortGone, classify_error
+
+    assert classify_error(_fresh(PortGone("/dev/m1", after_submit=True))) is ErrorClass.AMBIGUOUS
+    assert classify_error(_fresh(ChannelDesynced("/dev/m1", "no OK", after_submit=True))) is ErrorClass.AMBIGUOUS
+    assert classify_error(_fresh(PortGone("/dev/m1"))) is ErrorClass.MODEM

@@ -173,6 +173,13 @@ class AtChannel:
                     got = self._await(ex, lambda e: e.final is not None, deadline)
                 except PortGone as exc:
                     raise PortGone(exc.port, exc.cause, after_submit=True) from exc
+                except ChannelDesynced as exc:
+                    raise ChannelDesynced(exc.port, exc.detail, after_submit=True) from exc
+                except ModemError as exc:
+                    if getattr(exc, "after_submit", False):
+                        raise
+                    # The PDU is written: whatever stopped the wait, the SMS may have gone.
+                    raise PortGone(self.name, exc, after_submit=True) from exc
                 if not got:
                     self._timed_out(cmd, timeout, ex, after_submit=True)
                 info = self._result(ex, cmd, after_submit=True)
@@ -432,7 +439,7 @@ def _encode_command(cmd: str) -> bytes:
 def _fresh(error: ModemError) -> ModemError:
     """A new exception of the same kind, so that raising it from several threads keeps clean tracebacks."""
     if isinstance(error, PortGone):
-        return PortGone(error.port, error.cause)
+        return PortGone(error.port, error.cause, after_submit=error.after_submit)
     if isinstance(error, ChannelDesynced):
-        return ChannelDesynced(error.port, error.detail)
+        return ChannelDesynced(error.port, error.detail, after_submit=error.after_submit)
     return ModemError(str(error))

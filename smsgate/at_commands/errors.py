@@ -318,6 +318,9 @@ def classify_error(exc: BaseException) -> ErrorClass:
         return ErrorClass.MODEM
     if isinstance(exc, OSError):
         return ErrorClass.MODEM
+    if isinstance(exc, ModemError):
+        # A bare ModemError means the channel itself went away (closed under a waiting command).
+        return ErrorClass.AMBIGUOUS if getattr(exc, "after_submit", False) else ErrorClass.MODEM
     raise TypeError(f"classify_error() handles modem errors, not {type(exc).__name__}: {exc}")
 
 
