@@ -94,6 +94,8 @@ class HoursConfig:
     quiet_end: str = "21:00"
     per_day: int = 1
     per_week: int = 3
+    # Kinds of message that wait for the recipient's daytime (replies and STOP/HELP answers never wait).
+    quiet_kinds: list[str] = field(default_factory=lambda: ["bulk", "marketing"])
 
 
 @dataclass
@@ -114,6 +116,10 @@ class ComplianceConfig:
     auto_reply_window_minutes: float = 10.0
     answer_window_hours: float = 72.0
     list_scopes: list[str] = field(default_factory=list)
+    # Built-in keyword packs by language ("es", "fr", "de", "pt"), on top of the English words.
+    languages: list[str] = field(default_factory=list)
+    # Extra wording flagged for staff as a likely opt-out (plain phrases, matched as whole words).
+    likely_opt_out_phrases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +130,10 @@ class WebConfig:
     idle_logout_minutes: float = 30.0
     secure_cookies: bool = False
     login_attempts_per_minute: int = 10
+    api_sends_per_minute: int = 120
+    status_refresh_seconds: int = 15
+    status_cache_seconds: float = 1.0
+    keyword_webhook_secret: str = ""
 
 
 @dataclass
@@ -131,6 +141,10 @@ class WebhookConfig:
     url: str = ""
     secret: str = ""
     events: list[str] = field(default_factory=lambda: ["inbound", "state", "outcome"])
+    timeout_seconds: float = 10.0
+    max_attempts: int = 12
+    retry_base_seconds: float = 10.0
+    retry_max_seconds: float = 3600.0
 
 
 @dataclass
@@ -210,16 +224,31 @@ def _validate(cfg: Config, p: Path) -> None:
         value = getattr(cfg.hours, key)
         if not _is_hhmm(value):
             raise ConfigError(f"{p}: hours.{key} = {value!r} is not a time; write it as \"08:00\".")
+    _in_range(p, "sending.max_parts", cfg.sending.max_parts, 1, 255)
+    _in_range(p, "sending.max_attempts", cfg.sending.max_attempts, 1, 1000)
+    _in_range(p, "sending.lease_seconds", cfg.sending.lease_seconds, 5, 86400)
+    _in_range(p, "web.port", cfg.web.port, 1, 65535)
+    region = cfg.clinic.region
+    if region:
+        import phonenumbers
+
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(
+                f"{p}: clinic.region = {region!r} is not a country code; use a two-letter ISO code such as \"US\"."
+            )
+
+
+def _in_range(p: Path, key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{p}: {key} = {value!r} is out of range; use a value from {low} to {high}.")
 
 
 def _is_hhmm(value: str) -> bool:
     parts = value.split(":")
-    return (
-        len(parts) == 2
-        and all(x.isdigit() for x in parts)
-        and 0 <= int(parts[0]) <= 24
-        and 0 <= int(parts[1]) < 60
-    )
+    if len(parts) != 2 or not all(x.isdigit() and 1 <= len(x) <= 2 for x in parts):
+        return False
+    hour, minute = int(parts[0]), int(parts[1])
+    return (hour < 24 and minute < 60) or (hour, minute) == (24, 0)
 
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:

@@ -18,6 +18,7 @@ class ConsentMixin:
         """Append an `opt_out` or `opt_in` event; from this commit on, claims see it."""
         if event not in ("opt_out", "opt_in"):
             raise ValueError(f"consent event must be opt_out or opt_in, not {event!r}")
+        number = self.canonical_sender(number)
         with self.transaction():
             cur = self._exec(
                 "INSERT INTO consent_events (number, event, scope, at, source, evidence, actor, inbound_id)"
@@ -29,7 +30,11 @@ class ConsentMixin:
             return int(cur.lastrowid or 0)
 
     def consent_status(self: Store, number: str, scope: str = GLOBAL) -> ConsentStatus:
-        """The latest event that applies: a global one, or one for `scope`."""
+        """The latest event that applies: a global one, or one for `scope`.
+
+        The number is normalised first, so a STOP from `+1 (202) 555-0123` covers `+12025550123`.
+        """
+        number = self.canonical_sender(number)
         row = self._one(
             "SELECT * FROM consent_events WHERE number = ? AND scope IN (?, ?) ORDER BY id DESC LIMIT 1",
             (number, GLOBAL, scope),
@@ -47,6 +52,7 @@ class ConsentMixin:
     def consent_history(self: Store, number: str | None = None) -> list[dict[str, Any]]:
         if number is None:
             return self._all("SELECT * FROM consent_events ORDER BY id")
+        number = self.canonical_sender(number)
         return self._all("SELECT * FROM consent_events WHERE number = ? ORDER BY id", (number,))
 
     def opted_out_numbers(self: Store, scope: str = GLOBAL) -> set[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from smsgate.numbers import InvalidNumber, normalize
 
 from .clock import parse_ts, ts
-from .errors import IllegalTransition, LeaseLost, MessageRejected, NotFound
+from .errors import IllegalTransition, LeaseLost, MessageRejected, NotFound, StoreError
 from .records import (
     TERMINAL,
     TRANSITIONS,
@@ -93,6 +92,11 @@ class OutboxMixin:
         parts, encoding = self._check_text(text, max_parts)
         now = self.clock()
         with self.transaction():
+            if kind == Kind.MARKETING and not self.consent_status(number, scope or "all").opted_in:
+                raise MessageRejected(
+                    f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
+                    "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
+                )
             if idempotency_key is not None:
                 existing = self._one(
                     "SELECT id, to_number, body, parts_total, encoding FROM messages WHERE idempotency_key = ?",
@@ -148,68 +152,106 @@ class OutboxMixin:
         campaign: str | None = None,
         max_parts: int = DEFAULT_MAX_PARTS,
         not_before: datetime | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> list[int]:
         """Queue many messages in one transaction (a campaign); each item has `to` and `text`.
 
-        All or nothing: one bad row rejects the batch with its row number, so a CSV import never half-runs.
-        Contacts and conversations are resolved lazily at claim time for bulk rows, which keeps a
-        100,000-row campaign to one pass of plain INSERTs.
+        Returns one id per item, in order. All or nothing: one bad row rejects the batch with its row
+        number, so a CSV import never half-runs. An item's `idempotency_key` already used for the same
+        recipient and text yields that message's id instead of a new one (a re-run import is harmless).
+        Contacts and conversations are resolved when a message is sent, which keeps a 100,000-row
+        campaign to one pass of plain INSERTs.
         """
         kind = Kind(kind)
-        now = self.clock()
+        kind_v, prio = kind.value, int(kind.priority)
+        now_s = self._now()
+        default_nb = ts(not_before) if not_before else None
         seg_cache: dict[str, tuple[int, str]] = {}
-        num_cache: dict[str, str] = {}
-        rows = []
+        rows: list[tuple[Any, ...]] = []
+        check_number = self._check_number
+        getrandbits = random.getrandbits
         for i, item in enumerate(items, start=1):
             raw_to, text = item["to"], item["text"]
             try:
-                number = num_cache.get(raw_to) or self._check_number(raw_to)
-                num_cache[raw_to] = number
+                number = check_number(raw_to)
                 seg = seg_cache.get(text)
                 if seg is None:
                     seg = seg_cache[text] = self._check_text(text, max_parts)
             except MessageRejected as exc:
                 raise MessageRejected(f"row {i}: {exc}") from None
-            nb = item.get("not_before") or not_before
-            due = ts(nb) if nb else ts(now)
-            rows.append(
-                (
-                    number,
-                    text,
-                    kind.value,
-                    int(kind.priority),
-                    seg[0],
-                    seg[1],
-                    random.randint(0, 255),
-                    DEFAULT_MAX_ATTEMPTS,
-                    ts(nb) if nb else None,
-                    due,
-                    item.get("idempotency_key"),
-                    created_by,
-                    source,
-                    campaign,
-                    ts(now),
-                    ts(now),
-                )
-            )
+            nb = item.get("not_before")
+            nb_s = ts(nb) if nb else default_nb
+            due = nb_s if nb_s and nb_s > now_s else now_s
+            rows.append((number, text, kind_v, prio, seg[0], seg[1], getrandbits(8), max_attempts, nb_s, due,
+                         item.get("idempotency_key"), created_by, source, campaign, now_s, now_s))
         with self.transaction():
+            result: list[int | None] = [None] * len(rows)
+            fresh: list[int] = []  # indexes of rows to insert
+            same_as: dict[int, int] = {}  # row index -> index of the earlier row with its key
+            keyed = [r[10] for r in rows if r[10] is not None]
+            if keyed:
+                known = self._known_keys(keyed)
+                first_row: dict[str, int] = {}
+                for idx, r in enumerate(rows):
+                    key = r[10]
+                    if key is None:
+                        fresh.append(idx)
+                        continue
+                    hit = known.get(key)
+                    earlier = first_row.get(key)
+                    prior = hit[1:] if hit else (rows[earlier][0], rows[earlier][1]) if earlier is not None else None
+                    if prior is not None and prior != (r[0], r[1]):
+                        where = f"message #{hit[0]}" if hit else f"row {earlier + 1}"  # type: ignore[operator]
+                        raise MessageRejected(
+                            f"row {idx + 1}: idempotency key {key!r} was already used for {where} with a "
+                            "different recipient or text; use a new key. Nothing was queued."
+                        )
+                    if hit:
+                        result[idx] = hit[0]
+                    elif earlier is not None:
+                        same_as[idx] = earlier
+                    else:
+                        first_row[key] = idx
+                        fresh.append(idx)
+            else:
+                fresh = list(range(len(rows)))
             first = self._one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
-            try:
-                self._conn.executemany(
-                    "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
-                    " max_attempts, not_before, due_at, idempotency_key, created_by, source, campaign,"
-                    " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-            except sqlite3.IntegrityError as exc:
-                raise MessageRejected(f"batch refused, nothing queued: {exc}") from None
+            self._conn.executemany(
+                "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
+                " max_attempts, not_before, due_at, idempotency_key, created_by, source, campaign,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rows[i] for i in fresh),
+            )
             ids = [r[0] for r in self._conn.execute("SELECT id FROM messages WHERE id > ? ORDER BY id", (first,))]
+            if len(ids) != len(fresh):
+                raise StoreError(f"bulk insert stored {len(ids)} rows for {len(fresh)} items; nothing queued")
+            for idx, mid in zip(fresh, ids, strict=True):
+                result[idx] = mid
+            for idx, earlier in same_as.items():
+                result[idx] = result[earlier]
             self._conn.executemany(
                 "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)",
-                ((mid, n, row[0]) for mid, row in zip(ids, rows, strict=True) for n in range(1, row[4] + 1)),
+                ((mid, n, rows[idx][0]) for idx, mid in zip(fresh, ids, strict=True)
+                 for n in range(1, rows[idx][4] + 1)),
             )
-            self.audit(created_by, "campaign.enqueue", "campaign", None, {"campaign": campaign, "count": len(ids)})
-        return ids
+            self.audit(created_by, "campaign.enqueue", "campaign", None,
+                       {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
+                        "last_id": ids[-1] if ids else None})
+        return [int(x) for x in result]  # type: ignore[arg-type]
+
+    def _known_keys(self: Store, keys: list[str]) -> dict[str, tuple[int, str, str]]:
+        """Existing messages by idempotency key: key -> (id, to_number, body)."""
+        out: dict[str, tuple[int, str, str]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn.execute(
+                f"SELECT id, idempotency_key, to_number, body FROM messages WHERE idempotency_key IN ({marks})",
+                chunk,
+            ):
+                out[r[1]] = (r[0], r[2], r[3])
+        return out
 
     def _check_number(self: Store, to: str) -> str:
         try:
@@ -266,6 +308,11 @@ class OutboxMixin:
             for r in self._all("SELECT * FROM message_parts WHERE message_id = ? ORDER BY part_no", (message_id,))
         ]
         return msg
+
+    def message_by_key(self: Store, idempotency_key: str) -> Message | None:
+        """The message queued under `idempotency_key`, if any (so a caller can tell a retry from a new send)."""
+        row = self._one("SELECT id FROM messages WHERE idempotency_key = ?", (idempotency_key,))
+        return self.get_message(row["id"]) if row else None
 
     def list_messages(self: Store, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Message]:
         where, params = ("WHERE state = ?", [state]) if state else ("", [])
@@ -399,7 +446,12 @@ class OutboxMixin:
         """Commit the TP-MR the modem gave `part_no`. Returns True when the whole message is now submitted."""
         now = self._now()
         with self.transaction():
-            row = self._held(claim)
+            try:
+                row = self._held(claim)
+            except LeaseLost:
+                if self._late_tp_mr(claim, part_no, tp_mr, now):
+                    return self.get_message(claim.message.id).state == State.SUBMITTED
+                raise
             self._part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
                           modem_id=row["modem_id"])
             left = self._one(
@@ -413,6 +465,34 @@ class OutboxMixin:
                              submitted_at=now)
             self._after_sent(row)
             return True
+
+    def _late_tp_mr(self: Store, claim: Claim, part_no: int, tp_mr: int, now: str) -> bool:
+        """Record a TP-MR that arrived after this sender's lease expired mid-send and the part became
+        `unknown`: the network did accept it, so the message is no longer in doubt. Only the sender whose
+        lease expired may do this, and only while nobody has decided about the message since."""
+        row = self._one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))
+        if row is None or row["state"] != State.UNKNOWN:
+            return False
+        last = self._one("SELECT actor, detail FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
+                         " ORDER BY id DESC LIMIT 1", (claim.message.id,))
+        if last is None or last["actor"] != "lease-expiry" or json.loads(last["detail"] or "{}").get(
+                "owner") != claim.owner:
+            return False
+        part = self._one("SELECT state, modem_id FROM message_parts WHERE message_id = ? AND part_no = ?",
+                         (claim.message.id, part_no))
+        if part is None or part["state"] != PartState.UNKNOWN:
+            return False
+        modem_id = part["modem_id"] if part["modem_id"] is not None else row["modem_id"]
+        self._part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
+                      modem_id=modem_id, last_error=None)
+        left = self._one("SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ?"
+                         " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
+        if left and left["n"] == 0:
+            self._transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
+                             {"reason": "the TP-MR arrived after the lease expired", "part": part_no},
+                             submitted_at=now, last_error=None, error_class=None)
+            self._after_sent({**row, "modem_id": modem_id})
+        return True
 
     def _after_sent(self: Store, row: dict[str, Any]) -> None:
         modem_id = row["modem_id"]

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .clock import ts
+from .clock import parse_ts, ts
 from .records import PartState, ReportMatch, State
 
 if TYPE_CHECKING:
     from .store import Store
 
+REPORT_BEFORE_SUBMIT_SLACK_S = 600.0
 OUTCOMES = {"delivered": PartState.DELIVERED, "failed": PartState.UNDELIVERABLE, "pending": None}
 
 
@@ -53,12 +54,17 @@ class ReportsMixin:
     def _match_report(self: Store, report_id: int, window_hours: float) -> ReportMatch:
         rep = self._one("SELECT * FROM status_reports WHERE id = ?", (report_id,))
         assert rep is not None
-        since = ts(self.clock() - timedelta(hours=window_hours))
+        # The window is anchored on when the report arrived, not on now: a report kept unmatched for a
+        # while must not be matched later to a newer part that reused its TP-MR after wraparound. The
+        # slack admits the part whose TP-MR was committed just after its report came in.
+        received = parse_ts(rep["received_at"])
+        since = ts(received - timedelta(hours=window_hours))
+        until = ts(received + timedelta(seconds=REPORT_BEFORE_SUBMIT_SLACK_S))
         part = self._one(
             "SELECT * FROM message_parts WHERE modem_id IS ? AND tp_mr = ? AND recipient = ?"
             " AND state IN ('submitted', 'delivered', 'undeliverable') AND submitted_at >= ?"
-            " ORDER BY submitted_at DESC LIMIT 1",
-            (rep["modem_id"], rep["tp_mr"], rep["recipient"], since),
+            " AND submitted_at <= ? ORDER BY submitted_at DESC LIMIT 1",
+            (rep["modem_id"], rep["tp_mr"], rep["recipient"], since, until),
         )
         if part is None:
             return ReportMatch(report_id, None, None, None)

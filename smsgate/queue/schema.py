@@ -339,3 +339,64 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_due ON webhook_deliveries(state, next_attempt_at)
 """,
     )
+
+
+@migrations()
+def m020_web_sessions_and_indexes(db: Database) -> None:
+    """Server-side web sessions (so logout and disabling a user end a session at once), and the indexes
+    that keep the status page and reports fast with hundreds of thousands of messages."""
+    _script(
+        db,
+        """
+CREATE TABLE web_sessions (
+    id INTEGER PRIMARY KEY,
+    sid_hash TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    remote_addr TEXT
+);
+CREATE INDEX web_sessions_user ON web_sessions(user_id);
+CREATE INDEX login_attempts_user ON login_attempts(username, at);
+CREATE INDEX login_attempts_addr ON login_attempts(remote_addr, at);
+CREATE INDEX messages_submitted ON messages(submitted_at, modem_id);
+CREATE INDEX messages_finished ON messages(finished_at, state, modem_id);
+CREATE INDEX messages_created ON messages(created_at);
+CREATE INDEX messages_state_created ON messages(state, created_at);
+CREATE INDEX messages_expect ON messages(created_at, outcome) WHERE expect IS NOT NULL;
+CREATE INDEX messages_creator ON messages(created_by, created_at);
+CREATE INDEX inbound_received ON inbound(received_at);
+CREATE INDEX consent_at ON consent_events(event, at)
+""",
+    )
+
+
+@migrations()
+def m010_keywords_menu(db: Database) -> None:
+    # A keyword's reply may offer a menu ("Reply 1 for Billing, 2 for Support"): answer -> team, as JSON.
+    db.execute("ALTER TABLE keywords ADD COLUMN menu TEXT")
+
+
+@migrations()
+def m030_partial_queue_indexes(db: Database) -> None:
+    """Index only the rows a lookup can want (leased, replied-to, threaded, sent, finished, reported
+    messages): a 100,000-row campaign insert then maintains far fewer index entries, and the indexes
+    stay small. Queries that compare these columns (`lease_owner IS NOT NULL`, `submitted_at >= ?`,
+    `tp_mr = ?`) still use them."""
+    _script(
+        db,
+        """
+DROP INDEX messages_lease;
+CREATE INDEX messages_lease ON messages(state, lease_until) WHERE lease_owner IS NOT NULL;
+DROP INDEX messages_reply;
+CREATE INDEX messages_reply ON messages(in_reply_to) WHERE in_reply_to IS NOT NULL;
+DROP INDEX messages_conversation;
+CREATE INDEX messages_conversation ON messages(conversation_id, created_at) WHERE conversation_id IS NOT NULL;
+DROP INDEX IF EXISTS messages_submitted;
+CREATE INDEX messages_submitted ON messages(submitted_at) WHERE submitted_at IS NOT NULL;
+DROP INDEX IF EXISTS messages_finished;
+CREATE INDEX messages_finished ON messages(finished_at) WHERE finished_at IS NOT NULL;
+DROP INDEX parts_report;
+CREATE INDEX parts_report ON message_parts(modem_id, tp_mr, recipient, submitted_at) WHERE tp_mr IS NOT NULL
+""",
+    )

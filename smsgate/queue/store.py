@@ -23,7 +23,7 @@ from .accounts import AccountsMixin
 from .audit import AuditMixin
 from .clock import Clock, system_clock, ts
 from .consent import ConsentMixin
-from .errors import DatabaseCorrupt
+from .errors import DatabaseCorrupt, StoreError
 from .inbound import InboundMixin
 from .modems import ModemsMixin
 from .outbox import OutboxMixin
@@ -70,10 +70,31 @@ class Store(
     ) -> Store:
         """Open (creating if needed) and migrate the database at `path`."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise StoreError(
+                f"cannot open the database {p}: {exc}. Check that the folder exists and that the user running "
+                "smsgate may write to it (database = ... in the configuration)."
+            ) from None
+        try:
+            return cls._setup(conn, p, clock=clock, migrate=migrate, default_region=default_region)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"cannot use the database {p}: {exc}") from None
+            raise DatabaseCorrupt(
+                f"{p} is not a readable smsgate database ({exc}). If it should be one, stop smsgate, restore "
+                "the latest backup and keep the damaged file; otherwise fix `database = ...` in the "
+                "configuration."
+            ) from None
+
+    @classmethod
+    def _setup(cls, conn: sqlite3.Connection, p: Path, *, clock: Clock, migrate: bool,
+               default_region: str | None) -> Store:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -162,15 +183,21 @@ class Store(
 
     def integrity_check(self) -> list[str]:
         """Run `PRAGMA integrity_check`; returns ['ok'] or raises `DatabaseCorrupt` with the findings."""
-        rows = [r[0] for r in self._conn.execute("PRAGMA integrity_check").fetchall()]
+        try:
+            rows = [r[0] for r in self._conn.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            rows = [str(exc)]
         if rows != ["ok"]:
             raise DatabaseCorrupt(
                 f"{self.path} is damaged: {'; '.join(rows[:5])}. Stop smsgate, restore the latest backup "
-                "(or run `sqlite3 {self.path} .recover`), and keep the damaged file for inspection."
+                f"(or run `sqlite3 {self.path} .recover`), and keep the damaged file for inspection."
             )
         fk = self._conn.execute("PRAGMA foreign_key_check").fetchall()
         if fk:
-            raise DatabaseCorrupt(f"{self.path}: {len(fk)} rows point at missing rows (foreign_key_check)")
+            raise DatabaseCorrupt(
+                f"{self.path}: {len(fk)} rows point at missing rows (foreign_key_check); restore the latest "
+                "backup or ask for help before smsgate writes more to it"
+            )
         return rows
 
     def set_status(self, key: str, value: Any) -> None:

@@ -1,0 +1,121 @@
+"""The CLI skeleton over a real config file and database: init, send, outbox, inbox, status, db check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from smsgate.cli import cli
+from smsgate.queue import Store
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "etc" / "smsgate.toml"
+    result = CliRunner().invoke(cli, ["--config", str(path), "init"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def run(config: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    return result.exit_code, result.output
+
+
+def test_init_writes_config_and_creates_the_database(tmp_path: Path, config: Path) -> None:
+    assert config.exists()
+    assert (config.parent / "smsgate.db").exists()
+    code, out = run(config, "init")
+    assert code != 0 and "already exists" in out and "--force" in out
+
+
+def test_send_queues_and_outbox_lists_it(config: Path) -> None:
+    code, out = run(config, "send", "(202) 555-0123", "Reminder: Dr Rivera 3:15 PM tomorrow")
+    assert code == 0 and out.startswith("queued #1 (1 part, gsm7)")
+    code, out = run(config, "outbox", "--json")
+    rows = json.loads(out)
+    assert rows[0]["to"] == "+12025550123" and rows[0]["state"] == "queued"
+    code, out = run(config, "outbox")
+    assert code == 0 and "+12025550123" in out and "queued" in out
+
+
+@pytest.mark.xfail(reason="cli.send adds the first-message footer before enqueue, so the retry's text differs "
+                   "from the first one and the key is refused; lead to fix in cli.py (skip the footer when "
+                   "store.message_by_key(key) exists)", strict=False)
+def test_send_with_the_same_key_twice_queues_once(config: Path) -> None:
+    assert run(config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("queued #1")
+    assert run(config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("already queued #1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["+1202", "hello"], "not a valid phone number"),
+        pytest.param(["+12025550123", "   "], "the text is empty", marks=pytest.mark.xfail(
+            reason="cli.send appends the opt-out footer to a blank text, which makes it non-empty; lead to "
+                   "check text.strip() before adding the footer", strict=False)),
+        (["+12025550123", "x" * 2000], "SMS parts"),
+    ],
+)
+def test_send_errors_are_sentences_with_nonzero_exit(config: Path, args: list[str], message: str) -> None:
+    code, out = run(config, "send", *args)
+    assert code != 0 and message in out and "Traceback" not in out
+    assert json.loads(run(config, "outbox", "--json")[1]) == []
+
+
+def test_inbox_lists_received_messages(config: Path) -> None:
+    with Store.open(config.parent / "smsgate.db") as store:
+        store.store_inbound(modem_id=None, sender="+12025550123", body="YES please", dedupe_key="k")
+    code, out = run(config, "inbox")
+    assert code == 0 and "YES please" in out and "+12025550123" in out
+    assert json.loads(run(config, "inbox", "--json")[1])[0]["text"] == "YES please"
+
+
+def test_status_reports_daemon_and_queue(config: Path) -> None:
+    run(config, "send", "+12025550123", "hi")
+    code, out = run(config, "status")
+    assert code == 0 and "never started" in out and "queued 1" in out
+    report = json.loads(run(config, "status", "--json")[1])
+    assert report["queue"] == {"queued": 1} and report["daemon"]["running"] is False
+
+
+def test_db_check_says_ok_on_a_healthy_database(config: Path) -> None:
+    assert run(config, "db", "check") == (0, "ok\n")
+
+
+def test_db_check_reports_a_damaged_file_with_nonzero_exit(config: Path) -> None:
+    with Store.open(config.parent / "smsgate.db") as store:
+        store.enqueue_many([{"to": "+12025550123", "text": f"message {i} " * 20} for i in range(300)])
+        store._exec("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = config.parent / "smsgate.db"
+    data = bytearray(db.read_bytes())
+    page = 4096
+    for offset in range(3 * page, len(data) - page, 7 * page):  # scribble over some b-tree pages
+        data[offset + 100: offset + 400] = b"\xa5" * 300
+    db.write_bytes(bytes(data))
+    code, out = run(config, "db", "check")
+    assert code != 0 and "restore" in out and "Traceback" not in out
+
+
+def test_missing_config_is_a_sentence_with_nonzero_exit(tmp_path: Path) -> None:
+    code, out = run(tmp_path / "none.toml", "outbox")
+    assert code != 0 and "smsgate init" in out
+
+
+def test_cancel_and_resend_refuse_impossible_changes(config: Path) -> None:
+    run(config, "send", "+12025550123", "hi")
+    code, out = run(config, "resend", "1")
+    assert code != 0 and "cannot go from queued to queued" in out
+    assert run(config, "cancel", "1") == (0, "cancelled #1\n")
+    code, out = run(config, "cancel", "42")
+    assert code != 0 and "no message #42" in out
+
+
+def test_a_file_that_is_not_a_database_is_a_sentence_not_a_traceback(config: Path) -> None:
+    (config.parent / "smsgate.db").unlink()
+    (config.parent / "smsgate.db").write_text("this is a text file, not SQLite\n" * 200)
+    code, out = run(config, "outbox")
+    assert code != 0 and "not a readable smsgate database" in out and "Traceback" not in out

@@ -1,0 +1,74 @@
+"""The TOML configuration: found by flag, environment or default; every mistake names the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smsgate.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    config_from_dict,
+    find_config_path,
+    load_config,
+    render_default_config,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "smsgate.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_default_file_loads_and_database_is_beside_it(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, render_default_config("data/sms.db")))
+    assert cfg.database_path == (tmp_path / "data" / "sms.db").resolve()
+    assert cfg.uses_simulator and cfg.sending.max_parts == 6
+    assert cfg.hours.quiet_start == "08:00"
+
+
+def test_config_is_found_by_flag_then_environment_then_default(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SMSGATE_CONFIG", raising=False)
+    assert find_config_path() == DEFAULT_CONFIG_PATH
+    monkeypatch.setenv("SMSGATE_CONFIG", str(tmp_path / "env.toml"))
+    assert find_config_path() == tmp_path / "env.toml"
+    assert find_config_path(tmp_path / "flag.toml") == tmp_path / "flag.toml"
+
+
+def test_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="smsgate init"):
+        load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("database = ", "not valid TOML"),
+        ("databse = 'x.db'", "unknown key databse"),
+        ("[sending]\nmax_parts = 'six'", "sending.max_parts must be a int"),
+        ("[sending]\nstatus_reports = 1", "sending.status_reports must be a bool"),
+        ("[sending]\nmax_parts = 0", "sending.max_parts = 0 is out of range"),
+        ("[hours]\nquiet_start = '8pm'", "hours.quiet_start"),
+        ("[hours]\nquiet_end = '24:30'", "hours.quiet_end"),
+        ("[web]\nport = 70000", "web.port"),
+        ("[clinic]\nregion = 'USA'", "clinic.region"),
+        ("[[modems]]\nname = 'a'", "needs device"),
+        ("[[modems]]\ndevice = '/dev/ttyUSB0'", "has no name"),
+        ("[[modems]]\nname='a'\ndevice='x'\n[[modems]]\nname='a'\ndevice='y'", "share a name"),
+        ("[clinic]\nnmae = 'x'", "unknown key clinic.nmae"),
+    ],
+)
+def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_integer_is_accepted_where_a_float_is_expected() -> None:
+    cfg = config_from_dict({"sending": {"lease_seconds": 60}})
+    assert cfg.sending.lease_seconds == 60.0 and isinstance(cfg.sending.lease_seconds, float)
+
+
+def test_midnight_as_24_00_is_a_valid_quiet_hours_end() -> None:
+    assert config_from_dict({"hours": {"quiet_end": "24:00"}}).hours.quiet_end == "24:00"
