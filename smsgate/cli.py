@@ -103,6 +103,14 @@ def init(ctx: Context, database: str, demo: bool, force: bool) -> None:
     click.echo(f"database ready at {store.path}")
     if cfg.uses_simulator:
         click.echo("no modem configured: `smsgate serve` will start simulated modems")
+    if demo and not store.list_users():
+        import secrets
+
+        password = secrets.token_urlsafe(12)
+        store.add_user("admin", password, "admin", actor="init")
+        click.echo(f"status page login: admin / {password}  (shown once; change it with `smsgate users`)")
+    elif not store.list_users():
+        click.echo("next: create a staff login with `smsgate users add NAME --role admin`")
 
 
 @cli.group()
@@ -177,11 +185,13 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
     """
     cfg = ctx.config
     nb = not_before.astimezone(UTC) if not_before else None
+    store = ctx.store()
     try:
-        result = ctx.store().enqueue(
+        result = store.enqueue(
             number, text, kind=kind, not_before=nb, expect=_parse_expect(expect),
             follow_up=_parse_follow_up(follow_up), idempotency_key=idempotency_key, created_by="cli",
             source="cli", max_parts=cfg.sending.max_parts, max_attempts=cfg.sending.max_attempts,
+            footer=cfg.compliance.first_message_footer if kind != "reply" else None,
         )
     except MessageRejected as exc:
         raise _fail(exc) from None
@@ -278,7 +288,7 @@ def status(ctx: Context, as_json: bool) -> None:
     _print_rows(report["modems"], ["name", "state", "signal", "registration", "operator", "storage",
                                    "sent", "failed", "received", "last_error"], False)
     click.echo("")
-    click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in report["queue"].items()) or "queue: empty")
+    click.echo("queue: " + (", ".join(f"{k} {v}" for k, v in report["queue"].items()) or "empty"))
     if report["oldest_queued_age_s"] is not None:
         click.echo(f"oldest queued message: {int(report['oldest_queued_age_s'])} s old")
     for alert in report["alerts"]:
@@ -287,6 +297,460 @@ def status(ctx: Context, as_json: bool) -> None:
 
 def _echo_path(p: Path) -> None:
     click.echo(str(p))
+
+
+# --- keywords, consent and reports -------------------------------------------------------------------
+
+def _engine(ctx: Context) -> Any:
+    from smsgate.keywords import RulesEngine
+
+    try:
+        return RulesEngine(ctx.config)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+
+
+@cli.group()
+def keywords() -> None:
+    """Keyword rules: what an inbound text such as JOIN or HOURS triggers (STOP/START/HELP are built in)."""
+
+
+@keywords.command("add")
+@click.argument("keyword")
+@click.option("--reply", help="Text sent back; may use {first_name}, {name}, {clinic}, {contact}, {number}.")
+@click.option("--alias", "aliases", multiple=True, help="Another word with the same effect (repeatable).")
+@click.option("--tag", help="Tag added to the contact, e.g. newsletter.")
+@click.option("--opt-in", "opt_in", help="Record an opt-in to this list on the consent ledger, e.g. marketing.")
+@click.option("--route", help="Team the conversation is routed to, e.g. billing.")
+@click.option("--menu", help="Menu offered by --reply: ANSWER=team pairs, e.g. 1=billing,2=support.")
+@click.option("--forward", "forward_to", help="Also forward the text to this number (e.g. a staff phone).")
+@click.option("--webhook", help="Also POST the text to this http(s) URL.")
+@click.option("--hours", help='Only active in these hours (clinic time), e.g. "Mon-Fri 08:00-18:00".')
+@click.option("--priority", default=100, show_default=True, help="Lower is checked first.")
+@click.option("--replace", is_flag=True, help="Replace an existing rule for KEYWORD.")
+@pass_ctx
+def keywords_add(ctx: Context, keyword: str, reply: str | None, aliases: tuple[str, ...], tag: str | None,
+                 opt_in: str | None, route: str | None, menu: str | None, forward_to: str | None,
+                 webhook: str | None, hours: str | None, priority: int, replace: bool) -> None:
+    """Add a keyword rule.
+
+    \b
+    Example:
+        smsgate keywords add JOIN --reply "Hi {first_name}, you joined our news." --tag newsletter \\
+            --opt-in marketing
+    """
+    from smsgate.keywords import RuleError, Vocabulary, build_rule, parse_menu
+    from smsgate.queue.rules import KeywordExists
+
+    cfg = ctx.config
+    try:
+        rule = build_rule(keyword, vocabulary=Vocabulary(cfg.compliance), aliases=aliases, reply=reply, tag=tag,
+                          opt_in_scope=opt_in, route=route, forward_to=forward_to, webhook=webhook, hours=hours,
+                          menu=parse_menu(menu), priority=priority, default_region=cfg.clinic.region or None)
+        ctx.store().add_keyword(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
+                                opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                                webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority,
+                                actor="cli", replace=replace)
+    except (RuleError, KeywordExists, ValueError) as exc:
+        raise _fail(exc) from None
+    click.echo(f"keyword {rule.keyword}: {'; '.join(rule.actions())}")
+
+
+@keywords.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def keywords_list(ctx: Context, as_json: bool) -> None:
+    """List keyword rules, the built-in compliance words first."""
+    from smsgate.keywords import Rule, Vocabulary
+
+    vocab = Vocabulary(ctx.config.compliance)
+    store = ctx.store()
+    hits = {(r["keyword"], r["action"]): r["n"] for r in store.keyword_hits()}
+    rows: list[dict[str, Any]] = []
+    for action, words in (("opt_out", vocab.opt_out), ("opt_in", vocab.opt_in), ("help", vocab.help)):
+        rows.append({"keyword": words[0], "aliases": ", ".join(words[1:]), "does": f"built-in {action}",
+                     "hours": "", "hits": sum(hits.get((w, action), 0) for w in words)})
+    for row in store.list_keywords():
+        rule = Rule.from_row(row)
+        rows.append({"keyword": rule.keyword, "aliases": ", ".join(rule.aliases), "does": "; ".join(rule.actions()),
+                     "hours": rule.hours or "", "hits": rule.hits})
+    _print_rows(rows, ["keyword", "aliases", "does", "hours", "hits"], as_json)
+
+
+@keywords.command("remove")
+@click.argument("keyword")
+@pass_ctx
+def keywords_remove(ctx: Context, keyword: str) -> None:
+    """Remove a keyword rule."""
+    from smsgate.keywords import canonical
+
+    try:
+        ctx.store().remove_keyword(canonical(keyword), actor="cli")
+    except NotFound as exc:
+        raise _fail(exc) from None
+    click.echo(f"removed {canonical(keyword)}")
+
+
+@keywords.command("test")
+@click.argument("text")
+@click.option("--from", "sender", required=True, help="The sender's number, e.g. +15551234567.")
+@pass_ctx
+def keywords_test(ctx: Context, text: str, sender: str) -> None:
+    """Show what an inbound TEXT from a number would trigger (dry run: nothing is stored or sent)."""
+    outcome = _engine(ctx).dry_run(ctx.store(), sender, text)
+    for line in outcome.describe():
+        click.echo(line)
+
+
+@cli.group()
+def consent() -> None:
+    """The consent ledger: opt-ins and opt-outs, append-only."""
+
+
+@consent.command("export")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="CSV file (default: stdout).")
+@pass_ctx
+def consent_export(ctx: Context, output: str | None) -> None:
+    """Write the ledger as CSV (number, event, scope, time, source, evidence, ...) for an auditor."""
+    from smsgate.keywords import consent_csv
+
+    store = ctx.store()
+    if output:
+        with open(output, "w", newline="", encoding="utf-8") as fh:
+            n = consent_csv(store, fh)
+        click.echo(f"wrote {n} consent events to {output}", err=True)
+    else:
+        consent_csv(store, sys.stdout)
+
+
+@consent.command("show")
+@click.argument("number")
+@pass_ctx
+def consent_show(ctx: Context, number: str) -> None:
+    """Explain whether NUMBER can be texted now, and why."""
+    from smsgate.keywords import explain_consent
+
+    for line in explain_consent(ctx.store(), ctx.config, number).lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only since this day (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def report(ctx: Context, since: datetime | None, as_json: bool) -> None:
+    """Answers to reminders, ratings, keyword hits, opt-outs and likely opt-outs."""
+    from dataclasses import asdict
+
+    from smsgate.keywords import build_report
+    from smsgate.queue.clock import ts
+
+    rep = build_report(ctx.store(), since=ts(since.replace(tzinfo=UTC)) if since else None)
+    if as_json:
+        click.echo(json.dumps({**asdict(rep), "rating_average": rep.rating_average}, indent=2, default=str))
+        return
+    for line in rep.lines():
+        click.echo(line)
+
+
+
+# --- web, users and tokens ---------------------------------------------------------------------------
+
+@cli.group()
+def users() -> None:
+    """Staff accounts for the web pages (roles: admin, staff, viewer)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "staff", "viewer"]), required=True,
+              help="admin: everything; staff: reply, assign, export; viewer: read only.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@pass_ctx
+def users_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
+    """Create the account NAME; the password is asked twice (or read with --password-stdin).
+
+    \b
+    Example:
+        smsgate users add maria --role staff
+    """
+    from smsgate.queue.accounts import AccountError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = ctx.store().add_user(name, password, role, actor="cli")
+    except AccountError as exc:
+        raise _fail(exc) from None
+    click.echo(f"added {user.username} ({user.role})")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def users_list(ctx: Context, as_json: bool) -> None:
+    """List accounts with their role and last login."""
+    rows = [{"name": u.username, "role": u.role, "disabled": "yes" if u.disabled else "",
+             "created": u.created_at[:19], "last_login": (u.last_login_at or "")[:19]}
+            for u in ctx.store().list_users()]
+    _print_rows(rows, ["name", "role", "disabled", "created", "last_login"], as_json)
+
+
+@users.command("disable")
+@click.argument("name")
+@pass_ctx
+def users_disable(ctx: Context, name: str) -> None:
+    """Disable the account NAME and end its open sessions."""
+    try:
+        ctx.store().disable_user(name, actor="cli")
+    except NotFound as exc:
+        raise _fail(exc) from None
+    click.echo(f"disabled {name}")
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens for other systems (sent as `Authorization: Bearer <token>`)."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["send", "read", "admin"]), required=True,
+              help="send: queue messages and follow them; read: read everything; admin: both.")
+@pass_ctx
+def tokens_create(ctx: Context, name: str, scope: str) -> None:
+    """Create a token for NAME (who uses it); it is printed once and cannot be shown again.
+
+    \b
+    Example:
+        smsgate tokens create scheduling-system --scope send
+    """
+    from smsgate.queue.accounts import AccountError
+
+    try:
+        token, secret = ctx.store().create_token(name, scope, actor="cli")
+    except AccountError as exc:
+        raise _fail(exc) from None
+    click.echo(secret)
+    click.echo(f"token #{token.id} ({token.scope}) for {token.name}: store it now, it is not shown again",
+               err=True)
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def tokens_list(ctx: Context, as_json: bool) -> None:
+    """List tokens (prefix only, never the secret)."""
+    rows = [{"id": t.id, "name": t.name, "prefix": t.prefix + "...", "scope": t.scope,
+             "created": t.created_at[:19], "last_used": (t.last_used_at or "")[:19],
+             "revoked": (t.revoked_at or "")[:19]} for t in ctx.store().list_tokens()]
+    _print_rows(rows, ["id", "name", "prefix", "scope", "created", "last_used", "revoked"], as_json)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@pass_ctx
+def tokens_revoke(ctx: Context, token_id: int) -> None:
+    """Revoke token TOKEN_ID at once (see `smsgate tokens list`)."""
+    try:
+        ctx.store().revoke_token(token_id, actor="cli")
+    except NotFound as exc:
+        raise _fail(exc) from None
+    click.echo(f"revoked token #{token_id}")
+
+
+@cli.command()
+@click.option("--bind", help="Address to listen on (default: web.bind, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: web.port).")
+@pass_ctx
+def web(ctx: Context, bind: str | None, port: int | None) -> None:
+    """Run the staff pages and the API alone (without the daemon), with waitress."""
+    from smsgate.web import create_app
+    from smsgate.web.serve import serve
+
+    cfg = ctx.config
+    try:
+        app = create_app(cfg)
+    except (StoreError, ConfigError) as exc:
+        raise _fail(exc) from None
+    host, listen_port = bind or cfg.web.bind, port or cfg.web.port
+    click.echo(f"smsgate web on http://{host}:{listen_port} (Ctrl-C stops)", err=True)
+    serve(app, host, listen_port)
+
+
+# --- daemon and simulator ----------------------------------------------------------------------------
+
+def _start_web(cfg: Config) -> Any:
+    """Serve the status page and API from a thread of the daemon's process; returns the server to close."""
+    from smsgate.web import create_app
+    from smsgate.web.serve import WebServer
+
+    try:
+        server = WebServer(create_app(cfg), cfg.web.bind, cfg.web.port)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve the status page on {cfg.web.bind}:{cfg.web.port} ({exc.strerror or exc}); "
+            "stop whatever uses that port, or set [web] port in the configuration (or use --no-web)."
+        ) from None
+    server.start_thread()
+    click.echo(f"status page on {server.url}/")
+    return server
+
+
+@cli.command()
+@click.option("--no-web", is_flag=True, help="Do not start the status page and API (daemon only).")
+@pass_ctx
+def serve(ctx: Context, no_web: bool) -> None:
+    """Run the daemon: drive the modems, store what arrives, send what is queued (until SIGTERM).
+
+    With no [[modems]] in the configuration it starts simulated modems ([simulator] section), so a fresh
+    install shows a working system. Under systemd it reports READY/WATCHDOG (see udev/smsgate.service).
+    """
+    from smsgate.modemd import Daemon
+    from smsgate.modemd.simulated import control_socket, start_simulator
+
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from smsgate.web.webhooks import WebhookDeliverer
+
+    cfg = ctx.config
+    sim = web = hooks = None
+    extra: dict[str, Any] = {}
+    try:
+        if cfg.uses_simulator:
+            sim, cfg = start_simulator(cfg)
+            extra["simulator_socket"] = str(control_socket(ctx.config))
+            for m in sim.modems:
+                click.echo(f"simulated modem {m.name}: {m.msisdn} on {m.path}")
+        if not no_web:
+            web = _start_web(cfg)
+        hooks = WebhookDeliverer(cfg)
+        hooks.start()
+        daemon = Daemon(cfg, status_extra=extra)
+        code = daemon.run()
+    except (ConfigError, StoreError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    finally:
+        if hooks is not None:
+            hooks.stop()
+        if web is not None:
+            web.close()
+        if sim is not None:
+            sim.close()
+    if code:
+        raise SystemExit(code)
+
+
+@cli.group()
+def sim() -> None:
+    """Simulated modems: run them, text from a simulated phone, read a phone's inbox, inject faults."""
+
+
+def _sim_client(ctx: Context, socket_path: str | None) -> Any:
+    from smsgate.modemd.simulated import control_socket
+    from smsgate.simulator import SimulatorClient
+
+    if socket_path:
+        return SimulatorClient(socket_path)
+    cfg = ctx.config
+    if not cfg.simulator.control_socket:
+        status = ctx.store().get_status("daemon")
+        if status and status[0].get("simulator_socket"):
+            return SimulatorClient(status[0]["simulator_socket"])
+    return SimulatorClient(control_socket(cfg))
+
+
+_socket_option = click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
+                              help="Control socket of the simulator (default: the one `smsgate serve` started).")
+
+
+@sim.command("start")
+@click.option("--modems", type=int, help="Number of simulated modems (default: simulator.modems).")
+@click.option("--latency", help='Send latency in seconds, e.g. "0" or "0.5-1.5" (default: simulator.latency).')
+@pass_ctx
+def sim_start(ctx: Context, modems: int | None, latency: str | None) -> None:
+    """Run simulated modems in the foreground (until Ctrl-C), for a daemon configured to use their paths."""
+    import dataclasses
+    import signal
+    import threading
+
+    from smsgate.modemd.simulated import control_socket, start_simulator
+
+    cfg = ctx.config
+    sc = dataclasses.replace(cfg.simulator, **{k: v for k, v in (("modems", modems), ("latency", latency))
+                                                 if v is not None})
+    try:
+        simulator, _ = start_simulator(dataclasses.replace(cfg, simulator=sc))
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for m in simulator.modems:
+            click.echo(f"{m.name}\t{m.msisdn}\t{m.path}\timei={m.imei}")
+        click.echo(f"control socket: {control_socket(cfg)}")
+        stop.wait()
+    finally:
+        simulator.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@sim.command("text")
+@click.argument("sender")
+@click.argument("to")
+@click.argument("text")
+@_socket_option
+@pass_ctx
+def sim_text(ctx: Context, sender: str, to: str, text: str, socket_path: str | None) -> None:
+    """Text TO (a simulated modem's number) from the simulated phone SENDER."""
+    from smsgate.simulator import ControlError
+
+    try:
+        parts = _sim_client(ctx, socket_path).text(sender, to, text)
+    except ControlError as exc:
+        raise _fail(exc) from None
+    click.echo(f"sent {parts} part{'s' if parts != 1 else ''} from {sender} to {to}")
+
+
+@sim.command("inbox")
+@click.argument("number")
+@_socket_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def sim_inbox(ctx: Context, number: str, socket_path: str | None, as_json: bool) -> None:
+    """What the simulated phone NUMBER has received."""
+    from smsgate.simulator import ControlError
+
+    try:
+        answer = _sim_client(ctx, socket_path).inbox(number)
+    except ControlError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+        return
+    for text in answer["texts"] or ["(nothing received)"]:
+        click.echo(text)
+
+
+@sim.command("fault")
+@click.argument("modem")
+@click.argument("kind")
+@click.argument("args", nargs=-1)
+@_socket_option
+@pass_ctx
+def sim_fault(ctx: Context, modem: str, kind: str, args: tuple[str, ...], socket_path: str | None) -> None:
+    """Inject a fault into simulated MODEM: unplug, replug, hang, recover, garbage, urc_storm, cms_error CODE [N],
+    ambiguous, no_network on|off, sim_pin, sim_puk, storage_full on|off, duplicate_inbound, early_status_report,
+    reboot."""
+    from smsgate.simulator import ControlError
+
+    try:
+        _sim_client(ctx, socket_path).fault(modem, kind, *args)
+    except ControlError as exc:
+        raise _fail(exc) from None
+    click.echo(f"{modem}: {kind} {' '.join(args)}".rstrip())
 
 
 if __name__ == "__main__":  # pragma: no cover

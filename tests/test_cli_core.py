@@ -42,9 +42,6 @@ def test_send_queues_and_outbox_lists_it(config: Path) -> None:
     assert code == 0 and "+12025550123" in out and "queued" in out
 
 
-@pytest.mark.xfail(reason="cli.send adds the first-message footer before enqueue, so the retry's text differs "
-                   "from the first one and the key is refused; lead to fix in cli.py (skip the footer when "
-                   "store.message_by_key(key) exists)", strict=False)
 def test_send_with_the_same_key_twice_queues_once(config: Path) -> None:
     assert run(config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("queued #1")
     assert run(config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("already queued #1")
@@ -54,9 +51,7 @@ def test_send_with_the_same_key_twice_queues_once(config: Path) -> None:
     ("args", "message"),
     [
         (["+1202", "hello"], "not a valid phone number"),
-        pytest.param(["+12025550123", "   "], "the text is empty", marks=pytest.mark.xfail(
-            reason="cli.send appends the opt-out footer to a blank text, which makes it non-empty; lead to "
-                   "check text.strip() before adding the footer", strict=False)),
+        (["+12025550123", "   "], "the text is empty"),
         (["+12025550123", "x" * 2000], "SMS parts"),
     ],
 )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from keywords_support import PATIENT, PATIENT2, make_config, send_all
 
-from smsgate.keywords import make_gate, recipient_zones, with_first_message_footer
+from smsgate.keywords import make_gate, recipient_zones
 from smsgate.queue import Kind, MessageRejected, State, Store
 from smsgate.queue.clock import parse_ts
 
@@ -87,14 +87,17 @@ def test_caps_do_not_count_or_hold_replies_and_are_per_recipient(store: Store, c
 
 
 def test_first_message_to_a_new_number_carries_the_stop_footer(store: Store) -> None:
-    config = make_config()
-    first = with_first_message_footer(store, config, PATIENT, "Welcome to Rivera Clinic.")
-    assert first == "Welcome to Rivera Clinic. Reply STOP to opt out."
-    store.enqueue(PATIENT, first)
-    assert with_first_message_footer(store, config, PATIENT, "Second message") == "Second message"
-    assert with_first_message_footer(store, config, PATIENT2, "Text STOP to end") == "Text STOP to end"
-    off = make_config(compliance={"first_message_footer": ""})
-    assert with_first_message_footer(store, off, PATIENT2, "Hello") == "Hello"
+    footer = make_config().compliance.first_message_footer
+    first = store.enqueue(PATIENT, "Welcome to Rivera Clinic.", footer=footer, idempotency_key="welcome")
+    assert store.get_message(first.id).body == "Welcome to Rivera Clinic. Reply STOP to opt out."
+    again = store.enqueue(PATIENT, "Welcome to Rivera Clinic.", footer=footer, idempotency_key="welcome")
+    assert (again.id, again.created) == (first.id, False)  # a retried request matches the stored text
+    second = store.enqueue(PATIENT, "Second message", footer=footer)
+    assert store.get_message(second.id).body == "Second message"
+    stop_text = store.enqueue(PATIENT2, "Text STOP to end", footer=footer)
+    assert store.get_message(stop_text.id).body == "Text STOP to end"
+    off = store.enqueue("+12025550188", "Hello", footer="")
+    assert store.get_message(off.id).body == "Hello"
 
 
 def test_marketing_needs_an_opt_in_that_still_holds_at_claim_time(store: Store, clock) -> None:  # type: ignore[no-untyped-def]

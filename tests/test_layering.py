@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "smsgate"
 TOP_LAYER = ("smsgate.cli", "smsgate.web", "smsgate.modemd", "smsgate.status")
 
 RULES = {
-    "queue": TOP_LAYER + ("smsgate.keywords", "smsgate.simulator"),
-    "keywords": TOP_LAYER + ("smsgate.simulator",),
+    "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.simulator"),
+    "keywords": (*TOP_LAYER, "smsgate.simulator"),
     "at_commands": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.simulator", "smsgate.config"),
     "simulator": (*TOP_LAYER, "smsgate.at_commands", "smsgate.queue", "smsgate.keywords"),
 }

@@ -291,3 +291,19 @@ def test_cancel_of_unknown_message_is_reported_as_not_found(store: Store) -> Non
 
     with pytest.raises(NotFound, match="#999"):
         store.cancel(999, "staff")
+
+
+def test_rest_of_a_half_sent_multipart_message_prefers_the_sim_that_sent_its_first_part(store: Store) -> None:
+    first = store.upsert_modem("m1", state="ready")
+    second = store.upsert_modem("m2", state="ready")
+    result = store.enqueue("+12025550123", "x" * 400)
+    assert result.parts == 3
+    claim = store.claim("host:1:m1", first)[0]
+    store.mark_submitting(claim, 1)
+    store.mark_part_submitted(claim, 1, tp_mr=5)
+    store.requeue(claim, "modem m1 needs a reset")
+    assert store.claim("host:1:m2", second) == []  # the rest waits for m1 while m1 is ready
+    store.update_modem(first, state="offline")
+    rest = store.claim("host:1:m2", second)[0]  # m1 is down: a broken message beats none at all
+    assert [p.state.value for p in rest.message.parts] == ["submitted", "pending", "pending"]
+    assert rest.message.failover_from == first

@@ -116,7 +116,8 @@ def test_get_message_returns_state_and_history(env: WebEnv) -> None:
     msg_id = client.post("/api/v1/messages", headers=auth, json={"to": PATIENT, "text": "hi"}).json["id"]
     env.store.cancel(msg_id, actor="test")
     body = client.get(f"/api/v1/messages/{msg_id}", headers=auth).json
-    assert body["state"] == "cancelled" and body["text"] == "hi"
+    # the first message to a number carries the opt-out footer
+    assert body["state"] == "cancelled" and body["text"] == "hi Reply STOP to opt out."
     assert [(h["from"], h["state"]) for h in body["history"]] == [(None, "queued"), ("queued", "cancelled")]
     missing = client.get("/api/v1/messages/999", headers=auth)
     assert missing.status_code == 404 and "#999" in missing.json["message"]

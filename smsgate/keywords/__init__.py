@@ -9,7 +9,7 @@ transaction that stored each inbound message; its drain loop passes `make_gate(c
 from .answers import match_answer, parse_expect
 from .compliance import Intent, Vocabulary
 from .engine import Outcome, PlannedReply, RulesEngine
-from .guard import Guard, make_gate, recipient_zones, with_first_message_footer
+from .guard import Guard, make_gate, recipient_zones
 from .hours import BusinessHours, HoursError, QuietHours
 from .normalize import canonical
 from .reports import ConsentExplanation, Report, build_report, consent_csv, explain_consent, safe_cell
@@ -43,5 +43,4 @@ __all__ = [
     "recipient_zones",
     "render",
     "safe_cell",
-    "with_first_message_footer",
 ]

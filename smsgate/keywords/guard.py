@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from smsgate.config import Config
-from smsgate.numbers import InvalidNumber, normalize, timezones_for
+from smsgate.numbers import timezones_for
 from smsgate.queue import Defer, Gate, Kind, Message, Refuse, Store
 from smsgate.queue.clock import parse_ts, ts
 
 from .hours import HoursError, QuietHours, zone
 
-__all__ = ["CAPPED_KINDS", "Guard", "make_gate", "recipient_zones", "with_first_message_footer"]
+__all__ = ["CAPPED_KINDS", "Guard", "make_gate", "recipient_zones"]
 
 log = logging.getLogger(__name__)
 
@@ -109,23 +109,3 @@ class Guard:
 def make_gate(config: Config) -> Gate:
     """The gate to pass to `Store.claim(..., gate=...)`; raises `HoursError` on unreadable settings."""
     return Guard(config)
-
-
-def with_first_message_footer(store: Store, config: Config, number: str, text: str) -> str:
-    """`text`, plus the "Reply STOP to opt out" footer when this is the first message to `number`.
-
-    Call before `enqueue` for messages staff or campaigns start (not for replies). Nothing is added when
-    the footer is switched off (empty), the number has been texted before or has texted us, or the
-    text already explains how to stop.
-    """
-    footer = config.compliance.first_message_footer.strip()
-    if not footer or "STOP" in text.upper():
-        return text
-    try:
-        number = normalize(number, default_region=store.default_region)
-    except InvalidNumber:
-        return text  # enqueue will refuse the number with the reason
-    if store.has_been_texted(number):
-        return text
-    sep = "" if text.endswith((" ", "\n")) else " "
-    return f"{text}{sep}{footer}"

@@ -667,16 +667,6 @@ class ModemWorker:
         return True
 
     def _gate(self, store: Store, msg: Message, now: datetime) -> Defer | None:
-        if msg.parts_total > 1:
-            # A phone joins parts by sender too: the rest of a half-sent message must follow from the SIM that
-            # sent its first parts, unless that modem is down (then a broken message beats none at all).
-            rows = store.query(
-                "SELECT p.modem_id, m.name, m.state FROM message_parts p JOIN modems m ON m.id = p.modem_id"
-                " WHERE p.message_id = ? AND p.state IN ('submitted', 'delivered', 'undeliverable') LIMIT 1",
-                (msg.id,))
-            if rows and rows[0]["modem_id"] != self.modem_id and rows[0]["state"] == ModemState.READY.value:
-                return Defer(now + timedelta(seconds=1), f"its first parts went out through modem {rows[0]['name']};"
-                             " the rest follow from the same SIM")
         caps = self._caps
         if caps is not None and not caps.recipient_allowed(msg.to_number):
             # Deferred briefly, for all modems: another modem under its cap claims it next.

@@ -55,6 +55,12 @@ class Refuse:
 Gate = Callable[["Store", Message, datetime], Defer | Refuse | None]
 
 
+def _with_footer(text: str, footer: str | None) -> str:
+    if not footer or not footer.strip():
+        return text
+    return f"{text}{'' if text.endswith((' ', chr(10))) else ' '}{footer.strip()}"
+
+
 def segment(text: str) -> tuple[int, str]:
     """(parts, encoding) for `text`, from the PDU codec's own segmentation."""
     from smsgate.at_commands.pdu import preview
@@ -85,8 +91,14 @@ class OutboxMixin:
         max_parts: int = DEFAULT_MAX_PARTS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         status_report: bool = True,
+        footer: str | None = None,
     ) -> EnqueueResult:
-        """Queue one message. The same `idempotency_key` twice yields the first message, not a second."""
+        """Queue one message. The same `idempotency_key` twice yields the first message, not a second.
+
+        `footer` ("Reply STOP to opt out.") is added when this is the first message the number will ever
+        receive from us; the decision is made inside the transaction, so two concurrent first messages
+        cannot both skip it, and a retried request with the same key matches the stored text either way.
+        """
         kind = Kind(kind)
         number = self._check_number(to)
         parts, encoding = self._check_text(text, max_parts)
@@ -103,12 +115,16 @@ class OutboxMixin:
                     (idempotency_key,),
                 )
                 if existing is not None:
-                    if existing["to_number"] != number or existing["body"] != text:
+                    if existing["to_number"] != number or existing["body"] not in (
+                            text, _with_footer(text, footer)):
                         raise MessageRejected(
                             f"idempotency key {idempotency_key!r} was already used for message "
                             f"#{existing['id']} with a different recipient or text; use a new key"
                         )
                     return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
+            if footer and footer.strip() and "STOP" not in text.upper() and not self.has_been_texted(number):
+                text = _with_footer(text, footer)
+                parts, encoding = self._check_text(text, max_parts)
             contact_id = self.ensure_contact(number)
             if preferred_modem_id is None and required_modem_id is None:
                 row = self._one("SELECT last_modem_id FROM contacts WHERE id = ?", (contact_id,))
@@ -561,7 +577,17 @@ class OutboxMixin:
         self._transition(claim.message.id, State(row["state"]), State.QUEUED, claim.owner,
                          {"reason": reason, "retry_in": delay, "class": error_class},
                          lease_owner=None, lease_until=None, modem_id=None, due_at=due, attempts=attempts,
-                         last_error=reason, last_error_code=code, error_class=error_class)
+                         last_error=reason, last_error_code=code, error_class=error_class,
+                         **self._sticky_for_rest(claim.message.id))
+
+    def _sticky_for_rest(self: Store, message_id: int) -> dict[str, Any]:
+        """A half-sent multipart message prefers the SIM that sent its first parts: a phone joins parts by
+        sender, so the rest must come from the same number while that modem is ready (the claim's normal
+        preferred-modem failover applies when it is not)."""
+        row = self._one("SELECT modem_id FROM message_parts WHERE message_id = ? AND modem_id IS NOT NULL"
+                        " AND state IN ('submitted', 'delivered', 'undeliverable') ORDER BY part_no LIMIT 1",
+                        (message_id,))
+        return {"preferred_modem_id": row["modem_id"]} if row else {}
 
     def mark_unknown(self: Store, claim: Claim, part_no: int, reason: str) -> None:
         """The modem may have sent `part_no` (ambiguous error, timeout after the PDU): a person decides."""
@@ -624,7 +650,8 @@ class OutboxMixin:
                 else:
                     self._transition(row["id"], State(row["state"]), State.QUEUED, "lease-expiry",
                                      {"reason": "lease expired", "owner": row["lease_owner"]},
-                                     lease_owner=None, lease_until=None, modem_id=None)
+                                     lease_owner=None, lease_until=None, modem_id=None,
+                                     **self._sticky_for_rest(row["id"]))
                     counts["requeued"] += 1
         return counts
 

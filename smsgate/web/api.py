@@ -129,7 +129,8 @@ def send_message() -> Any:
         result = store.enqueue(
             fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
             idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
-            created_by=who, source="api", max_parts=cfg.sending.max_parts, max_attempts=cfg.sending.max_attempts)
+            created_by=who, source="api", max_parts=cfg.sending.max_parts, max_attempts=cfg.sending.max_attempts,
+            footer=cfg.compliance.first_message_footer if fields["kind"] != "reply" else None)
     except MessageRejected as exc:
         text = str(exc)
         if "idempotency key" in text:

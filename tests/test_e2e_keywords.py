@@ -1,0 +1,64 @@
+"""Whole system: a simulated handset texts a simulated modem, the daemon stores it and runs the rules,
+and the reply arrives back at the handset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from smsgate.keywords import RulesEngine, make_gate
+from smsgate.modemd.testing import harness, wait_until
+from smsgate.simulator import SimModemSpec
+
+PATIENT = "+12125550123"
+
+
+def test_stop_from_a_handset_is_confirmed_and_blocks_a_queued_campaign(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("front", msisdn="+12125550100")], start=False) as h:
+        h.config.clinic.name = "Rivera Clinic"
+        h.config.hours.quiet_kinds = []  # the test may run at any hour
+        h.start_daemon(on_inbound=RulesEngine(h.config).process, gate=make_gate(h.config))
+        h.wait_ready()
+        phone = h.sim.handset(PATIENT)
+        phone.send("+12125550100", "Stop please!")
+        phone.wait_for_text("Rivera Clinic: you will receive no more messages from this number. "
+                            "Reply START to resubscribe.", timeout=15)
+        assert h.store.consent_status(PATIENT).opted_out
+        campaign = h.store.enqueue(PATIENT, "Flu shots this week", kind="bulk").id
+        wait_until(lambda: h.message_state(campaign) == "cancelled", 10, what="campaign cancelled")
+        phone.send("+12125550100", "HELP")
+        phone.wait_for(lambda inbox: any("Reply STOP" in m.text for m in inbox[1:]), timeout=15)
+        assert not any("Flu shots" in t for t in phone.received_texts())
+
+
+def test_a_reminder_answered_from_the_handset_records_the_outcome_and_sends_the_follow_up(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("front", msisdn="+12125550100")], start=False) as h:
+        h.start_daemon(on_inbound=RulesEngine(h.config).process, gate=make_gate(h.config))
+        h.wait_ready()
+        mid = h.store.enqueue(PATIENT, "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm, NO to cancel",
+                              expect={"YES": "confirmed", "NO": "cancelled"},
+                              follow_up={"YES": "See you then!"}).id
+        phone = h.sim.handset(PATIENT)
+        phone.wait_for_text("Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm, NO to cancel", timeout=15)
+        h.wait_message(mid, "submitted", "delivered", timeout=15)
+        phone.send("+12125550100", "yes!")
+        phone.wait_for_text("See you then!", timeout=15)
+        assert h.store.get_message(mid).outcome == "confirmed"
+
+
+def test_a_keyword_reply_overtakes_a_queued_campaign(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("front", msisdn="+12125550100")], start=False) as h:
+        h.config.hours.quiet_kinds = []
+        h.config.hours.per_day = 0
+        h.config.hours.per_week = 0
+        h.store.upsert_modem("front")
+        h.store.add_keyword("HOURS", reply="Open Mon-Fri 8-6")
+        h.store.enqueue_many([{"to": f"+1312555{n:04d}", "text": "Newsletter"} for n in range(100, 160)],
+                             campaign="news")
+        phone = h.sim.handset(PATIENT)
+        h.start_daemon(on_inbound=RulesEngine(h.config).process, gate=make_gate(h.config))
+        phone.send("+12125550100", "hours")
+        phone.wait_for_text("Open Mon-Fri 8-6", timeout=20)
+        reply = h.store.query("SELECT submitted_at FROM messages WHERE to_number = ?", (PATIENT,))[0]
+        later = h.store.query("SELECT COUNT(*) AS n FROM messages WHERE campaign = 'news'"
+                              " AND (submitted_at IS NULL OR submitted_at > ?)", (reply["submitted_at"],))[0]
+        assert later["n"] > 0  # the campaign was still going when the reply went out ahead of it
