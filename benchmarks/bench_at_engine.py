@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import pty
 import select
 import threading
@@ -15,23 +14,13 @@ import time
 import tty
 
 import serial
+from machine import describe as machine
 
 from smsgate.at_commands.channel import AtChannel
 
 PDU = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37"
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.platform()} | Python {platform.python_version()} | {model} | {os.cpu_count()} cores"
 
 
 def responder(master: int, stop: threading.Event) -> None:

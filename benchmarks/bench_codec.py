@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from machine import describe as machine
 
 from smsgate.at_commands.pdu import PduError, decode, encode_submit
 
@@ -27,16 +27,6 @@ TEXTS = [
 ]
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.platform()}, Python {platform.python_version()}, {cpu}, {os.cpu_count()} cores"
 
 
 def rate(label: str, items: int, run: Callable[[], None], seconds: float) -> None:

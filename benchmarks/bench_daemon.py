@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe as machine
 
 from smsgate.modemd.testing import harness, wait_until
 from smsgate.modemd.tunables import Tunables
@@ -28,16 +29,6 @@ BENCH = Tunables(heartbeat_s=5.0, health_s=60.0, sweep_s=300.0, queue_poll_s=0.1
                  registration_poll_s=0.1, resync_timeout_s=1.0, probe_timeout_s=1.0)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.platform()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def cpu() -> float:

@@ -9,29 +9,15 @@ write AT+CMGS=<n>, wait for the prompt, write the PDU and Ctrl-Z, wait for +CMGS
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import threading
 import time
 
 from gsmmodem.pdu import encodeSmsSubmitPdu
+from machine import describe as machine
 
 from smsgate.simulator import SimModemSpec, Simulator
 from smsgate.simulator.wire import WireClient
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.platform()} | {cpu} | {os.cpu_count()} cores | Python {platform.python_version()}"
 
 
 def run(n_modems: int, seconds: float) -> tuple[int, float]:

@@ -13,7 +13,6 @@ import http.client
 import json
 import logging
 import os
-import platform
 import random
 import re
 import sqlite3
@@ -25,6 +24,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from machine import describe as machine
+
 from smsgate.config import config_from_dict
 from smsgate.queue import Store
 from smsgate.queue.clock import ts
@@ -34,16 +35,6 @@ from smsgate.web.serve import WebServer
 PASSWORD = "benchmark password"
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.platform()}; {cpu}; {os.cpu_count()} cores; Python {platform.python_version()}"
 
 
 def numbers(n: int) -> list[str]:
