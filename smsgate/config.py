@@ -55,6 +55,7 @@ class ModemConfig:
     device: str = ""
     imei: str = ""
     imsi: str = ""
+    number: str = ""
     pin: str = ""
     baudrate: int = 115200
     parts_per_minute: int = 30

@@ -261,3 +261,19 @@ def test_message_store_commands_over_pty(modem_for) -> None:
 def test_nokia_without_cnmi_gives_none(modem_for) -> None:
     _, modem = modem_for({})
     assert modem.supported_cnmi() is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "number"),
+    [
+        ('\r\n+CNUM: "","+15550001001",145\r\n\r\nOK\r\n', "+15550001001"),
+        ('\r\n+CNUM: "Own number","15550001001",145\r\n+CNUM: "Fax","15550001002",145\r\nOK\r\n', "+15550001001"),
+        ('\r\n+CNUM: ,"5550001001",129\r\nOK\r\n', "5550001001"),
+        ("\r\nOK\r\n", None),  # no MSISDN stored on the SIM: the common case
+        ("\r\nERROR\r\n", None),
+        ("\r\nCOMMAND NOT SUPPORT\r\n", None),
+    ],
+)
+def test_own_number_from_cnum_tolerates_sims_without_one(modem_for, answer: str, number: str | None) -> None:
+    _peer, modem = modem_for({"AT+CNUM": answer})
+    assert modem.own_number() == number

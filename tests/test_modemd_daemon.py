@@ -294,3 +294,10 @@ def test_sending_config_backoff_is_used_for_transient_errors(tmp_path: Path) -> 
         h.sim.handset(PHONE).wait_for_text("retry me", timeout=8)
         msg = h.wait_message(queued.id, "submitted", "delivered")
         assert msg.attempts == 2 and len(h.sim.handset(PHONE).inbox) == 1
+
+
+def test_the_sims_own_number_is_recorded_for_staff_to_see(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        row = h.store.modem_by_name("m1")
+        assert row is not None and row["msisdn"] == h.sim.modem("m1").msisdn

@@ -293,3 +293,7 @@ def test_atv0_switches_to_numeric_result_codes(at):
     assert at.read_until(b"0\r") == b"+CSQ: 20,99\r\n0\r"
     at.write("AT+NOSUCH\r")
     assert at.read_until(b"4\r") == b"4\r"
+
+
+def test_cnum_reports_the_sims_own_number(at):
+    assert at.command("AT+CNUM") == f'\r\n+CNUM: "","{MODEM}",145\r\n\r\nOK\r\n'.encode()

@@ -396,6 +396,25 @@ class Modem:
             iccid=iccid,
         )
 
+    def own_number(self) -> str | None:
+        """The SIM's own number from ``AT+CNUM`` (first entry), or None: many SIMs do not store it."""
+        try:
+            lines = self.channel.command("AT+CNUM", expect=("+CNUM:",))
+        except CommandFailed as exc:
+            log.info("AT+CNUM not available: %s", exc.final_line)
+            return None
+        for line in lines:
+            payload = _payload([line], "+CNUM:")
+            if payload is None:
+                continue
+            fields = split_fields(payload)
+            if len(fields) >= 2:
+                number = fields[1].strip().strip('"')
+                if number:
+                    kind = fields[2].strip() if len(fields) > 2 else ""
+                    return "+" + number if kind == "145" and not number.startswith("+") else number
+        return None
+
     def pin_state(self) -> str:
         """``READY``, ``SIM PIN``, ``SIM PUK``, ... (Wavecom sends no OK after ``+CPIN:``)."""
         lines = self.channel.command("AT+CPIN?", expect=("+CPIN:",), terminal=("+CPIN:",))

@@ -327,9 +327,10 @@ class ModemWorker:
         self._unlock_sim(m)
         ident = self._busy_retry(m.identify)
         self._check_identity(ident)
+        number = self._busy_retry(m.own_number) or self.cfg.number or None
         store.update_modem(self.modem_id, device=self.path, imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid,
                            manufacturer=ident.manufacturer, model=ident.model, revision=ident.revision,
-                           last_seen_at=ts(self._clock()))
+                           msisdn=number, last_seen_at=ts(self._clock()))
         identity = modem_identity(store, self.modem_id)
         self._inbound = InboundProcessor(store, self.modem_id, identity, self.ctx.on_inbound)
         m.set_pdu_mode()

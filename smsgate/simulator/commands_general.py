@@ -56,6 +56,17 @@ class GeneralCommands(ModemCore):
             return [self.sim.imsi]
         raise AtFailure("unsupported")
 
+    def _h_cnum(self, cmd: Command) -> list[str]:
+        # TS 27.007 §7.1. Not recorded in modem-profiles.md: standard form, with the MSISDN the
+        # simulated SIM carries (many real SIMs have none stored and answer a bare OK).
+        if cmd.kind == "test":
+            return []
+        self._require_sim_cme()
+        if not self.sim.msisdn:
+            return []
+        kind = 145 if self.sim.msisdn.startswith("+") else 129
+        return [f'+CNUM: "","{self.sim.msisdn}",{kind}']
+
     def _h_ccid(self, cmd: Command) -> list[str]:
         if cmd.name != self.p.ccid_command and not (cmd.name == "+CCID" and self.p.ccid_command == "+CCID"):
             raise AtFailure("unsupported")
@@ -165,6 +176,7 @@ HANDLERS: dict[str, Handler] = {
                                              "L", "M")},
     **{n: GeneralCommands._h_identity for n in ("+CGMI", "+CGMM", "+CGMR", "+CGSN", "+CIMI", "+GMI", "+GMM",
                                                 "+GMR", "+GSN")},
+    "+CNUM": GeneralCommands._h_cnum,
     "+CCID": GeneralCommands._h_ccid, "+QCCID": GeneralCommands._h_ccid, "^ICCID": GeneralCommands._h_ccid,
     "+CMEE": GeneralCommands._h_cmee, "+CPIN": GeneralCommands._h_cpin, "+CPINR": GeneralCommands._h_cpinr,
     "+CBC": GeneralCommands._h_cbc, "+CSCS": GeneralCommands._h_cscs, "+CUSD": GeneralCommands._h_cusd,
