@@ -1,5 +1,8 @@
 """Whole system: a simulated handset texts a simulated modem, the daemon stores it and runs the rules,
-and the reply arrives back at the handset."""
+and the reply arrives back at the handset.
+
+These two are smoke tests; every keyword behaviour, including a reply that
+overtakes a campaign already going out, is in `test_e2e_rules.py`."""
 
 from __future__ import annotations
 
@@ -44,21 +47,3 @@ def test_a_reminder_answered_from_the_handset_records_the_outcome_and_sends_the_
         phone.wait_for_text("See you then!", timeout=15)
         assert h.store.get_message(mid).outcome == "confirmed"
 
-
-def test_a_keyword_reply_overtakes_a_queued_campaign(tmp_path: Path) -> None:
-    with harness(tmp_path, [SimModemSpec("front", msisdn="+12125550100")], start=False) as h:
-        h.config.hours.quiet_kinds = []
-        h.config.hours.per_day = 0
-        h.config.hours.per_week = 0
-        h.store.upsert_modem("front")
-        h.store.add_keyword("HOURS", reply="Open Mon-Fri 8-6")
-        h.store.enqueue_many([{"to": f"+1312555{n:04d}", "text": "Newsletter"} for n in range(100, 160)],
-                             campaign="news")
-        phone = h.sim.handset(PATIENT)
-        h.start_daemon(on_inbound=RulesEngine(h.config).process, gate=make_gate(h.config))
-        phone.send("+12125550100", "hours")
-        phone.wait_for_text("Open Mon-Fri 8-6", timeout=20)
-        reply = h.store.query("SELECT submitted_at FROM messages WHERE to_number = ?", (PATIENT,))[0]
-        later = h.store.query("SELECT COUNT(*) AS n FROM messages WHERE campaign = 'news'"
-                              " AND (submitted_at IS NULL OR submitted_at > ?)", (reply["submitted_at"],))[0]
-        assert later["n"] > 0  # the campaign was still going when the reply went out ahead of it
