@@ -123,7 +123,7 @@ class QueueWatcher:
         due = None
         poked = False
         while not self.stop.wait(self.interval):
-            current = store.query("PRAGMA data_version")[0]["data_version"]
+            current = store.data_version()
             if current != version:
                 version = current
                 due = store.next_due()

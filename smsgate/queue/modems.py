@@ -58,3 +58,16 @@ class ModemsMixin:
 
     def count_received(self: Store, modem_id: int) -> None:
         self._exec("UPDATE modems SET received_count = received_count + 1 WHERE id = ?", (modem_id,))
+
+    def parts_sent_since(self: Store, modem_id: int, since: str) -> int:
+        """Parts this modem handed to the network since `since` (its daily cap is counted in parts)."""
+        row = self._one("SELECT COUNT(*) AS n FROM message_parts WHERE modem_id = ? AND submitted_at >= ?",
+                        (modem_id, since))
+        return int(row["n"]) if row else 0
+
+    def recipients_since(self: Store, modem_id: int, since: str) -> set[str]:
+        """Distinct numbers this modem texted since `since` (carriers cap distinct recipients per month)."""
+        return {r["recipient"] for r in self._all(
+            "SELECT DISTINCT recipient FROM message_parts WHERE modem_id = ? AND submitted_at >= ?",
+            (modem_id, since))}
+

@@ -181,6 +181,11 @@ class Store(
         """Read-only SQL for reports and pages."""
         return self._all(sql, params)
 
+    def data_version(self) -> int:
+        """Changes when another connection commits (`PRAGMA data_version`): a nearly free way for the
+        daemon to notice messages the CLI or web app queued in another process."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def integrity_check(self) -> list[str]:
         """Run `PRAGMA integrity_check`; returns ['ok'] or raises `DatabaseCorrupt` with the findings."""
         try:
