@@ -25,6 +25,7 @@ log = logging.getLogger("smsgate")
 @dataclass
 class Context:
     config_path: str | None
+    verbose: int = 0
     _config: Config | None = None
     _stores: list[Store] = field(default_factory=list)
 
@@ -64,7 +65,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """smsgate: an on-premise SMS server for clinics (GSM modems, SQLite, rules, staff page, API)."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    obj = Context(config_path)
+    obj = Context(config_path, verbose)
     ctx.obj = obj
     ctx.call_on_close(obj.close)
 
@@ -610,11 +611,13 @@ def serve(ctx: Context, no_web: bool) -> None:
     """
     from smsgate.modemd import Daemon
     from smsgate.modemd.simulated import control_socket, start_simulator
-
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from smsgate.web.webhooks import WebhookDeliverer
 
     cfg = ctx.config
+    if not ctx.verbose:
+        # The daemon logs at the configured level (INFO by default, for the journal); -v overrides it.
+        logging.getLogger().setLevel(cfg.log_level.upper())
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     sim = web = hooks = None
     extra: dict[str, Any] = {}
     try:

@@ -211,6 +211,8 @@ def config_from_dict(raw: dict[str, Any], path: Path | None = None) -> Config:
 
 
 def _validate(cfg: Config, p: Path) -> None:
+    if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{p}: log_level = {cfg.log_level!r}; use DEBUG, INFO, WARNING or ERROR.")
     names = [m.name for m in cfg.modems]
     if len(set(names)) != len(names):
         raise ConfigError(f"{p}: two [[modems]] share a name; each modem needs its own name.")

@@ -72,3 +72,10 @@ def test_integer_is_accepted_where_a_float_is_expected() -> None:
 
 def test_midnight_as_24_00_is_a_valid_quiet_hours_end() -> None:
     assert config_from_dict({"hours": {"quiet_end": "24:00"}}).hours.quiet_end == "24:00"
+
+
+def test_an_unknown_log_level_is_refused_with_the_choices() -> None:
+    from smsgate.config import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError, match="DEBUG, INFO, WARNING or ERROR"):
+        config_from_dict({"log_level": "LOUD"})
