@@ -237,10 +237,14 @@ class AccountsMixin:
         return _token(row)
 
     def sends_since(self: Store, created_by: str, seconds: float) -> int:
-        """Messages queued by `created_by` in the last `seconds` (for per-token send caps)."""
+        """Messages `created_by` queued through the API in the last `seconds` (for per-token send caps).
+
+        Only API messages count (`source = 'api'`), which lets the partial index `messages_api_sends`
+        answer it without every campaign row having to be indexed by its creator.
+        """
         since = ts(self.clock() - timedelta(seconds=seconds))
-        row = self._one("SELECT COUNT(*) AS n FROM messages WHERE created_by = ? AND created_at >= ?",
-                        (created_by, since))
+        row = self._one("SELECT COUNT(*) AS n FROM messages WHERE created_by = ? AND created_at >= ?"
+                        " AND source = 'api'", (created_by, since))
         return int(row["n"])  # type: ignore[index]
 
 

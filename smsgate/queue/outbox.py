@@ -175,8 +175,9 @@ class OutboxMixin:
         Returns one id per item, in order. All or nothing: one bad row rejects the batch with its row
         number, so a CSV import never half-runs. An item's `idempotency_key` already used for the same
         recipient and text yields that message's id instead of a new one (a re-run import is harmless).
-        Contacts and conversations are resolved when a message is sent, which keeps a 100,000-row
-        campaign to one pass of plain INSERTs.
+        Contacts and conversations are resolved when a message is sent, and its `message_parts` rows
+        are written when it first leaves the queue (`_ensure_parts`, in the same transaction as the claim
+        or cancellation), which keeps a 100,000-row campaign to one pass of plain INSERTs.
         """
         kind = Kind(kind)
         kind_v, prio = kind.value, int(kind.priority)
@@ -185,7 +186,6 @@ class OutboxMixin:
         seg_cache: dict[str, tuple[int, str]] = {}
         rows: list[tuple[Any, ...]] = []
         check_number = self._check_number
-        getrandbits = random.getrandbits
         for i, item in enumerate(items, start=1):
             raw_to, text = item["to"], item["text"]
             try:
@@ -198,18 +198,17 @@ class OutboxMixin:
             nb = item.get("not_before")
             nb_s = ts(nb) if nb else default_nb
             due = nb_s if nb_s and nb_s > now_s else now_s
-            rows.append((number, text, kind_v, prio, seg[0], seg[1], getrandbits(8), max_attempts, nb_s, due,
-                         item.get("idempotency_key"), created_by, source, campaign, now_s, now_s))
+            rows.append((number, text, seg[0], seg[1], nb_s, due, item.get("idempotency_key")))
         with self.transaction():
             result: list[int | None] = [None] * len(rows)
             fresh: list[int] = []  # indexes of rows to insert
             same_as: dict[int, int] = {}  # row index -> index of the earlier row with its key
-            keyed = [r[10] for r in rows if r[10] is not None]
+            keyed = [r[6] for r in rows if r[6] is not None]
             if keyed:
                 known = self._known_keys(keyed)
                 first_row: dict[str, int] = {}
                 for idx, r in enumerate(rows):
-                    key = r[10]
+                    key = r[6]
                     if key is None:
                         fresh.append(idx)
                         continue
@@ -232,24 +231,24 @@ class OutboxMixin:
             else:
                 fresh = list(range(len(rows)))
             first = self._one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
+            batch = (kind_v, prio, max_attempts, created_by, source, campaign, now_s, now_s)
             self._conn.executemany(
-                "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
-                " max_attempts, not_before, due_at, idempotency_key, created_by, source, campaign,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (rows[i] for i in fresh),
+                "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
+                " kind, priority, max_attempts, created_by, source, campaign, created_at, updated_at, concat_ref)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, random() & 255)",
+                (rows[i] + batch for i in fresh),
             )
-            ids = [r[0] for r in self._conn.execute("SELECT id FROM messages WHERE id > ? ORDER BY id", (first,))]
-            if len(ids) != len(fresh):
-                raise StoreError(f"bulk insert stored {len(ids)} rows for {len(fresh)} items; nothing queued")
+            # We hold the write lock and ids are INTEGER PRIMARY KEY without AUTOINCREMENT, so each row
+            # took MAX(id) + 1: the batch is first+1 .. last. Checked, not assumed.
+            last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0] if fresh else first
+            if last - first != len(fresh):
+                raise StoreError(f"bulk insert stored ids {first + 1}..{last} for {len(fresh)} items; "
+                                 "nothing queued")
+            ids = range(first + 1, last + 1)
             for idx, mid in zip(fresh, ids, strict=True):
                 result[idx] = mid
             for idx, earlier in same_as.items():
                 result[idx] = result[earlier]
-            self._conn.executemany(
-                "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)",
-                ((mid, n, rows[idx][0]) for idx, mid in zip(fresh, ids, strict=True)
-                 for n in range(1, rows[idx][4] + 1)),
-            )
             self.audit(created_by, "campaign.enqueue", "campaign", None,
                        {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
                         "last_id": ids[-1] if ids else None})
@@ -319,11 +318,31 @@ class OutboxMixin:
         if row is None:
             raise NotFound(f"no message #{message_id}")
         msg = Message.from_row(row)
-        msg.parts = [
-            Part(r["message_id"], r["part_no"], PartState(r["state"]), r["tp_mr"], r["modem_id"])
-            for r in self._all("SELECT * FROM message_parts WHERE message_id = ? ORDER BY part_no", (message_id,))
-        ]
+        msg.parts = self._parts_of(message_id, msg.parts_total)
         return msg
+
+    def _parts_of(self: Store, message_id: int, parts_total: int) -> list[Part]:
+        """The message's parts; a part with no row yet (a bulk message still queued) is `pending`."""
+        rows = self._conn.execute(
+            "SELECT part_no, state, tp_mr, modem_id FROM message_parts WHERE message_id = ? ORDER BY part_no",
+            (message_id,),
+        ).fetchall()
+        if len(rows) == parts_total:
+            return [Part(message_id, r[0], PartState(r[1]), r[2], r[3]) for r in rows]
+        have = {r[0]: Part(message_id, r[0], PartState(r[1]), r[2], r[3]) for r in rows}
+        return [have.get(n) or Part(message_id, n, PartState.PENDING) for n in range(1, parts_total + 1)]
+
+    def _ensure_parts(self: Store, message_id: int, to_number: str, parts_total: int) -> int:
+        """Write the part rows a bulk message was queued without; returns how many were written (0 when
+        all had one already, so the caller knows whether they are all fresh `pending` parts).
+
+        Called in the transaction that takes the message out of `queued` (claim, cancel, refusal), so
+        every part has its row, committed, before `mark_submitting` can be called on it.
+        """
+        sql = "INSERT OR IGNORE INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)"
+        if parts_total == 1:
+            return self._conn.execute(sql, (message_id, 1, to_number)).rowcount
+        return self._conn.executemany(sql, [(message_id, n, to_number) for n in range(1, parts_total + 1)]).rowcount
 
     def message_by_key(self: Store, idempotency_key: str) -> Message | None:
         """The message queued under `idempotency_key`, if any (so a caller can tell a retry from a new send)."""
@@ -379,15 +398,15 @@ class OutboxMixin:
         claims: list[Claim] = []
         with self.transaction():
             while len(claims) < limit:
-                batch = self._all(
+                batch = self._conn.execute(
                     "SELECT * FROM messages WHERE state = 'queued' AND due_at <= ?"
                     " AND (required_modem_id IS NULL OR required_modem_id = ?)"
                     " AND (preferred_modem_id IS NULL OR preferred_modem_id = ? OR ? IS NULL"
                     "      OR NOT EXISTS (SELECT 1 FROM modems WHERE modems.id = messages.preferred_modem_id"
                     "                     AND modems.state = 'ready'))"
-                    " ORDER BY priority, due_at, id LIMIT ?",
-                    (now_s, modem_id, modem_id, modem_id, max(limit - len(claims), 1) * 2),
-                )
+                    " ORDER BY priority, due_at, created_at, id LIMIT ?",
+                    (now_s, modem_id, modem_id, modem_id, limit - len(claims)),
+                ).fetchall()
                 if not batch:
                     break
                 for row in batch:
@@ -398,8 +417,9 @@ class OutboxMixin:
                     if verdict is None and gate is not None:
                         verdict = gate(self, msg, now)
                     if isinstance(verdict, Refuse):
-                        self._transition(msg.id, State.QUEUED, State.CANCELLED, "policy",
-                                         {"reason": verdict.reason}, last_error=verdict.reason)
+                        self._ensure_parts(msg.id, msg.to_number, msg.parts_total)
+                        self._move(msg.id, State.QUEUED, State.CANCELLED, "policy", {"reason": verdict.reason},
+                                   {"last_error": verdict.reason})
                         self._exec("UPDATE message_parts SET state = 'failed', last_error = ?"
                                    " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
                         continue
@@ -414,23 +434,35 @@ class OutboxMixin:
                         if msg.preferred_modem_id not in (None, modem_id) and modem_id is not None
                         else None
                     )
-                    self._transition(
-                        msg.id, State.QUEUED, State.CLAIMED, owner,
-                        {"modem_id": modem_id, **({"failover_from": failover} if failover else {})},
-                        lease_owner=owner, lease_until=lease_until, modem_id=modem_id,
-                        **({"failover_from": failover} if failover else {}),
-                    )
-                    claimed = self.get_message(msg.id)
-                    claims.append(Claim(claimed, owner, lease_until))
+                    columns: dict[str, Any] = {"lease_owner": owner, "lease_until": lease_until,
+                                               "modem_id": modem_id}
+                    if failover:
+                        columns["failover_from"] = failover
+                    fresh_parts = self._ensure_parts(msg.id, msg.to_number, msg.parts_total)
+                    self._move(msg.id, State.QUEUED, State.CLAIMED, owner,
+                               {"modem_id": modem_id, **({"failover_from": failover} if failover else {})},
+                               columns)
+                    # The row as it now stands, without reading back what this transaction just wrote.
+                    msg.state, msg.lease_owner, msg.lease_until, msg.modem_id = (
+                        State.CLAIMED, owner, lease_until, modem_id)
+                    if failover:
+                        msg.failover_from = failover
+                    msg.parts = ([Part(msg.id, n, PartState.PENDING) for n in range(1, msg.parts_total + 1)]
+                                 if fresh_parts == msg.parts_total else self._parts_of(msg.id, msg.parts_total))
+                    claims.append(Claim(msg, owner, lease_until))
         return claims
 
     def _consent_verdict(self: Store, msg: Message) -> Refuse | None:
         if msg.kind == Kind.COMPLIANCE:
             return None
-        status = self.consent_status(msg.to_number, msg.scope or "all")
-        if status.opted_out:
-            return Refuse(f"{msg.to_number} opted out ({status.last_source}, {status.last_event_at})")
-        if msg.kind == Kind.MARKETING and not status.opted_in:
+        # `consent_status`'s rule (latest global or scoped event wins) in one small read; to_number was
+        # normalised when the message was queued, as the ledger's numbers are when recorded.
+        last = self._conn.execute(
+            "SELECT event, at, source FROM consent_events WHERE number = ? AND scope IN ('all', ?)"
+            " ORDER BY id DESC LIMIT 1", (msg.to_number, msg.scope or "all")).fetchone()
+        if last is not None and last[0] == "opt_out":
+            return Refuse(f"{msg.to_number} opted out ({last[2]}, {last[1]})")
+        if msg.kind == Kind.MARKETING and (last is None or last[0] != "opt_in"):
             return Refuse(f"{msg.to_number} has no opt-in on the consent ledger; marketing needs one")
         return None
 
@@ -449,37 +481,57 @@ class OutboxMixin:
             self._exec("UPDATE messages SET lease_until = ? WHERE id = ?", (until, claim.message.id))
         return Claim(claim.message, claim.owner, until)
 
+    def _held_state(self: Store, claim: Claim) -> tuple[str, int | None]:
+        """(state, modem_id) of a message `claim` still holds; the light `_held` of the sending path."""
+        row = self._conn.execute("SELECT state, modem_id, lease_owner FROM messages WHERE id = ?",
+                                 (claim.message.id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no message #{claim.message.id}")
+        if row[2] != claim.owner:
+            raise LeaseLost(claim.message.id, claim.owner)
+        return row[0], row[1]
+
     def mark_submitting(self: Store, claim: Claim, part_no: int) -> None:
         """Commit that `part_no` is about to be written to the modem (before `AT+CMGS`)."""
+        mid = claim.message.id
         with self.transaction():
-            row = self._held(claim)
-            self._part_to(claim.message.id, part_no, PartState.SUBMITTING, modem_id=row["modem_id"])
-            if row["state"] != State.SUBMITTING:
-                self._transition(claim.message.id, State(row["state"]), State.SUBMITTING, claim.owner,
-                                 {"part": part_no})
+            state, modem_id = self._held_state(claim)
+            # The part may only move forward: pending -> submitting (or stay submitting on a repeat).
+            cur = self._conn.execute("UPDATE message_parts SET state = 'submitting', modem_id = ?"
+                                     " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
+                                     (modem_id, mid, part_no))
+            if cur.rowcount != 1:
+                self._part_to(mid, part_no, PartState.SUBMITTING, modem_id=modem_id)  # raises why not
+            if state != State.SUBMITTING:
+                self._move(mid, State(state), State.SUBMITTING, claim.owner, {"part": part_no}, {})
 
     def mark_part_submitted(self: Store, claim: Claim, part_no: int, tp_mr: int) -> bool:
         """Commit the TP-MR the modem gave `part_no`. Returns True when the whole message is now submitted."""
         now = self._now()
+        mid = claim.message.id
         with self.transaction():
             try:
-                row = self._held(claim)
+                state, modem_id = self._held_state(claim)
             except LeaseLost:
                 if self._late_tp_mr(claim, part_no, tp_mr, now):
-                    return self.get_message(claim.message.id).state == State.SUBMITTED
+                    return self.get_message(mid).state == State.SUBMITTED
                 raise
-            self._part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
-                          modem_id=row["modem_id"])
-            left = self._one(
-                "SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ? AND state IN ('pending','submitting')",
-                (claim.message.id,),
-            )["n"]  # type: ignore[index]
-            if left:
+            # Forward only: a part already delivered or failed is not put back to submitted.
+            cur = self._conn.execute(
+                "UPDATE message_parts SET state = 'submitted', tp_mr = ?, submitted_at = ?, modem_id = ?"
+                " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting', 'unknown', 'submitted')",
+                (tp_mr, now, modem_id, mid, part_no))
+            if cur.rowcount != 1:
+                self._part_to(mid, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
+                              modem_id=modem_id)  # raises why not
+            if claim.message.parts_total > 1 and self._conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM message_parts WHERE message_id = ?"
+                    " AND state IN ('pending', 'submitting'))", (mid,)).fetchone()[0]:
                 return False
-            self._transition(claim.message.id, State.SUBMITTING, State.SUBMITTED, claim.owner,
-                             {"modem_id": row["modem_id"]}, lease_owner=None, lease_until=None,
-                             submitted_at=now)
-            self._after_sent(row)
+            conversation_id = self._after_sent(mid, claim.message.to_number, modem_id, now)
+            self._move(mid, State(state), State.SUBMITTED, claim.owner, {"modem_id": modem_id},
+                       {"lease_owner": None, "lease_until": None, "submitted_at": now,
+                        "conversation_id": conversation_id}, now=now)
             return True
 
     def _late_tp_mr(self: Store, claim: Claim, part_no: int, tp_mr: int, now: str) -> bool:
@@ -504,26 +556,31 @@ class OutboxMixin:
         left = self._one("SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ?"
                          " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
         if left and left["n"] == 0:
+            conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now)
             self._transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
                              {"reason": "the TP-MR arrived after the lease expired", "part": part_no},
-                             submitted_at=now, last_error=None, error_class=None)
-            self._after_sent({**row, "modem_id": modem_id})
+                             submitted_at=now, last_error=None, error_class=None,
+                             conversation_id=conversation_id)
         return True
 
-    def _after_sent(self: Store, row: dict[str, Any]) -> None:
-        modem_id = row["modem_id"]
+    def _after_sent(self: Store, message_id: int, to_number: str, modem_id: int | None, now: str) -> int:
+        """Count the send on the modem, mark the contact texted and touch its thread; returns the thread id
+        for the caller to store on the message (in the same UPDATE that marks it submitted)."""
+        conn = self._conn
         if modem_id is not None:
-            self._exec("UPDATE modems SET sent_count = sent_count + 1 WHERE id = ?", (modem_id,))
-        contact = self._one("SELECT id FROM contacts WHERE number = ?", (row["to_number"],))
-        if contact is None:
-            contact_id = self.ensure_contact(row["to_number"])
-        else:
-            contact_id = contact["id"]
-        self._exec("UPDATE contacts SET first_texted_at = COALESCE(first_texted_at, ?) WHERE id = ?",
-                   (self._now(), contact_id))
-        conv = self.conversation_for(contact_id, modem_id or 0)
-        self._exec("UPDATE messages SET conversation_id = ? WHERE id = ?", (conv, row["id"]))
-        self._exec("UPDATE conversations SET last_message_at = ? WHERE id = ?", (self._now(), conv))
+            conn.execute("UPDATE modems SET sent_count = sent_count + 1 WHERE id = ?", (modem_id,))
+        # One statement for new and first-texted contacts; a known, already texted one is only read.
+        rows = conn.execute(
+            "INSERT INTO contacts (number, created_at, updated_at, first_texted_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (number) DO UPDATE SET first_texted_at = excluded.first_texted_at"
+            " WHERE contacts.first_texted_at IS NULL RETURNING id", (to_number, now, now, now)).fetchall()
+        if not rows:
+            rows = conn.execute("SELECT id FROM contacts WHERE number = ?", (to_number,)).fetchall()
+        rows = conn.execute(
+            "INSERT INTO conversations (contact_id, modem_id, created_at, last_message_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (contact_id, modem_id) DO UPDATE SET last_message_at = excluded.last_message_at"
+            " RETURNING id", (rows[0][0], modem_id or 0, now, now)).fetchall()
+        return int(rows[0][0])
 
     def fail(self: Store, claim: Claim, reason: str, *, code: int | None = None,
              error_class: str = "permanent") -> None:
@@ -606,10 +663,10 @@ class OutboxMixin:
                 raise NotFound(f"no message #{message_id}")
             if row["state"] not in (State.QUEUED, State.UNKNOWN):
                 raise IllegalTransition(message_id, row["state"], State.CANCELLED)
-            self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                       " AND state IN ('pending', 'unknown')", (reason, message_id))
             self._transition(message_id, State(row["state"]), State.CANCELLED, actor, {"reason": reason},
                              last_error=reason, finished_at=self._now())
+            self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
+                       " AND state IN ('pending', 'unknown')", (reason, message_id))
 
     def resend(self: Store, message_id: int, actor: str) -> None:
         """Put an `unknown` or `failed` message back in the queue: its unsure parts are sent again."""
@@ -658,23 +715,33 @@ class OutboxMixin:
     # -- state machinery -----------------------------------------------------------------------------
     def _transition(self: Store, message_id: int, old: State, new: State, actor: str,
                     detail: dict[str, Any] | None = None, **columns: Any) -> None:
+        if old == State.QUEUED and new != State.QUEUED:
+            row = self._conn.execute("SELECT to_number, parts_total FROM messages WHERE id = ?",
+                                     (message_id,)).fetchone()
+            if row is not None:
+                self._ensure_parts(message_id, row[0], row[1])
+        self._move(message_id, old, new, actor, detail, columns)
+
+    def _move(self: Store, message_id: int, old: State, new: State, actor: str,
+              detail: dict[str, Any] | None, columns: dict[str, Any], *, now: str | None = None) -> None:
+        """One guarded UPDATE of the message (only from `old`) and its audit entry, with one timestamp."""
         if new not in TRANSITIONS[old]:
             raise IllegalTransition(message_id, old, new)
-        sets = ["state = ?", "updated_at = ?"]
-        params: list[Any] = [new.value, self._now()]
-        for col, value in columns.items():
-            sets.append(f"{col} = ?")
-            params.append(value)
+        now = now or self._now()
         if new in TERMINAL and "finished_at" not in columns:
-            sets.append("finished_at = ?")
-            params.append(self._now())
-        cur = self._exec(f"UPDATE messages SET {', '.join(sets)} WHERE id = ? AND state = ?",
-                         (*params, message_id, old.value))
+            columns = {**columns, "finished_at": now}
+        sets = "".join(f", {col} = ?" for col in columns)
+        cur = self._conn.execute(f"UPDATE messages SET state = ?, updated_at = ?{sets} WHERE id = ? AND state = ?",
+                                 (new.value, now, *columns.values(), message_id, old.value))
         if cur.rowcount != 1:
             actual = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
             raise IllegalTransition(message_id, actual["state"] if actual else "missing", new)
         if old != new:
-            self._history(message_id, old, new, actor, detail or {})
+            self._conn.execute(
+                "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, detail)"
+                " VALUES (?, ?, ?, 'message', ?, ?)",
+                (now, actor, f"message.{new.value}", message_id,
+                 json.dumps({"from": old.value, **(detail or {})}, ensure_ascii=False, default=str)))
 
     def _history(self: Store, message_id: int, old: State | None, new: State, actor: str,
                  detail: dict[str, Any]) -> None:

@@ -400,3 +400,55 @@ DROP INDEX parts_report;
 CREATE INDEX parts_report ON message_parts(modem_id, tp_mr, recipient, submitted_at) WHERE tp_mr IS NOT NULL
 """,
     )
+
+
+@migrations()
+def m040_lean_queue_writes(db: Database) -> None:
+    """Fewer index entries to write per queued message and per state change (issue 2's throughput goals).
+
+    - `messages_due` gains `created_at` and replaces `messages_state_created`: the claim orders by
+      (priority, due_at, created_at, id) straight from it, and it still answers "counts by state and
+      priority", "messages in state X" and "oldest queued" (a covering scan of the queued range).
+    - `messages_creator` served only the API's per-token send cap; it becomes partial on API messages
+      (`sends_since` says `source = 'api'`), so a campaign insert no longer maintains it.
+    - `messages_lease` drops `state`: claimed -> submitting no longer moves its entry.
+    - `messages_conversation` and `messages_reply` go: no query looks messages up by thread or by the
+      inbound message they answer (a thread's history is found by number, through `messages_to`), yet
+      every send wrote a `messages_conversation` entry.
+    - `message_parts` becomes WITHOUT ROWID (its primary key is the table), one b-tree to write per part
+      instead of two.
+    """
+    _script(
+        db,
+        """
+DROP INDEX messages_due;
+DROP INDEX messages_state_created;
+CREATE INDEX messages_due ON messages(state, priority, due_at, created_at);
+DROP INDEX messages_creator;
+CREATE INDEX messages_api_sends ON messages(created_by, created_at) WHERE source = 'api';
+DROP INDEX messages_lease;
+CREATE INDEX messages_lease ON messages(lease_until) WHERE lease_owner IS NOT NULL;
+DROP INDEX messages_conversation;
+DROP INDEX messages_reply;
+CREATE TABLE message_parts_new (
+    message_id INTEGER NOT NULL REFERENCES messages(id),
+    part_no INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    tp_mr INTEGER,
+    modem_id INTEGER,
+    recipient TEXT NOT NULL,
+    submitted_at TEXT,
+    status_code INTEGER,
+    status_at TEXT,
+    last_error TEXT,
+    PRIMARY KEY (message_id, part_no)
+) WITHOUT ROWID;
+INSERT INTO message_parts_new (message_id, part_no, state, tp_mr, modem_id, recipient, submitted_at,
+    status_code, status_at, last_error)
+  SELECT message_id, part_no, state, tp_mr, modem_id, recipient, submitted_at, status_code, status_at,
+    last_error FROM message_parts;
+DROP TABLE message_parts;
+ALTER TABLE message_parts_new RENAME TO message_parts;
+CREATE INDEX parts_report ON message_parts(modem_id, tp_mr, recipient, submitted_at) WHERE tp_mr IS NOT NULL
+""",
+    )
