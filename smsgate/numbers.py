@@ -35,6 +35,7 @@ _REASONS = {
 }
 
 _SHORT_CODE = re.compile(r"^\+?\d{3,8}$")
+_FORMATTING = re.compile(r"[\s().\-]")
 _E164 = re.compile(r"^\+([1-9]\d{6,14})$")
 # NANP lines 555-0100..0199 are reserved for fiction (films, docs, the simulator's handsets): they are
 # well-formed but no carrier serves them, and phonenumbers calls them invalid. Accepting them keeps the
@@ -71,14 +72,17 @@ def _normalize(number: str, default_region: str | None) -> str:
     raw = number.strip()
     if not raw:
         raise InvalidNumber(number, "it is empty")
-    compact = re.sub(r"[\s().\-]", "", raw)
-    if _FICTIONAL.match(compact):
-        return compact
     fast = _E164.match(raw)
     if fast is not None:
+        if _FICTIONAL.match(raw):
+            return raw
         canonical = _canonical_e164(raw, fast.group(1))
         if canonical is not None:
             return canonical
+    else:
+        compact = _FORMATTING.sub("", raw)
+        if _FICTIONAL.match(compact):
+            return compact
     if re.search(r"[A-Za-z]", raw):
         raise InvalidNumber(number, "it contains letters")
     try:
@@ -157,10 +161,13 @@ def _descs(cc: int, region: str) -> tuple[_Desc | None, tuple[_Desc, ...]]:
             return None
         return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
 
-    kinds = [meta.premium_rate, meta.toll_free, meta.shared_cost, meta.voip, meta.personal_number, meta.pager,
-             meta.uan, meta.voicemail, meta.fixed_line]
+    # Any one type makes a number valid, so the order only decides speed: patients' numbers are almost
+    # always fixed-line or mobile, tried first.
+    kinds = [meta.fixed_line]
     if not meta.same_mobile_and_fixed_line_pattern:
         kinds.append(meta.mobile)
+    kinds += [meta.premium_rate, meta.toll_free, meta.shared_cost, meta.voip, meta.personal_number, meta.pager,
+              meta.uan, meta.voicemail]
     compiled = tuple(d for d in (compile_desc(k) for k in kinds) if d is not None)
     return compile_desc(meta.general_desc), compiled
 

@@ -303,6 +303,9 @@ def test_rest_of_a_half_sent_multipart_message_prefers_the_sim_that_sent_its_fir
     store.mark_part_submitted(claim, 1, tp_mr=5)
     store.requeue(claim, "modem m1 needs a reset")
     assert store.claim("host:1:m2", second) == []  # the rest waits for m1 while m1 is ready
+    for passing in ("starting", "initialising", "recovering", "no_network"):
+        store.update_modem(first, state=passing)  # a restart or re-initialisation is waited out
+        assert store.claim("host:1:m2", second) == []
     store.update_modem(first, state="offline")
     rest = store.claim("host:1:m2", second)[0]  # m1 is down: a broken message beats none at all
     assert [p.state.value for p in rest.message.parts] == ["submitted", "pending", "pending"]

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from .store import Store
 
 DEFAULT_MAX_PARTS = 6
+# Modem states (written by the daemon) in which a modem is out of service for more than a moment. A
+# half-sent multipart message waits for the SIM that sent its first parts through anything milder (a
+# restart, a re-initialisation): a phone joins parts by sender, so parts from two SIMs never join.
+_DOWN_STATES = "('offline', 'locked', 'stopped')"
 DEFAULT_MAX_ATTEMPTS = 5
 
 
@@ -199,6 +203,17 @@ class OutboxMixin:
             nb_s = ts(nb) if nb else default_nb
             due = nb_s if nb_s and nb_s > now_s else now_s
             rows.append((number, text, seg[0], seg[1], nb_s, due, item.get("idempotency_key")))
+        # A campaign's index updates touch far more pages than SQLite's default 8 MB page cache holds;
+        # a larger cache for this one transaction keeps them from being re-read.
+        previous_cache = self._conn.execute("PRAGMA cache_size").fetchone()[0]
+        self._conn.execute("PRAGMA cache_size = -65536")
+        try:
+            return self._insert_bulk(rows, kind_v, prio, max_attempts, created_by, source, campaign, now_s)
+        finally:
+            self._conn.execute(f"PRAGMA cache_size = {int(previous_cache)}")
+
+    def _insert_bulk(self: Store, rows: list[tuple[Any, ...]], kind_v: str, prio: int, max_attempts: int,
+                     created_by: str, source: str, campaign: str | None, now_s: str) -> list[int]:
         with self.transaction():
             result: list[int | None] = [None] * len(rows)
             fresh: list[int] = []  # indexes of rows to insert
@@ -403,7 +418,9 @@ class OutboxMixin:
                     " AND (required_modem_id IS NULL OR required_modem_id = ?)"
                     " AND (preferred_modem_id IS NULL OR preferred_modem_id = ? OR ? IS NULL"
                     "      OR NOT EXISTS (SELECT 1 FROM modems WHERE modems.id = messages.preferred_modem_id"
-                    "                     AND modems.state = 'ready'))"
+                    "                     AND (modems.state = 'ready' OR (modems.state NOT IN " + _DOWN_STATES +
+                    "                          AND EXISTS (SELECT 1 FROM message_parts p WHERE p.message_id ="
+                    "                              messages.id AND p.state IN ('submitted', 'delivered'))))))"
                     " ORDER BY priority, due_at, created_at, id LIMIT ?",
                     (now_s, modem_id, modem_id, modem_id, limit - len(claims)),
                 ).fetchall()
