@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from smsgate.queue import Store
+from smsgate.queue import Store, views
 from smsgate.queue.clock import parse_ts
 
 HEARTBEAT_STALE_S = 30.0
@@ -56,12 +56,12 @@ def gather_status(store: Store, *, now: datetime) -> dict[str, Any]:
     counts = store.queue_counts()
     queue: dict[str, int] = {state: sum(by_prio.values()) for state, by_prio in sorted(counts.items())}
     queued_by_priority = {PRIORITY_NAMES.get(p, str(p)): n for p, n in counts.get("queued", {}).items()}
-    oldest = store.query("SELECT MIN(created_at) AS t FROM messages WHERE state = 'queued'")[0]["t"]
+
     return {
         "daemon": {"running": running, "summary": summary, **info},
         "modems": modems,
         "queue": queue,
         "queued_by_priority": queued_by_priority,
-        "oldest_queued_age_s": (now - parse_ts(oldest)).total_seconds() if oldest else None,
+        "oldest_queued_age_s": views.oldest_queued_age(store, now),
         "alerts": store.open_alerts(),
     }

@@ -15,9 +15,8 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
-from smsgate.queue import MessageRejected, NotFound
+from smsgate.queue import MessageRejected, NotFound, views
 
-from . import queries
 from .app import get_store, json_error, smsgate_config
 from .auth import actor, api_auth
 from .snapshot import status_snapshot
@@ -236,7 +235,7 @@ def modems() -> Any:
     snap = status_snapshot()
     out = []
     for m in snap.report["modems"]:
-        a = snap.activity.get(m["id"], queries.Activity())
+        a = snap.activity.get(m["id"], views.Activity())
         out.append({**{k: m[k] for k in ("id", "name", "state", "signal_dbm", "signal_bars", "registration",
                                          "operator", "msisdn", "storage", "last_error", "last_error_at",
                                          "heartbeat_at")},

@@ -16,10 +16,9 @@ from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, 
 from werkzeug.wrappers import Response
 
 from smsgate.numbers import InvalidNumber, normalize
-from smsgate.queue import IllegalTransition, MessageRejected, NotFound
+from smsgate.queue import IllegalTransition, MessageRejected, NotFound, views
 from smsgate.status import PRIORITY_NAMES
 
-from . import queries
 from .app import get_store, smsgate_config
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
@@ -67,7 +66,7 @@ def index() -> Any:
 def status() -> Any:
     snap = status_snapshot()
     report = snap.report
-    modems = [{**m, "activity": snap.activity.get(m["id"], queries.Activity())} for m in report["modems"]]
+    modems = [{**m, "activity": snap.activity.get(m["id"], views.Activity())} for m in report["modems"]]
     # The pipeline by priority; finished states (which grow forever) as totals only.
     matrix = [
         {"state": state, "words": STATE_WORDS.get(state, state),
@@ -97,7 +96,7 @@ def inbox() -> Any:
     rows = rows[:PAGE_SIZE]
     for r in rows:
         r["opted_out"] = store.consent_status(r["number"]).opted_out
-    return render_template("inbox.html", conversations=rows, show=show, team=team or "", teams=queries.teams(store),
+    return render_template("inbox.html", conversations=rows, show=show, team=team or "", teams=views.teams(store),
                            page=page, more=more)
 
 
@@ -117,10 +116,10 @@ def conversation(conversation_id: int, *, reply_text: str = "", error: str | Non
         store.update_conversation(conversation_id, actor=actor(), unread=0)
     history = store.conversation_history(conversation_id)
     consent = store.consent_status(conv["number"])
-    flagged = queries.likely_opt_out_messages(store, conversation_id) if conv["likely_opt_out"] else []
+    flagged = views.likely_opt_out_messages(store, conversation_id) if conv["likely_opt_out"] else []
     users = [u.username for u in store.list_users() if not u.disabled]
     body = render_template("conversation.html", conv=conv, history=history, consent=consent, flagged=flagged,
-                           users=users, teams=queries.teams(store), reply_text=reply_text, error=error,
+                           users=users, teams=views.teams(store), reply_text=reply_text, error=error,
                            max_parts=smsgate_config().sending.max_parts)
     return Response(body, status=status, mimetype="text/html")
 
@@ -138,7 +137,7 @@ def reply(conversation_id: int) -> Any:
     try:
         result = store.enqueue(
             conv["number"], text, kind="reply", required_modem_id=conv["modem_id"] or None,
-            in_reply_to=queries.last_inbound_id(store, conversation_id), created_by=actor(), source="web",
+            in_reply_to=views.last_inbound_id(store, conversation_id), created_by=actor(), source="web",
             max_parts=smsgate_config().sending.max_parts, max_attempts=smsgate_config().sending.max_attempts)
     except MessageRejected as exc:
         return conversation(conversation_id, reply_text=text, status=422, error=f"Not sent: {exc}")
@@ -178,7 +177,7 @@ def likely_opt_out(conversation_id: int) -> Any:
     conv = _conversation_or_404(conversation_id)
     decision = request.form.get("decision")
     if decision == "confirm":
-        flagged = queries.likely_opt_out_messages(store, conversation_id)
+        flagged = views.likely_opt_out_messages(store, conversation_id)
         with store.transaction():
             store.record_consent(conv["number"], "opt_out", source="web", actor=actor(),
                                  evidence=f"staff confirmed a likely opt-out in conversation #{conversation_id}",
@@ -219,14 +218,14 @@ def outbox() -> Any:
     store = get_store()
     state, number, kind = _outbox_filters()
     page = _page()
-    rows = queries.outbox_page(store, state=state, number=number, kind=kind, limit=PAGE_SIZE + 1,
+    rows = views.outbox_page(store, state=state, number=number, kind=kind, limit=PAGE_SIZE + 1,
                                offset=(page - 1) * PAGE_SIZE)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     for r in rows:
         if r["state"] in ("failed", "undeliverable", "unknown", "cancelled"):
             r["reason"] = failure_in_words(r["state"], r["last_error"], r["error_class"])
-    unknown = [] if state else queries.outbox_page(store, state="unknown", number=None, kind=None, limit=20,
+    unknown = [] if state else views.outbox_page(store, state="unknown", number=None, kind=None, limit=20,
                                                    offset=0)
     return render_template("outbox.html", messages=rows, unknown=unknown, state=state or "",
                            number=request.args.get("number", ""), kind=kind or "", states=STATE_WORDS,
@@ -273,11 +272,11 @@ def export(what: str) -> Response:
     store = get_store()
     if what == "outbox":
         state, number, kind = _outbox_filters()
-        rows = queries.outbox_page(store, state=state, number=number, kind=kind, limit=EXPORT_MAX_ROWS, offset=0)
+        rows = views.outbox_page(store, state=state, number=number, kind=kind, limit=EXPORT_MAX_ROWS, offset=0)
         columns = ["id", "to_number", "state", "kind", "parts_total", "created_at", "finished_at", "outcome",
                    "last_error", "body"]
     else:
-        rows = queries.inbound_export(store, EXPORT_MAX_ROWS)
+        rows = views.inbound_export(store, EXPORT_MAX_ROWS)
         columns = ["id", "sender", "modem_id", "received_at", "keyword", "body"]
     out = io.StringIO()
     writer = csv.writer(out)
@@ -299,12 +298,12 @@ def export(what: str) -> Response:
 def reports() -> Any:
     store = get_store()
     now = _now()
-    hours = queries.hourly(store, now)
+    hours = views.hourly(store, now)
     finished = sum(h["delivered"] + h["failed"] for h in hours)
     delivered = sum(h["delivered"] for h in hours)
     return render_template(
-        "reports.html", keywords=queries.keyword_hits(store), outcomes=queries.answer_outcomes(store, now),
-        ratings=queries.ratings(store, now), opt_outs=queries.opt_outs_by_day(store, now),
+        "reports.html", keywords=views.keyword_hits(store), outcomes=views.answer_outcomes(store, now),
+        ratings=views.ratings(store, now), opt_outs=views.opt_outs_by_day(store, now),
         chart=hourly_chart(hours), delivery_rate=(delivered / finished) if finished else None,
         sent_day=sum(h["queued"] for h in hours), received_day=sum(h["received"] for h in hours))
 

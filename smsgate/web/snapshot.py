@@ -16,9 +16,9 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from smsgate.queue import views
 from smsgate.status import gather_status
 
-from . import queries
 from .app import get_store, smsgate_config
 
 
@@ -28,7 +28,7 @@ class Snapshot:
 
     at: datetime
     report: dict[str, Any]
-    activity: dict[int, queries.Activity]
+    activity: dict[int, views.Activity]
     active: dict[str, dict[int, int]]
 
 
@@ -46,8 +46,8 @@ def init_app(app: Flask) -> None:
 def _build() -> Snapshot:
     store = get_store()
     now = datetime.now(UTC)
-    return Snapshot(now, gather_status(store, now=now), queries.modem_activity(store, now),
-                    queries.active_queue_counts(store))
+    return Snapshot(now, gather_status(store, now=now), views.modem_activity(store, now),
+                    views.active_queue_counts(store))
 
 
 def status_snapshot() -> Snapshot:

@@ -1,6 +1,7 @@
-"""Read-only figures for the status page, reports and metrics, through `Store.query`.
+"""Read-only views for the staff pages, reports and status: the SQL behind what people look at.
 
-Every query here is a range scan on an indexed time column (migration m020) or a small table, so the
+Kept in the store package with every other statement, so another backend only has to provide this
+module's functions too. Each query is a range scan on an indexed time column or a small table, so the
 status page stays fast with hundreds of thousands of messages in the database.
 """
 
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from smsgate.queue import Store
-from smsgate.queue.clock import ts
+from .clock import parse_ts, ts
+from .store import Store
 
 
 @dataclass
@@ -163,3 +164,10 @@ def totals(store: Store) -> dict[str, int]:
     row = store.query("SELECT COALESCE(SUM(sent_count), 0) AS sent, COALESCE(SUM(failed_count), 0) AS failed,"
                       " COALESCE(SUM(received_count), 0) AS received FROM modems")[0]
     return {k: int(v) for k, v in row.items()}
+
+
+def oldest_queued_age(store: Store, now: datetime) -> float | None:
+    """Seconds the oldest queued message has waited, or None when nothing waits."""
+    row = store.query("SELECT MIN(created_at) AS t FROM messages WHERE state = 'queued'")[0]["t"]
+    return (now - parse_ts(row)).total_seconds() if row else None
+
