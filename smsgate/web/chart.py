@@ -39,7 +39,7 @@ class Chart:
 
 
 def hourly_chart(rows: list[dict[str, Any]]) -> Chart:
-    """`rows` from `queries.hourly`: one per hour with queued, received, delivered, failed counts."""
+    """`rows` from `views.hourly`: one per hour with queued, received, delivered, failed counts."""
     chart = Chart()
     if not rows:
         return chart
