@@ -11,7 +11,8 @@ from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu
 
 from smsgate.simulator import pdu
 
-VECTORS = json.loads(Path("/work/shared/data/pdu-vectors.json").read_text())["vectors"]
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # shared/ sits beside the checkout
+VECTORS = json.loads((SHARED / "data" / "pdu-vectors.json").read_text())["vectors"]
 SUBMITS = [v for v in VECTORS if v["type"] == "submit"]
 
 
