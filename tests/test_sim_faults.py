@@ -225,3 +225,52 @@ def test_latency_holds_input_and_queues_urcs_while_a_send_is_on_the_air(tmp_path
         assert raw == b'\r\n+CMGS: 0\r\n\r\nOK\r\n\r\n+CMTI: "SM",1\r\n\r\n+CSQ: 20,99\r\n\r\nOK\r\n'
         with pytest.raises(WireTimeout):
             at.read_until(b"OK", timeout=0.1)
+
+
+def test_hang_keeping_urcs_answers_nothing_but_unsolicited_lines_still_arrive(sim, at):
+    sim.modem("m1").faults.hang(keep_urcs=True)
+    at.write("AT\r")
+    sim.modem("m1").faults.urc_storm(3, ["^BOOT:1,0,0,0,72"])
+    assert at.read_for(0.3) == b"\r\n^BOOT:1,0,0,0,72\r\n" * 3
+    sim.modem("m1").faults.recover()
+    assert at.command("AT") == b"\r\nOK\r\n"
+
+
+def test_command_error_answers_the_armed_final_for_matching_lines_only_n_times(sim, at):
+    sim.modem("m1").faults.command_error("AT+CIMI", "+CME ERROR: 14", 2)
+    assert at.command("AT+CGSN").endswith(b"OK\r\n")
+    assert at.command("AT+CIMI") == b"\r\n+CME ERROR: 14\r\n"
+    assert at.command("at+cimi") == b"\r\n+CME ERROR: 14\r\n"
+    assert at.command("AT+CIMI").endswith(b"OK\r\n")
+    with pytest.raises(ValueError, match="prefix"):
+        sim.modem("m1").faults.command_error("", "ERROR")
+
+
+def test_cms_error_after_k_good_sends_fails_the_next_ones(sim, at):
+    sim.modem("m1").faults.cms_error(42, 1, after=1)
+    pdu, n = submit()
+    assert at.send_pdu(pdu, n).startswith(b"\r\n+CMGS: ")
+    assert at.send_pdu(pdu, n) == b"\r\n+CMS ERROR: 42\r\n"
+    assert at.send_pdu(pdu, n).startswith(b"\r\n+CMGS: ")
+
+
+def test_registration_denied_reports_stat_3_and_sends_fail(sim, at):
+    m = sim.modem("m1")
+    at.command("AT+CREG=1")
+    m.faults.registration_denied()
+    assert at.read_until(b"+CREG: 3\r\n") == b"\r\n+CREG: 3\r\n"
+    assert at.lines("AT+CREG?")[0] == "+CREG: 1,3"
+    pdu, n = submit()
+    assert at.send_pdu(pdu, n) == b"\r\n+CMS ERROR: 331\r\n"
+    m.faults.registration_denied(False)
+    assert at.read_until(b"+CREG: 1\r\n") == b"\r\n+CREG: 1\r\n"
+
+
+def test_misfiled_status_report_is_stored_in_sr_but_announced_as_sm(sim, at):
+    at.command("AT+CNMI=2,1,0,2,0")
+    sim.modem("m1").faults.misfiled_status_reports()
+    pdu, n = submit("where is my report", srr=True)
+    at.send_pdu(pdu, n)
+    assert at.read_until(b'+CDSI: "SM",1\r\n', timeout=3).endswith(b'+CDSI: "SM",1\r\n')
+    assert at.command("AT+CMGR=1") == b"\r\n+CMS ERROR: 321\r\n"
+    assert len(sim.modem("m1").storage("SR")) == 1

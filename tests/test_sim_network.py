@@ -125,3 +125,13 @@ def test_status_reports_are_not_routed_with_ds_0(sim, at):
 def test_unknown_outcome_is_rejected(sim):
     with pytest.raises(BadOutcome, match="pending_then_delivered"):
         sim.handset(PEER).set_report_outcome("lost")
+
+
+def test_status_reports_out_of_order_delivered_then_a_stale_pending(sim, at):
+    sim.handset(PEER).queue_report_outcomes("delivered_then_pending")
+    at.command("AT+CNMI=2,1,0,2,0")
+    send(at, PEER, "two reports", srr=True)
+    at.read_until(b'+CDSI: "SR",2\r\n', timeout=3)
+    at.command('AT+CPMS="SR"')
+    statuses = [decodeSmsPdu(line)["status"] for line in at.lines("AT+CMGL=4") if re.fullmatch(r"[0-9A-F]+", line)]
+    assert statuses == [0x00, 0x20]

@@ -307,7 +307,9 @@ class AtChannel:
                 self._exchange = None
                 self._draining = True
             self._write(ESC)
-            self._drain(quiet=0.1, until=min(end, time.monotonic() + 1.0))
+            # Bounded to a third of the budget: a modem that never falls quiet (URCs every few ms) still
+            # gets its AT before the deadline.
+            self._drain(quiet=0.1, until=time.monotonic() + min(1.0, budget / 3))
             while time.monotonic() < end:
                 with self._cond:
                     self._draining = False

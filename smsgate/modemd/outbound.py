@@ -27,6 +27,9 @@ from .limits import Caps, TokenBucket
 log = logging.getLogger(__name__)
 
 
+_ACCEPTED = frozenset({PartState.SUBMITTED, PartState.DELIVERED, PartState.UNDELIVERABLE})
+
+
 class Result(enum.Enum):
     SENT = "sent"
     FAILED = "failed"  # permanent: this message will not be sent
@@ -95,7 +98,8 @@ class Sender:
         if len(pdus) != msg.parts_total:
             return self._permanent(claim, f"the text now encodes to {len(pdus)} parts, not the {msg.parts_total} "
                                    "it was queued with; re-queue it as a new message", None, None)
-        done = {p.part_no for p in msg.parts if p.state == PartState.SUBMITTED}
+        # A part the network accepted may already have its status report (delivered/undeliverable).
+        done = {p.part_no for p in msg.parts if p.state in _ACCEPTED}
         first = True
         for pdu in pdus:
             if pdu.part in done:

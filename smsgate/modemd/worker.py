@@ -133,6 +133,7 @@ class ModemWorker:
         self._ladder = 0
         self._failures: collections.deque[float] = collections.deque()
         self._pin_rejected = False
+        self._smsc_alerted = False
         self._cnma = False
         self._mems: tuple[str, ...] = ()
         self._sweep_mems: list[str] = []
@@ -426,7 +427,9 @@ class ModemWorker:
             m.select_storage(mem1)
             self._mems = (mem1,)
         self._sweep_mems = [mem1]
-        if self.ctx.config.sending.status_reports and "SR" in opts.mem1 and mem1 != "SR":
+        if self.ctx.config.sending.status_reports and mem1 != "SR":
+            # Tried even when +CPMS=? does not list it: some modems file reports there all the same
+            # (chan-quectel#75). A modem that refuses it loses it from the sweep at the first refusal.
             self._sweep_mems.append("SR")
 
     def _set_cnmi(self, m: Modem) -> None:
@@ -523,7 +526,10 @@ class ModemWorker:
     def _handle_urc(self, urc: Urc) -> None:
         name, args = urc.name, urc.args
         if name in ("+CMTI", "+CDSI") and len(args) >= 2 and args[1].strip().isdigit():
-            self._read_index(args[0], int(args[1]))
+            outcome = self._read_index(args[0], int(args[1]))
+            if name == "+CDSI" and (outcome is None or outcome.kind != "report"):
+                # The announced slot held something else (or nothing): the report is in another memory.
+                self.request("sweep")
         elif name in ("+CMT", "+CDS") and urc.pdu:
             self._take(None, urc.pdu)
             if self._cnma and self._modem is not None:
@@ -541,7 +547,7 @@ class ModemWorker:
         else:
             log.debug("modem %s: ignoring URC %r", self.name, urc.line)
 
-    def _read_index(self, mem: str, index: int) -> None:
+    def _read_index(self, mem: str, index: int) -> Outcome | None:
         m = self._modem
         assert m is not None
         mem = mem.strip().upper()
@@ -552,12 +558,13 @@ class ModemWorker:
             stored = m.read_message(index)
             if stored is None:
                 self.request("sweep")
-                return
-            self._take(index, stored.pdu_hex)
+                return None
+            return self._take(index, stored.pdu_hex)
         except CmsError as exc:
             # +CDSI indexes are only hints (chan-quectel#75); a sweep finds the message wherever it is.
             log.info("modem %s: reading %s index %s failed (%s); sweeping storage", self.name, mem, index, exc)
             self.request("sweep")
+            return None
         finally:
             if switched:
                 m.select_storage(*self._mems)
@@ -584,11 +591,18 @@ class ModemWorker:
         m = self._modem
         assert m is not None
         self._next_sweep = time.monotonic() + (self.t.sweep_without_notices_s if not self._notices else self.t.sweep_s)
-        for mem in self._sweep_mems or [""]:
+        for mem in list(self._sweep_mems) or [""]:
             switched = bool(mem) and mem != self._mems[0]
-            try:
-                if switched:
+            if switched:
+                try:
                     m.select_storage(mem)
+                except CommandFailed as exc:
+                    if mem == "SR":
+                        log.info("modem %s: no status-report memory SR (%s)", self.name, exc.final_line)
+                        self._sweep_mems.remove(mem)
+                        continue
+                    raise
+            try:
                 for item in m.list_messages(4):
                     if item.stat in (2, 3):
                         continue  # stored outgoing messages are not ours
@@ -663,6 +677,14 @@ class ModemWorker:
         if outcome.result is Result.SENT:
             self.sent_messages += 1
             self._failures.clear()
+            if self._smsc_alerted:
+                self._smsc_alerted = False
+                self._resolve("smsc_unknown")
+        elif isinstance(outcome.error, CmsError) and outcome.error.code == 330:
+            self._smsc_alerted = True
+            self._alert("smsc_unknown", f"modem {self.name} does not know its SMS service centre (+CMS ERROR: 330), "
+                        "so its messages fail. Set the SIM's SMSC number with AT+CSCA=\"+<number>\" (the operator "
+                        "publishes it), or restore it by putting the SIM in a phone.")
         if outcome.modem_needs_recovery and outcome.error is not None:
             self._modem_failed(outcome.error)
         return True

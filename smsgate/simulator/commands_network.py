@@ -34,6 +34,8 @@ class NetworkCommands(ModemCore):
     def _target_stat(self) -> int:
         if not self.powered or self.s.cfun != 1 or self.sim.state != "READY" or self.faults.no_network:
             return 0
+        if self.faults.registration_denied:
+            return 3
         return 1 if self.attached else 2
 
     def update_registration(self) -> None:

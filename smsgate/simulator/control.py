@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 FAULT_KINDS = (
     "unplug", "replug", "hang", "recover", "garbage", "urc_storm", "cms_error", "ambiguous", "no_network",
     "sim_pin", "sim_puk", "storage_full", "duplicate_inbound", "early_status_report", "reboot",
+    "registration_denied", "misfiled_status_reports", "command_error",
 )
 
 
@@ -57,9 +58,14 @@ def apply_fault(sim: Simulator, modem: str, kind: str, args: list[Any]) -> None:
         if not a:
             raise ValueError("cms_error needs a code, e.g. fault m1 cms_error 38 2")
         f.cms_error(int(a[0]), int(a[1]) if len(a) > 1 else 1)
-    elif kind in ("ambiguous", "duplicate_inbound", "early_status_report"):
+    elif kind == "command_error":
+        if len(a) < 2:
+            raise ValueError('command_error needs a prefix and a final line, e.g. fault m1 command_error AT+CMGD '
+                             '"+CMS ERROR: 320" 2')
+        f.command_error(str(a[0]), str(a[1]), int(a[2]) if len(a) > 2 else 1)
+    elif kind in ("ambiguous", "duplicate_inbound", "early_status_report", "misfiled_status_reports"):
         getattr(f, kind)(int(a[0]) if a else 1)
-    elif kind in ("no_network", "storage_full"):
+    elif kind in ("no_network", "storage_full", "registration_denied"):
         getattr(f, kind)(_flag(a[0]) if a else True)
     elif kind == "sim_pin":
         f.sim_pin(str(a[0]) if a else "1234")

@@ -92,17 +92,25 @@ class FaultHandle:
 
         self._run(do)
 
-    def hang(self) -> None:
-        """The modem stops answering (input is swallowed, no URCs) until ``recover`` or a replug."""
+    def hang(self, *, keep_urcs: bool = False) -> None:
+        """The modem stops answering (input is swallowed, no URCs) until ``recover`` or a replug.
+
+        ``keep_urcs=True``: commands go unanswered but unsolicited lines (``^BOOT``, ``^RSSI``) keep
+        coming, the case where a URC that resets a reply timer keeps a client waiting forever (gammu#393).
+        """
 
         def do() -> None:
-            self._m.faults.hung = True
+            if keep_urcs:
+                self._m.faults.mute = True
+            else:
+                self._m.faults.hung = True
 
         self._run(do)
 
     def recover(self) -> None:
         def do() -> None:
             self._m.faults.hung = False
+            self._m.faults.mute = False
             self._sim.network.retry_pending(self._m)
 
         self._run(do)
@@ -129,11 +137,15 @@ class FaultHandle:
 
         self._run(do)
 
-    def cms_error(self, code: int, n: int = 1) -> None:
-        """The next ``n`` sends fail with ``+CMS ERROR: code`` and nothing is sent."""
+    def cms_error(self, code: int, n: int = 1, *, after: int = 0) -> None:
+        """The next ``n`` sends fail with ``+CMS ERROR: code`` and nothing is sent.
+
+        ``after``: that many sends succeed first (part 2 of a multipart message fails, part 1 went out).
+        """
 
         def do() -> None:
             self._m.faults.cms_errors.extend([code] * n)
+            self._m.faults.cms_skip = after
 
         self._run(do)
 
@@ -199,6 +211,37 @@ class FaultHandle:
 
         def do() -> None:
             self._m.faults.early_status_report += n
+
+        self._run(do)
+
+    def command_error(self, prefix: str, final: str, n: int = 1) -> None:
+        """The next ``n`` command lines starting with ``prefix`` answer ``final`` and do nothing.
+
+        E.g. ``("AT+CMGD", "+CMS ERROR: 320")`` (a delete that fails), ``("AT+CIMI", "+CME ERROR: 14")``
+        (SIM busy right after the PIN), ``("AT+CMGR", "+CMS ERROR: 321")``.
+        """
+        if n < 1 or not prefix.strip() or not final.strip():
+            raise ValueError("command_error needs a command prefix, a final line and n >= 1")
+
+        def do() -> None:
+            self._m.faults.command_errors.append([prefix.strip().upper(), final.strip(), n])
+
+        self._run(do)
+
+    def registration_denied(self, on: bool = True) -> None:
+        """The network refuses the SIM: ``+CREG: <n>,3`` (barred, not provisioned); sends fail with 331."""
+
+        def do() -> None:
+            self._m.faults.registration_denied = on
+            self._m.update_registration()
+
+        self._run(do)
+
+    def misfiled_status_reports(self, n: int = 1) -> None:
+        """The next ``n`` status reports are stored in SR but announced as ``+CDSI: "SM",<i>`` (EC25)."""
+
+        def do() -> None:
+            self._m.faults.misfiled_reports += n
 
         self._run(do)
 

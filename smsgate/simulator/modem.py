@@ -75,6 +75,7 @@ class SimModem(GeneralCommands, NetworkCommands, SmsCommands, SmsTraffic):
         self._sms_buffer.clear()
         self._awaiting_ack = None
         self.faults.hung = False
+        self.faults.mute = False
         if self.sim.pin is not None and self.sim.state == "READY":
             self.sim.state = "SIM PIN"
         self.reg_stat = dict.fromkeys(self.reg_stat, 0)

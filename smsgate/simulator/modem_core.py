@@ -203,7 +203,7 @@ class ModemCore:
 
     def feed(self, data: bytes) -> None:
         self.counters.bytes_in += len(data)
-        if not self.powered or self.faults.hung:
+        if not self.powered or self.faults.hung or self.faults.mute:
             self.counters.bytes_discarded += len(data)
             return
         echo = bytearray()
@@ -278,6 +278,12 @@ class ModemCore:
         self.counters.command_lines += 1
         while self.faults.garbage_before_reply:
             self.write(self.faults.garbage_before_reply.popleft())
+        forced = self._forced_final(text)
+        if forced is not None:
+            self.counters.errors += 1
+            self.write(self._final(forced))
+            self._after_command()
+            return
         out: list[bytes] = []
         final: str | None = "OK"
         try:
@@ -303,6 +309,17 @@ class ModemCore:
         if final is not None:
             self.write(self._final(final))
         self._after_command()
+
+    def _forced_final(self, text: str) -> str | None:
+        """The final line a ``command_error`` fault armed for a command line starting like ``text``."""
+        upper = text.upper()
+        for armed in self.faults.command_errors:
+            prefix, final, left = armed
+            if upper.startswith(str(prefix)) and isinstance(left, int) and left > 0:
+                armed[2] = left - 1
+                self.faults.command_errors = [a for a in self.faults.command_errors if a[2]]
+                return str(final)
+        return None
 
     def _error_text(self, failure: AtFailure) -> str:
         if failure.kind == "unsupported":

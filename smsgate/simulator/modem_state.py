@@ -55,7 +55,12 @@ class FaultState:
     """Faults armed on a modem, changed at run time by ``FaultHandle``."""
 
     hung: bool = False
+    mute: bool = False  # input swallowed, but URCs keep coming
     cms_errors: deque[int] = field(default_factory=deque)
+    cms_skip: int = 0  # sends that succeed before the queued cms_errors start
+    command_errors: list[list[object]] = field(default_factory=list)  # [PREFIX, final line, times left]
+    registration_denied: bool = False
+    misfiled_reports: int = 0  # status reports stored in SR but announced as +CDSI: "SM",<i>
     ambiguous: int = 0
     no_network: bool = False
     storage_full: bool = False

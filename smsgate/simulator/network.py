@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORT_STATUS = {"delivered": 0x00, "pending": 0x20, "failed": 0x41}
-OUTCOMES = ("delivered", "failed", "pending_then_delivered", "none")
+OUTCOMES = ("delivered", "failed", "pending_then_delivered", "delivered_then_pending", "none")
 
 
 class UnknownNumber(LookupError):
@@ -180,6 +180,14 @@ class Network:
             self.loop.call_later(self.pending_delay, later)
             return
         deliver()
+        if submit.srr and outcome == "delivered_then_pending":
+            # Out of order (vumi#991): a stale "pending" report arrives after the final "delivered".
+            def stale() -> None:
+                report(REPORT_STATUS["pending"])
+
+            self._after(self.status_report_delay, lambda imm: report(REPORT_STATUS["delivered"], imm), early_report)
+            self.loop.call_later(self.status_report_delay + 0.05, stale)
+            return
         if submit.srr and outcome != "none":
             self._after(self.status_report_delay, lambda imm: report(REPORT_STATUS["delivered"], imm), early_report)
 

@@ -65,7 +65,9 @@ class SmsTraffic(ModemCore):
             self.counters.sends_failed += 1
             self._send_final(None, 331, prefix)
             return
-        if self.faults.cms_errors:
+        if self.faults.cms_errors and self.faults.cms_skip:
+            self.faults.cms_skip -= 1
+        elif self.faults.cms_errors:
             code = self.faults.cms_errors.popleft()
             self.counters.sends_failed += 1
             self._send_final(None, code, prefix)
@@ -165,7 +167,11 @@ class SmsTraffic(ModemCore):
             if pos is None:
                 self.counters.status_reports_dropped += 1
                 return True
-            line = [f'+CDSI: "SR",{pos + self.p.first_index}']
+            announced = "SR"
+            if self.faults.misfiled_reports:
+                self.faults.misfiled_reports -= 1
+                announced = "SM"  # stored in SR, announced elsewhere (EC25, chan-quectel#75)
+            line = [f'+CDSI: "{announced}",{pos + self.p.first_index}']
             if immediate:
                 self._emit_now(line)
             else:
