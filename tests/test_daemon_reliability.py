@@ -95,15 +95,20 @@ def test_registration_denied_raises_an_alert_and_does_not_hammer_the_modem(tmp_p
         assert "no_network" not in _alerts(h)
 
 
-def test_unknown_smsc_fails_the_message_and_tells_the_admin_to_set_csca(tmp_path: Path) -> None:
+def test_unknown_smsc_keeps_the_message_queued_and_tells_the_admin_to_set_csca(tmp_path: Path) -> None:
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
-        h.sim.modem("m1").faults.cms_error(330)
+        modem = h.sim.modem("m1")
+        modem.faults.cms_error(330, n=3)
         queued = h.store.enqueue(PHONE, "no service centre")
-        failed = h.wait_message(queued.id, "failed")
-        assert failed.error_class == "permanent"
         alert = wait_until(lambda: _alerts(h).get("smsc_unknown"), what="smsc alert")
         assert "AT+CSCA" in alert and "m1" in alert
+        assert h.message_state(queued.id) in ("queued", "claimed")  # waits; not failed
+        # the SIM gets its service centre back (the fault runs out): the same message goes out
+        msg = h.wait_message(queued.id, "submitted", "delivered", timeout=20)
+        assert msg.attempts == 0  # a SIM problem never used up the message's attempts
+        h.sim.handset(PHONE).wait_for_text("no service centre")
+        wait_until(lambda: "smsc_unknown" not in _alerts(h), what="alert cleared")
 
 
 # -- inbound and status reports -----------------------------------------------------------------------
@@ -242,7 +247,7 @@ def test_boot_urcs_every_50_ms_never_extend_a_command_deadline(tmp_path: Path) -
 @pytest.mark.parametrize(("codes", "final", "cls"), [
     ((1, 8, 10, 27, 28, 29, 30, 50, 69, 303, 304, 305), "failed", "permanent"),
     ((38, 41, 42, 47, 111, 192, 314, 331, 332, 515), "submitted", "transient"),
-    ((208, 300, 302, 320, 322), "submitted", "modem"),
+    ((208, 300, 302, 320, 322, 330), "submitted", "modem"),
     ((500, 197), "unknown", "ambiguous"),
 ], ids=["permanent", "transient", "modem", "ambiguous"])
 def test_every_cms_error_class_has_its_daemon_outcome(tmp_path: Path, codes: tuple[int, ...], final: str,

@@ -130,12 +130,14 @@ CME_REASONS: dict[int, str] = {
 }
 
 _CMS_CLASS: dict[int, ErrorClass] = {
-    **dict.fromkeys((1, 8, 10, 21, 27, 28, 29, 30, 50, 69, 193, 303, 304, 305, 321, 330),
-                    ErrorClass.PERMANENT),
+    **dict.fromkeys((1, 8, 10, 21, 27, 28, 29, 30, 50, 69, 193, 303, 304, 305, 321), ErrorClass.PERMANENT),
     **dict.fromkeys((38, 41, 42, 47, 81, 95, 96, 97, 98, 99, 111, 127, 192, 194, 314, 331, 332),
                     ErrorClass.TRANSIENT),
     **dict.fromkeys(range(512, 536), ErrorClass.TRANSIENT),
-    **dict.fromkeys((208, 209, 210, 211, 300, 301, 302, 320, 322, 340), ErrorClass.MODEM),
+    # 330 (no SMSC on the SIM) is the SIM's configuration, never the message's: failing each message in
+    # turn would empty the queue into `failed`; as a modem-level error the messages wait (or go out
+    # through another modem) while the admin sets AT+CSCA.
+    **dict.fromkeys((208, 209, 210, 211, 300, 301, 302, 320, 322, 330, 340), ErrorClass.MODEM),
     **dict.fromkeys(range(310, 319), ErrorClass.MODEM),
     197: ErrorClass.AMBIGUOUS,
     500: ErrorClass.AMBIGUOUS,
