@@ -683,7 +683,8 @@ class ModemWorker:
         elif isinstance(outcome.error, CmsError) and outcome.error.code == 330:
             self._smsc_alerted = True
             self._alert("smsc_unknown", f"modem {self.name} does not know its SMS service centre (+CMS ERROR: 330), "
-                        "so it cannot send; its messages wait in the queue or go out through another modem. Set the SIM's SMSC number with AT+CSCA=\"+<number>\" (the operator "
+                        "so it cannot send; its messages wait in the queue or go out through another modem. "
+                        "Set the SIM's SMSC number with AT+CSCA=\"+<number>\" (the operator "
                         "publishes it), or restore it by putting the SIM in a phone.")
         if outcome.modem_needs_recovery and outcome.error is not None:
             self._modem_failed(outcome.error)
