@@ -42,7 +42,9 @@ class WebServer:
     def close(self, timeout: float = 5.0) -> None:
         """Stop accepting, let the loop thread close its sockets itself, wait for `run()` to return."""
         server = self._server
-        # The socket map belongs to the loop thread: ask it (through waitress's trigger) to close it.
+        # Let requests in flight finish first: a worker finishing after the sockets are closed would
+        # write to a closed trigger. Then the loop thread closes its own socket map (through the trigger).
+        server.task_dispatcher.shutdown(timeout=timeout)
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         if not self._stopped.wait(timeout):
             log.warning("web server did not stop within %.1f s", timeout)
