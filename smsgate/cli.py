@@ -11,13 +11,12 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
 from smsgate.config import Config, ConfigError, find_config_path, load_config, render_default_config
-from smsgate.queue import MessageRejected, NotFound, Store, StoreError
+from smsgate.queue import MessageRejected, NotFound, State, Store, StoreError
 
 log = logging.getLogger("smsgate")
 
@@ -96,8 +95,12 @@ def init(ctx: Context, database: str, demo: bool, force: bool) -> None:
     path = find_config_path(ctx.config_path)
     if path.exists() and not force:
         raise click.ClickException(f"{path} already exists; use --force to overwrite it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_default_config(database, demo=demo), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_default_config(database, demo=demo), encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path} ({exc.strerror or exc}); choose another --config "
+                                   "path or run as a user who may write there.") from None
     cfg = ctx.config
     store = ctx.store()
     click.echo(f"wrote {path}")
@@ -149,8 +152,10 @@ def _parse_expect(value: str | None) -> dict[str, str] | None:
     for item in value.split(","):
         if "=" not in item:
             raise click.BadParameter(f"{item!r}: write answers as WORD=outcome, e.g. YES=confirmed,NO=cancelled")
-        word, outcome = item.split("=", 1)
-        out[word.strip().upper()] = outcome.strip()
+        word, outcome = (part.strip() for part in item.split("=", 1))
+        if not word or not outcome:
+            raise click.BadParameter(f"{item!r}: both the answer word and its outcome are needed, e.g. YES=confirmed")
+        out[word.upper()] = outcome
     return out
 
 
@@ -160,6 +165,8 @@ def _parse_follow_up(values: tuple[str, ...]) -> dict[str, str] | None:
         if "=" not in item:
             raise click.BadParameter(f"{item!r}: write follow-ups as WORD=\"text\"")
         word, text = item.split("=", 1)
+        if not word.strip() or not text.strip():
+            raise click.BadParameter(f"{item!r}: both the answer word and the reply are needed, e.g. YES=\"See you!\"")
         out[word.strip().upper()] = text
     return out or None
 
@@ -220,8 +227,8 @@ def _cell(value: Any, width: int = 48) -> str:
 
 
 @cli.command()
-@click.option("--state", help="Only messages in this state (queued, submitted, failed, unknown, ...).")
-@click.option("--limit", default=30, show_default=True)
+@click.option("--state", type=click.Choice([s.value for s in State]), help="Only messages in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def outbox(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
@@ -236,7 +243,7 @@ def outbox(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--limit", default=30, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def inbox(ctx: Context, limit: int, as_json: bool) -> None:
@@ -294,10 +301,6 @@ def status(ctx: Context, as_json: bool) -> None:
         click.echo(f"oldest queued message: {int(report['oldest_queued_age_s'])} s old")
     for alert in report["alerts"]:
         click.echo(f"ALERT [{alert['level']}] {alert['message']}")
-
-
-def _echo_path(p: Path) -> None:
-    click.echo(str(p))
 
 
 # --- keywords, consent and reports -------------------------------------------------------------------
@@ -417,7 +420,12 @@ def consent_export(ctx: Context, output: str | None) -> None:
 
     store = ctx.store()
     if output:
-        with open(output, "w", newline="", encoding="utf-8") as fh:
+        try:
+            fh = open(output, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output} ({exc.strerror or exc}); check that its folder "
+                                       "exists and is writable.") from None
+        with fh:
             n = consent_csv(store, fh)
         click.echo(f"wrote {n} consent events to {output}", err=True)
     else:

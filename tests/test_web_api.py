@@ -84,6 +84,9 @@ def test_reused_idempotency_key_with_other_text_is_a_conflict(env: WebEnv) -> No
     ({"to": PATIENT, "text": "hi", "not_before": "2030-01-01T09:00"}, 400, "UTC offset"),
     ({"to": PATIENT, "text": "hi", "expect": ["YES"]}, 400, "'expect' must be an object"),
     ({"to": PATIENT, "text": "hi", "priority": "urgent"}, 400, "'priority' must be"),
+    ({"to": PATIENT, "text": "hi", "expect": {"": "confirmed"}}, 422, "needs both a word"),
+    ({"to": PATIENT, "text": "hi", "expect": {"YES": " "}}, 422, "needs both a word"),
+    ({"to": PATIENT, "text": "hi", "expect": {"YES": "ok"}, "follow_up": {"YES": ""}}, 422, "needs both a word"),
     (["to", PATIENT], 400, "JSON object"),
 ])
 def test_bad_input_gets_a_clear_json_error_and_stores_nothing(env: WebEnv, payload: object, status: int,
@@ -159,6 +162,8 @@ def test_list_messages_filters_by_state(env: WebEnv) -> None:
     body = env.client().get("/api/v1/messages?state=cancelled", headers=token(env.store, "read")).json
     assert [m["id"] for m in body["messages"]] == [a]
     assert env.client().get("/api/v1/messages?limit=0", headers=token(env.store, "read")).status_code == 400
+    unknown = env.client().get("/api/v1/messages?state=sent", headers=token(env.store, "read"))
+    assert unknown.status_code == 400 and "queued" in unknown.json["message"]
 
 
 def test_conversations_lists_threads_with_unread_filter(env: WebEnv) -> None:

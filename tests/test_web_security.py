@@ -28,6 +28,7 @@ from web_helpers import (
 from smsgate.queue import Store
 from smsgate.web import create_app
 from smsgate.web.auth import PUBLIC_ENDPOINTS
+from smsgate.web.words import csv_cell
 
 
 @pytest.fixture
@@ -265,12 +266,46 @@ def test_roles_limit_what_each_user_may_do(env: WebEnv) -> None:
     assert env.store.get_message(msg).state.value == "cancelled"
 
 
-def test_login_never_redirects_to_another_site(env: WebEnv) -> None:
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x", "/\t/evil.example/x",
+                                    "/\n/evil.example/x", "/\r\n/evil.example/x", "https://evil.example/x"])
+def test_login_never_redirects_to_another_site(env: WebEnv, target: str) -> None:
     client = env.client()
-    page = client.get("/login?next=//evil.example/x")
-    response = client.post("/login", data={"username": "ada", "password": PASSWORD, "next": "//evil.example/x",
+    page = client.get("/login")
+    response = client.post("/login", data={"username": "ada", "password": PASSWORD, "next": target,
                                            "csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert response.status_code == 302
     assert response.headers["Location"] == "/status"
+
+
+def test_login_keeps_a_next_path_on_this_site(env: WebEnv) -> None:
+    client = env.client()
+    page = client.get("/login")
+    response = client.post("/login", data={"username": "ada", "password": PASSWORD, "next": "/outbox?state=failed",
+                                           "csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert response.headers["Location"] == "/outbox?state=failed"
+
+
+def test_logging_in_as_someone_else_ends_the_previous_users_session(env: WebEnv) -> None:
+    client = env.login("ada")
+    adas_cookie = cookie_value(client)
+    relogin = client.post("/login", data={"username": "sam", "password": PASSWORD,
+                                          "csrf_token": page_csrf(client)})
+    assert relogin.status_code == 302
+    assert client.get("/audit").status_code == 403  # the browser is sam's now
+    replay = env.client()
+    replay.set_cookie("smsgate_session", adas_cookie or "")
+    assert replay.get("/audit").status_code == 302
+    assert ("web:ada", "logout") in {(e["actor"], e["action"]) for e in env.store.audit_entries(limit=50)}
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+def test_csv_cells_that_a_spreadsheet_would_run_become_text(text: str) -> None:
+    assert csv_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("text", ["+15555550101", "hello", "", "1+1", "see you at 3"])
+def test_csv_cells_that_are_not_formulas_stay_as_they_are(text: str) -> None:
+    assert csv_cell(text) == text
 
 
 def test_privileged_actions_write_the_audit_log(env: WebEnv) -> None:

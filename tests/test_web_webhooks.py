@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,12 +29,17 @@ SECRET = "s3cret-shared-with-the-crm"
 
 
 class Receiver:
-    """An HTTP server that records POSTs and answers with the next queued status (200 when none left)."""
+    """An HTTP server that records POSTs and answers with the next queued status (200 when none left).
+
+    A 3xx answer points elsewhere on the same server; clearing `answering` holds every answer back.
+    """
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.statuses: list[int] = []
         self.received = threading.Condition()
+        self.answering = threading.Event()
+        self.answering.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,7 +49,10 @@ class Receiver:
                     receiver.requests.append((dict(self.headers), body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver.received.notify_all()
+                receiver.answering.wait(10)
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", receiver.url + "/moved")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -60,6 +69,7 @@ class Receiver:
             assert self.received.wait_for(lambda: len(self.requests) >= count, timeout), self.requests
 
     def close(self) -> None:
+        self.answering.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -145,9 +155,7 @@ def test_delivery_gives_up_after_max_attempts(tmp_path: Path, receiver: Receiver
         assert final.state == "failed" and final.last_error.startswith("gave up after 2 attempts")
 
 
-def test_unreachable_receiver_and_redirects_count_as_failures(tmp_path: Path) -> None:
-    import socket
-
+def test_unreachable_receiver_counts_as_a_failure(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -158,17 +166,74 @@ def test_unreachable_receiver_and_redirects_count_as_failures(tmp_path: Path) ->
         assert store.get_webhook_delivery(d).last_error.startswith("cannot reach it")
 
 
+def test_a_redirect_is_a_failure_and_is_not_followed(tmp_path: Path, receiver: Receiver) -> None:
+    config = config_for(tmp_path, receiver.url)
+    receiver.statuses = [302]
+    with Store.open(config.database_path) as store:
+        (d,) = enqueue_webhook_event(store, config, "inbound", {"x": 1})
+        assert WebhookDeliverer(config).deliver_due(store) == 0
+        delivery = store.get_webhook_delivery(d)
+        assert (delivery.state, delivery.attempts, delivery.last_error) == ("pending", 1, "HTTP 302 Found")
+    assert len(receiver.requests) == 1, "the redirect target must not be requested"
+
+
+@pytest.fixture
+def not_http() -> Iterator[str]:
+    """A TCP server that answers every request with a line that is not HTTP."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                if not stop.is_set():
+                    conn.recv(65536)
+                    conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    thread = threading.Thread(target=answer, name="not-http", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    stop.set()
+    socket.create_connection(server.getsockname(), timeout=2).close()  # wakes accept() to see `stop`
+    thread.join(5)
+    server.close()
+
+
+@pytest.mark.parametrize("broken", ["not_http", "bad_port"])
+def test_a_receiver_that_breaks_http_is_a_counted_failure_and_the_rest_of_the_batch_goes_out(
+        tmp_path: Path, receiver: Receiver, not_http: str, broken: str) -> None:
+    bad_url = not_http if broken == "not_http" else "http://127.0.0.1:notaport/hook"
+    config = config_from_dict({"database": str(tmp_path / "smsgate.db"), "webhooks": [
+        {"url": bad_url, "secret": SECRET, "events": ["inbound"], "timeout_seconds": 2.0},
+        {"url": receiver.url, "secret": SECRET, "events": ["inbound"]}]}, tmp_path / "smsgate.toml")
+    with Store.open(config.database_path) as store:
+        bad, good = enqueue_webhook_event(store, config, "inbound", {"x": 1})
+        assert WebhookDeliverer(config).deliver_due(store) == 1
+        failed = store.get_webhook_delivery(bad)
+        assert failed.attempts == 1 and failed.state == "pending"
+        assert failed.last_error.startswith(("the receiver did not answer in HTTP", "the URL cannot be used"))
+        assert store.get_webhook_delivery(good).state == "delivered"
+
+
 def test_deliverer_thread_delivers_without_blocking_the_caller(tmp_path: Path, receiver: Receiver) -> None:
     config = config_for(tmp_path, receiver.url)
     deliverer = WebhookDeliverer(config, poll_seconds=0.05)
+    receiver.answering.clear()
     with Store.open(config.database_path) as store:
         deliverer.start()
         try:
-            started = time.monotonic()
             enqueue_webhook_event(store, config, "inbound", {"n": 1})
-            enqueue_webhook_event(store, config, "inbound", {"n": 2})
             deliverer.wake()
-            assert time.monotonic() - started < 1.0
+            receiver.wait_for(1)
+            # The receiver is stuck on the first POST; queueing another event does not wait for it.
+            enqueue_webhook_event(store, config, "inbound", {"n": 2})
+            assert store.webhook_counts() == {"pending": 2}
+            receiver.answering.set()
+            deliverer.wake()
             receiver.wait_for(2)
         finally:
             deliverer.stop()

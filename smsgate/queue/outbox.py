@@ -65,6 +65,16 @@ def _with_footer(text: str, footer: str | None) -> str:
     return f"{text}{'' if text.endswith((' ', chr(10))) else ' '}{footer.strip()}"
 
 
+def _check_answers(expect: Mapping[str, str] | None, follow_up: Mapping[str, str] | None) -> None:
+    """An empty answer word never matches a reply and an empty outcome records nothing, so the mistake
+    would only show weeks later as "no answer"; refuse it while the sender can still fix it."""
+    for what, mapping in (("expected answer", expect), ("follow-up", follow_up)):
+        for word, value in (mapping or {}).items():
+            if not str(word).strip() or not str(value).strip():
+                raise MessageRejected(f"{what} {word!r}: {value!r} needs both a word and what it leads to, "
+                                      'e.g. {"YES": "confirmed"}')
+
+
 def segment(text: str) -> tuple[int, str]:
     """(parts, encoding) for `text`, from the PDU codec's own segmentation."""
     from smsgate.at_commands.pdu import preview
@@ -106,6 +116,7 @@ class OutboxMixin:
         kind = Kind(kind)
         number = self._check_number(to)
         parts, encoding = self._check_text(text, max_parts)
+        _check_answers(expect, follow_up)
         now = self.clock()
         with self.transaction():
             if kind == Kind.MARKETING and not self.consent_status(number, scope or "all").opted_in:

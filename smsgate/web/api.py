@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
-from smsgate.queue import MessageRejected, NotFound, views
+from smsgate.queue import MessageRejected, NotFound, State, views
 
 from .app import get_store, json_error, smsgate_config
 from .auth import actor, api_auth
@@ -189,6 +189,9 @@ def get_message(message_id: int) -> Any:
 @api_auth("read")
 def list_messages() -> Any:
     state = request.args.get("state") or None
+    if state is not None and state not in {s.value for s in State}:
+        return json_error(400, "bad_request", f"unknown state {state!r}; use one of "
+                                              f"{', '.join(s.value for s in State)}", field="state")
     limit = _int_arg("limit", 50, 1, 500)
     offset = _int_arg("offset", 0, 0, 10**9)
     if isinstance(limit, Response):

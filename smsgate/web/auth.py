@@ -148,7 +148,10 @@ def login_required(role: str = "viewer") -> Callable[[F], F]:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a path on this site. Browsers drop tabs and newlines from a URL and read a backslash as a
+    slash, so "/<tab>/evil.org" would leave the site; a newline would also break the Location header."""
+    if (target and target.startswith("/") and not target.startswith("//")
+            and not any(c == "\\" or c.isspace() or not c.isprintable() for c in target)):
         return target
     return url_for("pages.status")
 
@@ -185,6 +188,10 @@ def login() -> Any:
         return Response(render_template("login.html", next=request.form.get("next", ""),
                                         error="Wrong user name or password."), status=401, mimetype="text/html")
     store.record_login_attempt(username, addr, ok=True)
+    previous = session.get("sid")
+    if previous:
+        # Logging in over a live session (another user at the same browser) ends that one on the server.
+        store.end_session(previous, actor=actor())
     sid = store.start_session(user, addr)
     # A new session: nothing from before the login (including its CSRF token) survives.
     session.clear()

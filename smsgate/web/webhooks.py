@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import threading
@@ -209,6 +210,10 @@ class WebhookDeliverer:
             return f"cannot reach it: {exc.reason}"
         except (TimeoutError, OSError) as exc:
             return f"connection failed: {exc}"
+        except (http.client.InvalidURL, ValueError) as exc:
+            return f"the URL cannot be used: {exc}"
+        except http.client.HTTPException as exc:
+            return f"the receiver did not answer in HTTP: {exc!r}"
         if not 200 <= status < 300:
             return f"HTTP {status}"
         return None
