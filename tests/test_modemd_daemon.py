@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from smsgate.config import SendingConfig
 from smsgate.modemd.testing import harness, wait_until
 from smsgate.queue import Kind, Store
+from smsgate.queue.clock import ts
 from smsgate.simulator import SimModemSpec
 
 PHONE = "+15555550101"
@@ -182,14 +184,22 @@ def test_a_reply_overtakes_a_queued_campaign_within_one_send_slot(tmp_path: Path
         wait_until(lambda: h.store.queue_counts().get("submitted") or h.store.queue_counts().get("delivered"),
                    what="campaign under way")
         reply = h.store.enqueue(PHONE, "Yes, 3 pm works", kind=Kind.REPLY)
+        # The reply is committed now: from here on, the worker's next claim must be the reply. (Its
+        # created_at is taken before its commit, so it cannot mark this moment.)
+        visible = ts(datetime.now(UTC))
         h.wait_message(reply.id, "submitted", "delivered", timeout=5)
-        row = h.store.query("SELECT created_at, submitted_at FROM messages WHERE id = ?", (reply.id,))[0]
-        between = h.store.query(
+        reply_claimed = h.store.audit_entries(action_prefix="message.claimed", subject_type="message",
+                                              subject_id=reply.id)[0]["at"]
+        claimed_first = [e for e in h.store.audit_entries(action_prefix="message.claimed", limit=1000)
+                         if visible < e["at"] < reply_claimed]
+        sent_meanwhile = h.store.query(
             "SELECT COUNT(*) AS n FROM messages WHERE campaign = 'flu' AND submitted_at > ? AND submitted_at < ?",
-            (row["created_at"], row["submitted_at"]))[0]["n"]
+            (visible, h.store.query("SELECT submitted_at FROM messages WHERE id = ?", (reply.id,))[0]["submitted_at"]),
+        )[0]["n"]
         still_queued = h.store.query("SELECT COUNT(*) AS n FROM messages WHERE state = 'queued'")[0]["n"]
         assert still_queued > 0, "the campaign should still be running when the reply goes out"
-        assert between <= 1  # the one bulk message that may already hold the send slot
+        assert claimed_first == []  # no campaign message was claimed once the reply was visible
+        assert sent_meanwhile <= 1  # only the one bulk message that already held the send slot
 
 
 def test_rate_limit_counts_parts_not_messages(tmp_path: Path) -> None:
