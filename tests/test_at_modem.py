@@ -21,6 +21,7 @@ from smsgate.at_commands.modem import (
     parse_cpms_test,
     parse_csca,
     parse_csq,
+    parse_pin_attempts,
     parse_registration,
     preferred_cnmi,
 )
@@ -277,3 +278,41 @@ def test_nokia_without_cnmi_gives_none(modem_for) -> None:
 def test_own_number_from_cnum_tolerates_sims_without_one(modem_for, answer: str, number: str | None) -> None:
     _peer, modem = modem_for({"AT+CNUM": answer})
     assert modem.own_number() == number
+
+
+@pytest.mark.parametrize(
+    ("lines", "left"),
+    [
+        (["+CPINR: SIM PIN,3,3", "+CPINR: SIM PUK,10,10"], 3),  # 27.007 / the simulator
+        (["+CPINR: SIM PUK,10,10", "+CPINR: SIM PIN,1,3"], 1),  # order does not matter
+        (['+CPINR: "SIM PIN",2'], 2),  # quoted code, no default
+        (['+QPINC: "SC",1,10', '+QPINC: "P2",3,10'], 1),  # Quectel: SC is the SIM PIN
+        (['+QPINC: "P2",3,10'], None),  # only PIN2: not ours
+        (["^CPIN: SIM PIN,3,10,3,10,3"], 3),  # Huawei: <code>,<times>,<puk>,<pin>,<puk2>,<pin2>
+        (["^CPIN: READY,,10,2,10,3"], 2),
+        (["^CPIN: SIM PIN,3"], None),  # short form: no PIN field
+        (["+CPINR: SIM PIN,,3"], None),
+        (["+CPINR: SIM PIN,255,3"], None),  # not a believable counter
+        (["+CPINR:"], None),
+        (["garbage"], None),
+        ([], None),
+    ],
+)
+def test_pin_attempts_parsed_from_every_vendor_form_and_nonsense_is_none(lines: list[str], left) -> None:
+    assert parse_pin_attempts(lines) == left
+
+
+def test_pin_attempts_left_falls_through_refusing_vendors_to_the_one_that_answers(modem_for) -> None:
+    peer, huawei = modem_for({"AT+CPINR": "\r\nCOMMAND NOT SUPPORT\r\n", "AT+QPINC?": "\r\n+CME ERROR: 4\r\n",
+                              "AT^CPIN?": "\r\n^CPIN: SIM PIN,1,10,1,10,3\r\n\r\nOK\r\n"})
+    assert huawei.pin_attempts_left() == 1
+    assert peer.texts() == ["AT+CPINR", "AT+QPINC?", "AT^CPIN?"]
+    peer, standard = modem_for({"AT+CPINR": "\r\n+CPINR: SIM PIN,2,3\r\n+CPINR: SIM PUK,10,10\r\nOK\r\n"})
+    assert standard.pin_attempts_left() == 2
+    assert peer.texts() == ["AT+CPINR"]
+
+
+def test_pin_attempts_left_is_none_when_no_modem_command_says(modem_for) -> None:
+    peer, modem = modem_for({"AT+CPINR": "\r\nOK\r\n", "AT+QPINC?": "\r\n+QPINC: \r\nOK\r\n"})
+    assert modem.pin_attempts_left() is None
+    assert peer.texts() == ["AT+CPINR", "AT+QPINC?", "AT^CPIN?"]

@@ -320,6 +320,42 @@ def test_log_lines_never_contain_the_sim_pin(tmp_path: Path, caplog: pytest.LogC
                    for a in h.store.open_alerts())
 
 
+def test_sim_pin_with_one_attempt_left_is_not_tried_and_the_admin_is_told_to_enter_it(tmp_path: Path) -> None:
+    specs = [SimModemSpec("m1", pin="4321", pin_attempts=1), SimModemSpec("m2")]
+    with harness(tmp_path, specs, start=False) as h:
+        h.config.modems[0].pin = "4321"  # even the right PIN is not risked on the last attempt
+        h.start_daemon()
+        row = h.wait_state("m1", "locked")
+        modem = h.sim.modem("m1")
+        assert modem.sim_state == "SIM PIN" and modem.pin_attempts == 1  # nothing was entered
+        assert "1 attempt left" in (row["state_detail"] or "")
+        alert = _alerts(h)["sim_locked"]
+        assert "by hand" in alert and "4321" not in alert
+        h.wait_ready("m2")  # the other modem is not held up
+        assert modem.sim_state == "SIM PIN" and modem.pin_attempts == 1
+
+
+@pytest.mark.parametrize("left", [3, 2])
+def test_sim_pin_with_attempts_to_spare_is_entered_once_and_the_modem_comes_up(tmp_path: Path, left: int) -> None:
+    with harness(tmp_path, [SimModemSpec("m1", pin="4321", pin_attempts=left)], start=False) as h:
+        h.config.modems[0].pin = "4321"
+        h.start_daemon()
+        h.wait_ready("m1")
+        modem = h.sim.modem("m1")
+        assert modem.sim_state == "READY" and modem.pin_attempts == 3  # a right PIN resets the counter
+        assert "sim_locked" not in _alerts(h)
+
+
+def test_wrong_pin_with_attempts_to_spare_costs_exactly_one_attempt(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1", pin="4321", pin_attempts=3)], start=False) as h:
+        h.config.modems[0].pin = "1111"
+        h.start_daemon()
+        h.wait_state("m1", "locked")
+        modem = h.sim.modem("m1")
+        assert modem.pin_attempts == 2 and modem.sim_state == "SIM PIN"
+        assert "sim_locked" in _alerts(h)
+
+
 def _wal_commit_ends(wal: bytes) -> tuple[int, list[int]]:
     """Frame size and the byte offset after each commit frame of the WAL's current generation."""
     if len(wal) < 32:

@@ -274,3 +274,42 @@ def test_misfiled_status_report_is_stored_in_sr_but_announced_as_sm(sim, at):
     assert at.read_until(b'+CDSI: "SM",1\r\n', timeout=3).endswith(b'+CDSI: "SM",1\r\n')
     assert at.command("AT+CMGR=1") == b"\r\n+CMS ERROR: 321\r\n"
     assert len(sim.modem("m1").storage("SR")) == 1
+
+
+def test_sim_pin_fault_with_one_attempt_left_shows_it_in_cpinr_and_a_wrong_pin_needs_the_puk(sim, at):
+    m = sim.modem("m1")
+    m.faults.sim_pin("4321", attempts=1)
+    assert "+CPINR: SIM PIN,1,3" in at.lines("AT+CPINR")
+    assert at.lines('AT+CPIN="0000"')[-1] == "ERROR"  # CMEE=0
+    assert m.sim_state == "SIM PUK" and m.pin_attempts == 0
+    with pytest.raises(ValueError):
+        m.faults.sim_pin("4321", attempts=4)
+
+
+def test_inbound_inside_reply_puts_the_cmt_between_the_info_lines_and_ok(tmp_path):
+    spec = SimModemSpec("m1", msisdn=MODEM, direct_delivery_only=True)
+    with Simulator(tmp_path, [spec], latency=0) as sim, WireClient(sim.modem("m1").path) as at:
+        m = sim.modem("m1")
+        at.command("ATE0")
+        at.command("AT+CSMS=1")
+        at.command("AT+CNMI=2,2,0,1,0")
+        m.faults.inbound_inside_reply("AT+CSQ")
+        sim.handset(PEER).send(MODEM, "inside")
+        assert m.pending_at_network() == 1
+        assert at.lines("AT+CMGL=4") == ["OK"]  # other commands do not let it out
+        reply = at.lines("AT+CSQ")
+        assert reply[0].startswith("+CSQ: ") and reply[1].startswith("+CMT: ,") and reply[-1] == "OK"
+        assert decodeSmsPdu(reply[2])["text"] == "inside"
+        assert at.lines("AT+CNMA") == ["OK"]
+        assert m.counters.acks == 1 and m.pending_at_network() == 0
+        assert at.lines("AT+CSQ")[-1] == "OK" and len(at.lines("AT+CSQ")) == 2  # n=1: only once
+
+
+def test_watch_commands_sees_matching_lines_before_they_run_until_stopped(sim, at):
+    seen: list[str] = []
+    stop = sim.modem("m1").watch_commands("AT+CSQ", seen.append)
+    at.command("AT+CSQ")
+    at.command("AT+CREG?")
+    stop()
+    at.command("AT+CSQ")
+    assert seen == ["AT+CSQ"]

@@ -109,3 +109,17 @@ def test_quectel_ati_and_qccid(tmp_path):
 def test_unknown_personality_names_the_valid_ones(tmp_path):
     with pytest.raises(UnknownPersonality, match="huawei"), start(tmp_path, "nokia"):
         pass
+
+
+@pytest.mark.parametrize("personality", ["generic", "huawei", "quectel"])
+def test_direct_delivery_only_offers_cmt_and_cds_and_refuses_store_and_notify(tmp_path, personality):
+    spec = SimModemSpec("m1", personality=personality, msisdn="+15550001001", direct_delivery_only=True)
+    with Simulator(tmp_path, [spec], latency=0) as sim, WireClient(sim.modem("m1").path) as at:
+        at.command("ATE0")
+        assert at.lines("AT+CNMI=?") == ["+CNMI: (0-2),(0,2),(0,2),(0,1),(0,1)", "OK"]
+        assert at.lines("AT+CNMI=2,1,0,0,0")[-1] == "+CMS ERROR: 303"
+        assert at.lines("AT+CNMI=2,2,0,2,0")[-1] == "+CMS ERROR: 303"
+        assert at.lines("AT+CNMI=2,2,0,1,0") == ["OK"]
+        sim.handset("+15557654321").send("+15550001001", "straight through")
+        assert at.read_until(b"+CMT: ,")
+        assert sim.modem("m1").storage("SM") == []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from smsgate.at_commands.classify import split_fields
-from smsgate.at_commands.errors import CommandFailed, SimLocked
+from smsgate.at_commands.errors import AtTimeout, CommandFailed, SimLocked
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,33 @@ def parse_csq(lines: list[str]) -> Signal:
     dbm = -113 + 2 * rssi
     bars = sum(rssi >= step for step in (2, 10, 15, 20, 25))
     return Signal(rssi=rssi, ber=None if ber == 99 else ber, dbm=dbm, bars=bars)
+
+
+# Where each form keeps the SIM PIN counter: 27.007 ``+CPINR: <code>,<retries>[,<default>]`` (one line per
+# code), Quectel ``+QPINC: "SC",<pin>,<puk>`` ("SC" is the SIM PIN, "P2" PIN2), Huawei
+# ``^CPIN: <code>,[<times>],<puk_times>,<pin_times>,<puk2_times>,<pin2_times>``.
+PIN_COUNTER_COMMANDS = ("AT+CPINR", "AT+QPINC?", "AT^CPIN?")
+
+
+def parse_pin_attempts(lines: list[str]) -> int | None:
+    """SIM PIN attempts left from a ``+CPINR``, ``+QPINC`` or ``^CPIN`` answer; None when it says nothing usable.
+
+    A counter is believed only in the range 0-10 (a SIM allows 3): anything else is some other field.
+    """
+    for line in lines:
+        head, _, payload = line.partition(":")
+        fields = [f.strip().strip('"').strip().upper() for f in split_fields(payload)] if payload else []
+        name = head.strip().upper()
+        value: int | None = None
+        if name == "+CPINR" and len(fields) >= 2 and fields[0] == "SIM PIN":
+            value = _int_or_none(fields[1])
+        elif name == "+QPINC" and len(fields) >= 2 and fields[0] == "SC":
+            value = _int_or_none(fields[1])
+        elif name == "^CPIN" and len(fields) >= 4:
+            value = _int_or_none(fields[3])
+        if value is not None and 0 <= value <= 10:
+            return value
+    return None
 
 
 def parse_registration(lines: list[str], command: str = "+CREG") -> Registration:
@@ -435,6 +462,25 @@ class Modem:
                             "(e.g. in a phone) and restart the modem.")
         self.channel.command(f'AT+CPIN="{pin}"', timeout=20.0, expect=(), secret=pin)
         return self.pin_state()
+
+    def pin_attempts_left(self) -> int | None:
+        """SIM PIN attempts left, or None when the modem will not say (no vendor command answers).
+
+        Tries ``AT+CPINR`` (27.007), Quectel ``AT+QPINC?`` and Huawei ``AT^CPIN?`` in turn; an error, a
+        timeout or an answer without a counter moves on to the next, so an unknown modem costs three
+        refused commands and never an exception.
+        """
+        for cmd in PIN_COUNTER_COMMANDS:
+            try:
+                lines = self.channel.command(cmd, timeout=5.0)
+            except (CommandFailed, AtTimeout) as exc:
+                log.debug("%s gives no PIN counter: %s", cmd, exc)
+                continue
+            left = parse_pin_attempts(lines)
+            if left is not None:
+                return left
+            log.debug("%s gave no PIN counter in %r", cmd, lines)
+        return None
 
     def registration(self, command: str = "+CREG") -> Registration:
         if command not in ("+CREG", "+CEREG", "+CGREG", "+C5GREG"):

@@ -370,6 +370,15 @@ class ModemWorker:
             if self._pin_rejected:
                 raise SimProblem(f"the SIM in modem {self.name} rejected the configured PIN once; smsgate will not "
                                  "try again (a second wrong PIN brings the SIM closer to PUK)")
+            left = m.pin_attempts_left()
+            if left is not None and left <= 1:
+                count = "only 1 attempt" if left == 1 else "no attempt"
+                raise SimProblem(f"the SIM in modem {self.name} asks for its PIN with {count} left; "
+                                 "smsgate does not risk it (a wrong PIN now blocks the SIM until its PUK). Enter "
+                                 "the PIN by hand (in a phone, or AT+CPIN on the modem), check that the "
+                                 "configured pin is right, then restart smsgate.")
+            log.info("modem %s: SIM PIN wanted, %s attempts left; entering the configured PIN once", self.name,
+                     "unknown" if left is None else left)
             self._set_state(self.state, "entering SIM PIN")
             try:
                 after = m.enter_pin(self.cfg.pin)

@@ -79,6 +79,8 @@ class SmsCommands(ModemCore):
         mode, mt, bm, ds, bfr = values
         if mode not in (0, 1, 2, 3) or mt not in (0, 1, 2, 3) or ds not in (0, 1, 2) or bfr not in (0, 1):
             raise cms(302)
+        if self.p.cnmi_direct_only and (mt in (1, 3) or ds == 2):
+            raise cms(303)
         self.s.cnmi = (mode, mt, bm, ds, bfr)
         if mode != 0:
             buffered, self._sms_buffer = self._sms_buffer, []
@@ -93,6 +95,7 @@ class SmsCommands(ModemCore):
         if self._awaiting_ack is None:
             raise cms(340)
         self._awaiting_ack = None
+        self.counters.acks += 1
         if self._ack_timer:
             self._ack_timer.cancel()
             self._ack_timer = None

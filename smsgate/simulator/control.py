@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 FAULT_KINDS = (
     "unplug", "replug", "hang", "recover", "garbage", "urc_storm", "cms_error", "ambiguous", "no_network",
     "sim_pin", "sim_puk", "storage_full", "duplicate_inbound", "early_status_report", "reboot",
-    "registration_denied", "misfiled_status_reports", "command_error",
+    "registration_denied", "misfiled_status_reports", "command_error", "inbound_inside_reply",
 )
 
 
@@ -68,7 +68,9 @@ def apply_fault(sim: Simulator, modem: str, kind: str, args: list[Any]) -> None:
     elif kind in ("no_network", "storage_full", "registration_denied"):
         getattr(f, kind)(_flag(a[0]) if a else True)
     elif kind == "sim_pin":
-        f.sim_pin(str(a[0]) if a else "1234")
+        f.sim_pin(str(a[0]) if a else "1234", attempts=int(a[1]) if len(a) > 1 else 3)
+    elif kind == "inbound_inside_reply":
+        f.inbound_inside_reply(str(a[0]) if a else "AT+CSQ", int(a[1]) if len(a) > 1 else 1)
     elif kind == "sim_puk":
         f.sim_puk(str(a[0]) if a else "12345678")
     elif kind == "reboot":

@@ -17,7 +17,7 @@ from typing import Any
 from .loop import EventLoop
 from .modem import ModemCounters, SimCard, SimModem, random_digits
 from .network import OUTCOMES, BadOutcome, HandsetMessage, Network, normalise
-from .personality import get_personality
+from .personality import get_personality, with_direct_delivery_only
 from .storage import STAT_NAMES
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ class SimModemSpec:
     puk: str = "12345678"
     signal: int = 20
     first_mr: int = 0
+    pin_attempts: int = 3  # PIN attempts left on the SIM (AT+CPINR); 1 means the next wrong PIN makes it PUK
+    direct_delivery_only: bool = False  # AT+CNMI offers only +CMT/+CDS (mt 0/2, ds 0/1), no +CMTI/+CDSI
 
 
 @dataclass(frozen=True)
@@ -166,13 +168,15 @@ class FaultHandle:
 
         self._run(do)
 
-    def sim_pin(self, pin: str = "1234") -> None:
-        """The SIM now asks for a PIN (as after a power cycle with PIN lock enabled)."""
+    def sim_pin(self, pin: str = "1234", *, attempts: int = 3) -> None:
+        """The SIM now asks for a PIN (as after a power cycle with PIN lock enabled), ``attempts`` left."""
+        if not 1 <= attempts <= 3:
+            raise ValueError("a SIM asking for its PIN has 1 to 3 attempts left")
 
         def do() -> None:
             self._m.sim.pin = pin
             self._m.sim.state = "SIM PIN"
-            self._m.sim.pin_attempts = 3
+            self._m.sim.pin_attempts = attempts
             self._m.attached = False
             self._m.update_registration()
 
@@ -245,6 +249,22 @@ class FaultHandle:
 
         self._run(do)
 
+    def inbound_inside_reply(self, command: str = "AT+CSQ", n: int = 1) -> None:
+        """Hold inbound SMS at the SMSC until the modem answers a command line starting with ``command``,
+        then deliver them between that reply's information lines and its final result (``n`` times).
+
+        With direct delivery a ``+CMT:`` and its PDU land in the middle of another command's reply, the
+        way ZTE modems interleave unsolicited lines (modem-profiles.md).
+        """
+        if n < 1 or not command.strip():
+            raise ValueError("inbound_inside_reply needs a command prefix and n >= 1")
+
+        def do() -> None:
+            self._m.faults.inbound_inside_reply = command.strip().upper()
+            self._m.faults.inbound_inside_reply_n = n
+
+        self._run(do)
+
     def reboot(self, gap: float | None = None) -> None:
         """Drop off the bus for ``gap`` seconds and come back, as ``AT+CFUN=1,1`` does."""
         self._run(lambda: self._sim._reboot(self._m, gap))
@@ -310,6 +330,31 @@ class ModemHandle:
     @property
     def pin_attempts(self) -> int:
         return self._sim.loop.run(lambda: self._m.sim.pin_attempts)
+
+    @property
+    def cnmi(self) -> tuple[int, int, int, int, int]:
+        """The ``AT+CNMI`` setting a client chose: ``(mode, mt, bm, ds, bfr)``."""
+        return self._sim.loop.run(lambda: self._m.s.cnmi)
+
+    @property
+    def csms(self) -> int:
+        """The ``AT+CSMS`` service: 1 means direct deliveries wait for ``AT+CNMA``."""
+        return self._sim.loop.run(lambda: self._m.s.csms)
+
+    def watch_commands(self, prefix: str, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(line)`` on the simulator's thread whenever a command line starting with ``prefix``
+        arrives, before the modem acts on it; returns a function that stops watching.
+
+        For tests that check what a client had done by the time it sent a command (e.g. that an SMS was
+        committed before its ``AT+CNMA``). Keep the callback short: the whole simulator waits for it.
+        """
+        entry = (prefix.strip().upper(), callback)
+        self._sim.loop.run(lambda: self._m.command_taps.append(entry))
+
+        def stop() -> None:
+            self._sim.loop.run(lambda: self._m.command_taps.remove(entry) if entry in self._m.command_taps else None)
+
+        return stop
 
     def set_signal(self, rssi: int) -> None:
         self._sim.loop.run(lambda: self._m.set_signal(rssi))
@@ -497,6 +542,8 @@ class Simulator:
         if not spec.name or "/" in spec.name or spec.name.startswith("."):
             raise SimulatorError(f"modem name {spec.name!r} must be a plain file name")
         personality = get_personality(spec.personality)
+        if spec.direct_delivery_only:
+            personality = with_direct_delivery_only(personality)
         n = len(self._modems) + 1
         msisdn = spec.msisdn or f"+1555000{1000 + n:04d}"
         if normalise(msisdn) in self.network.modems:
@@ -504,7 +551,7 @@ class Simulator:
         card = SimCard(
             imsi=spec.imsi or random_digits(self.rng, "00101", 15),
             iccid=spec.iccid or random_digits(self.rng, "8901", 19),
-            msisdn=msisdn, pin=spec.pin, puk=spec.puk,
+            msisdn=msisdn, pin=spec.pin, puk=spec.puk, pin_attempts=spec.pin_attempts,
         )
         modem = SimModem(
             name=spec.name, personality=personality, sim=card,

@@ -101,6 +101,8 @@ class ModemCore:
         self._ack_timer: Timer | None = None
         self._timers: list[Timer] = []
         self._power_epoch = 0
+        self._releasing_inbound = False  # the inbound_inside_reply fault is letting held SMS out
+        self.command_taps: list[tuple[str, Callable[[str], None]]] = []  # tests watching command lines
 
     def _later(self, delay: float, fn: Callable[[], None]) -> Timer:
         epoch = self._power_epoch
@@ -276,6 +278,13 @@ class ModemCore:
             return  # V.250: characters before "AT" are not a command; no response
         self._last_line = text
         self.counters.command_lines += 1
+        upper = text.upper()
+        for prefix, tap in list(self.command_taps):
+            if upper.startswith(prefix):
+                try:
+                    tap(text)
+                except Exception:  # a test's observer must not take the modem down with it
+                    log.exception("modem %s: command tap failed on %r", self.name, text)
         while self.faults.garbage_before_reply:
             self.write(self.faults.garbage_before_reply.popleft())
         forced = self._forced_final(text)
@@ -307,8 +316,24 @@ class ModemCore:
         if out:
             self.write(b"".join(out))
         if final is not None:
+            self._release_inbound_inside_reply(text)
             self.write(self._final(final))
         self._after_command()
+
+    def _release_inbound_inside_reply(self, text: str) -> None:
+        """The ``inbound_inside_reply`` fault: SMS held at the SMSC come out between the information lines
+        of this reply and its final result, as ZTE modems interleave URCs (modem-profiles.md)."""
+        prefix = self.faults.inbound_inside_reply
+        if prefix is None or not text.upper().startswith(prefix):
+            return
+        self.faults.inbound_inside_reply_n -= 1
+        if self.faults.inbound_inside_reply_n <= 0:
+            self.faults.inbound_inside_reply = None
+        self._releasing_inbound = True
+        try:
+            self.network.retry_pending(self)  # type: ignore[arg-type]
+        finally:
+            self._releasing_inbound = False
 
     def _forced_final(self, text: str) -> str | None:
         """The final line a ``command_error`` fault armed for a command line starting like ``text``."""

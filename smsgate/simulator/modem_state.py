@@ -25,6 +25,7 @@ class ModemCounters:
     inbound_stored: int = 0
     inbound_direct: int = 0
     inbound_refused: int = 0
+    acks: int = 0  # +CNMA accepted (direct deliveries acknowledged)
     status_reports_routed: int = 0
     status_reports_dropped: int = 0
     urcs: int = 0
@@ -67,6 +68,8 @@ class FaultState:
     duplicate_inbound: int = 0
     early_status_report: int = 0
     garbage_before_reply: deque[bytes] = field(default_factory=deque)
+    inbound_inside_reply: str | None = None  # inbound held until a command line with this prefix answers
+    inbound_inside_reply_n: int = 0
 
 
 @dataclass

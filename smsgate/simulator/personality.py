@@ -7,7 +7,7 @@ which is which.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 class UnknownPersonality(ValueError):
@@ -30,6 +30,7 @@ class Personality:
     cpms_max_params: int = 3
     cpms_set_pairs_given_only: bool = False  # Wavecom answers only the pairs it was given
     cnmi_test: str = "+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)"
+    cnmi_direct_only: bool = False  # +CNMI refuses mt=1/3 and ds=2 (see with_direct_delivery_only)
     cscs_test: str = '+CSCS: ("IRA","GSM","UCS2")'
     cscs_read_trailing_empty_line: bool = False  # Huawei E1752
     creg_unquoted_hex: bool = False  # Huawei: +CREG: 2,1,4CA,81DE445
@@ -117,3 +118,15 @@ def get_personality(name: str) -> Personality:
         raise UnknownPersonality(
             f"unknown modem personality {name!r}; choose one of {', '.join(sorted(PERSONALITIES))}"
         ) from None
+
+
+DIRECT_ONLY_CNMI_TEST = "+CNMI: (0-2),(0,2),(0,2),(0,1),(0,1)"
+
+
+def with_direct_delivery_only(p: Personality) -> Personality:
+    """The personality, but offering only direct delivery (``+CMT``/``+CDS``), never store-and-notify.
+
+    No modem in modem-profiles.md is recorded doing this; it exists so that a gateway's ``+CMT``/``+CNMA``
+    path can be exercised at all (a gateway that prefers ``+CMTI`` never takes it otherwise).
+    """
+    return replace(p, cnmi_test=DIRECT_ONLY_CNMI_TEST, cnmi_direct_only=True)

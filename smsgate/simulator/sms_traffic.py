@@ -105,6 +105,8 @@ class SmsTraffic(ModemCore):
         """The network offers an SMS-DELIVER; False means "not now" and the network keeps it."""
         if not self.powered or not self.registered or self.faults.hung:
             return False
+        if self.faults.inbound_inside_reply is not None and not self._releasing_inbound:
+            return False  # held for the middle of a later reply
         copies = 1
         if self.faults.duplicate_inbound:
             self.faults.duplicate_inbound -= 1
