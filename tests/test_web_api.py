@@ -236,3 +236,27 @@ def test_staff_session_can_use_the_api_but_must_send_the_csrf_header(env: WebEnv
                      headers={"X-CSRF-Token": page_csrf(client)})
     assert ok.status_code == 201
     assert env.store.get_message(ok.json["id"]).created_by == "web:maria"
+
+
+def test_parallel_requests_cannot_slip_past_the_token_send_limit(env: WebEnv) -> None:
+    import threading
+
+    auth = token(env.store, "send")  # the env allows 5 sends a minute
+    statuses: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def post(i: int) -> None:
+        client = env.client()
+        start.wait()
+        response = client.post("/api/v1/messages", headers=auth, json={"to": f"+1202555{i:04d}", "text": "hi"})
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(statuses) == [201] * 5 + [429] * 3
+    assert count_messages(env.store) == 5

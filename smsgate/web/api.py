@@ -118,18 +118,22 @@ def send_message() -> Any:
     cfg = smsgate_config()
     store = get_store()
     who = actor()
-    if g.get("token") is not None and cfg.web.api_sends_per_minute > 0:
-        if store.sends_since(who, 60) >= cfg.web.api_sends_per_minute:
-            response = json_error(429, "rate_limited", f"This token may queue {cfg.web.api_sends_per_minute} "
-                                                       "messages a minute (web.api_sends_per_minute); retry later.")
-            response.headers["Retry-After"] = "60"
-            return response
+    limited = g.get("token") is not None and cfg.web.api_sends_per_minute > 0
     try:
-        result = store.enqueue(
-            fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
-            idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
-            created_by=who, source="api", max_parts=cfg.sending.max_parts, max_attempts=cfg.sending.max_attempts,
-            footer=cfg.compliance.first_message_footer if fields["kind"] != "reply" else None)
+        # The count and the insert share one write transaction, so parallel requests cannot all pass
+        # the limit before any of them is stored.
+        with store.transaction():
+            if limited and store.sends_since(who, 60) >= cfg.web.api_sends_per_minute:
+                response = json_error(429, "rate_limited", f"This token may queue {cfg.web.api_sends_per_minute} "
+                                      "messages a minute (web.api_sends_per_minute); retry later.")
+                response.headers["Retry-After"] = "60"
+                return response
+            result = store.enqueue(
+                fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
+                idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
+                created_by=who, source="api", max_parts=cfg.sending.max_parts,
+                max_attempts=cfg.sending.max_attempts,
+                footer=cfg.compliance.first_message_footer if fields["kind"] != "reply" else None)
     except MessageRejected as exc:
         text = str(exc)
         if "idempotency key" in text:
