@@ -258,9 +258,17 @@ class AtChannel:
         try:
             self._port.write(data)
         except (serial.SerialException, OSError) as exc:
+            if self._closing.is_set():
+                raise ModemError(f"AT channel on {self.name} was closed while writing.") from exc
             gone = PortGone(self.name, exc)
             self._fail(gone)
             raise _fresh(gone) from exc
+        except (TypeError, ValueError) as exc:
+            # pyserial waits for the write with select() after os.write(); close() from another thread
+            # can pull the descriptor out from under it, which surfaces as one of these.
+            if not self._closing.is_set():
+                raise
+            raise ModemError(f"AT channel on {self.name} was closed while writing.") from exc
 
     def _await(self, ex: _Exchange, done: Callable[[_Exchange], bool], deadline: float) -> bool:
         """Wait until ``done(ex)``; False at the deadline. URCs wake us but never move the deadline."""
