@@ -173,17 +173,18 @@ def _descs(cc: int, region: str) -> tuple[_Desc | None, tuple[_Desc, ...]]:
 
 
 def _has_type(cc: int, region: str, nsn: str) -> bool:
+    # Written as plain loops: this runs once per number of a 100,000-row campaign.
     general, kinds = _descs(cc, region)
-    if general is None or not _matches(general, nsn):
+    if general is None:
         return False
-    return any(_matches(d, nsn) for d in kinds)
-
-
-def _matches(desc: _Desc, nsn: str) -> bool:
-    lengths, pattern = desc
-    if lengths and len(nsn) not in lengths:
+    n = len(nsn)
+    lengths, pattern = general
+    if (lengths and n not in lengths) or pattern.fullmatch(nsn) is None:
         return False
-    return pattern.fullmatch(nsn) is not None
+    for lengths, pattern in kinds:
+        if (not lengths or n in lengths) and pattern.fullmatch(nsn) is not None:
+            return True
+    return False
 
 
 def region_of(number: str) -> str | None:
