@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +58,15 @@ class Refuse:
 
 
 Gate = Callable[["Store", Message, datetime], Defer | Refuse | None]
+
+
+_TS_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def _checked_ts(text: str) -> str:
+    if not _TS_TEXT.fullmatch(text):
+        raise ValueError(f"not a store timestamp: {text!r}")
+    return text
 
 
 def _with_footer(text: str, footer: str | None) -> str:
@@ -257,11 +267,15 @@ class OutboxMixin:
             else:
                 fresh = list(range(len(rows)))
             first = self._one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
-            batch = (kind_v, prio, max_attempts, created_by, source, campaign, now_s, now_s)
+            # Values the same for every row and made by this code (an enum value, two integers, a timestamp
+            # from ts()) are written into the statement once instead of being bound 100,000 times; anything
+            # a person typed (creator, source, campaign name) stays a bound parameter.
+            constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{_checked_ts(now_s)}'"
+            batch = (created_by, source, campaign)
             self._conn.executemany(
                 "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
-                " kind, priority, max_attempts, created_by, source, campaign, created_at, updated_at, concat_ref)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, random() & 255)",
+                " created_by, source, campaign, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{_checked_ts(now_s)}', random() & 255)",
                 (rows[i] + batch for i in fresh),
             )
             # We hold the write lock and ids are INTEGER PRIMARY KEY without AUTOINCREMENT, so each row
@@ -418,11 +432,14 @@ class OutboxMixin:
         Consent is checked here, inside the claim transaction, not only at enqueue: a campaign queued
         before a STOP cannot slip through. `gate` (the rules engine) may defer or refuse a message.
         """
-        now = self.clock()
-        now_s = ts(now)
-        lease_until = ts(now + timedelta(seconds=lease_seconds))
         claims: list[Claim] = []
         with self.transaction():
+            # The clock is read once the write lock is held: a message committed while this claim waited
+            # for the lock (a reply queued a moment ago) is then already due, and is not passed over for
+            # an older campaign message.
+            now = self.clock()
+            now_s = ts(now)
+            lease_until = ts(now + timedelta(seconds=lease_seconds))
             while len(claims) < limit:
                 batch = self._conn.execute(
                     "SELECT * FROM messages WHERE state = 'queued' AND due_at <= ?"
