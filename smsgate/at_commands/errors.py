@@ -250,30 +250,42 @@ class CommandFailed(ModemError):
                          f"{_ADVICE[_classify_command_failed(final_line, after_submit)]}")
 
 
-class CmsError(CommandFailed):
+class _CodedError(CommandFailed):
+    """An error final with a numeric code; subclasses name the kind and how its codes classify."""
+
+    KIND = ""
+
+    def __init__(self, command: str, code: int, *, final_line: str | None = None,
+                 after_submit: bool = False) -> None:
+        self.code = code
+        self.reason = reason_for(self.KIND, code)
+        cls = self.classify(code, after_submit=after_submit)
+        super().__init__(command, final_line or f"+{self.KIND} ERROR: {code}", after_submit=after_submit,
+                         detail=f"{command} failed: +{self.KIND} ERROR {code} ({self.reason}). {_ADVICE[cls]}")
+
+    @staticmethod
+    def classify(code: int, *, after_submit: bool = False) -> ErrorClass:
+        raise NotImplementedError
+
+
+class CmsError(_CodedError):
     """``+CMS ERROR: <code>`` (message service failure)."""
 
-    def __init__(self, command: str, code: int, *, final_line: str | None = None,
-                 after_submit: bool = False) -> None:
-        self.code = code
-        self.reason = reason_for("CMS", code)
-        line = final_line or f"+CMS ERROR: {code}"
-        cls = classify_cms(code, after_submit=after_submit)
-        super().__init__(command, line, after_submit=after_submit,
-                         detail=f"{command} failed: +CMS ERROR {code} ({self.reason}). {_ADVICE[cls]}")
+    KIND = "CMS"
+
+    @staticmethod
+    def classify(code: int, *, after_submit: bool = False) -> ErrorClass:
+        return classify_cms(code, after_submit=after_submit)
 
 
-class CmeError(CommandFailed):
+class CmeError(_CodedError):
     """``+CME ERROR: <code>`` (mobile equipment failure)."""
 
-    def __init__(self, command: str, code: int, *, final_line: str | None = None,
-                 after_submit: bool = False) -> None:
-        self.code = code
-        self.reason = reason_for("CME", code)
-        line = final_line or f"+CME ERROR: {code}"
-        cls = classify_cme(code, after_submit=after_submit)
-        super().__init__(command, line, after_submit=after_submit,
-                         detail=f"{command} failed: +CME ERROR {code} ({self.reason}). {_ADVICE[cls]}")
+    KIND = "CME"
+
+    @staticmethod
+    def classify(code: int, *, after_submit: bool = False) -> ErrorClass:
+        return classify_cme(code, after_submit=after_submit)
 
 
 def classify_cms(code: int, *, after_submit: bool = False) -> ErrorClass:
@@ -306,10 +318,8 @@ def classify_error(exc: BaseException) -> ErrorClass:
     A timeout or ``+CMS ERROR: 500`` after the PDU of a ``+CMGS`` is AMBIGUOUS (the message may have gone);
     a vanished port or a channel that cannot resynchronise is MODEM-level.
     """
-    if isinstance(exc, CmsError):
-        return classify_cms(exc.code, after_submit=exc.after_submit)
-    if isinstance(exc, CmeError):
-        return classify_cme(exc.code, after_submit=exc.after_submit)
+    if isinstance(exc, _CodedError):
+        return exc.classify(exc.code, after_submit=exc.after_submit)
     if isinstance(exc, CommandFailed):
         return _classify_command_failed(exc.final_line, exc.after_submit)
     if isinstance(exc, AtTimeout):
