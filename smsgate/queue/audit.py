@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .filters import where
+
 if TYPE_CHECKING:
     from .store import Store
 
@@ -21,18 +23,9 @@ class AuditMixin:
 
     def audit_entries(self: Store, *, limit: int = 100, action_prefix: str | None = None,
                       subject_type: str | None = None, subject_id: int | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
-        if action_prefix:
-            where.append("action LIKE ?")
-            params.append(action_prefix + "%")
-        if subject_type:
-            where.append("subject_type = ?")
-            params.append(subject_type)
-        if subject_id is not None:
-            where.append("subject_id = ?")
-            params.append(subject_id)
-        sql = "SELECT * FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        clause, params = where(("action LIKE ?", action_prefix and action_prefix + "%"),
+                               ("subject_type = ?", subject_type), ("subject_id = ?", subject_id))
+        rows = self._all(f"SELECT * FROM audit_log{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
         for r in rows:
             r["detail"] = json.loads(r["detail"]) if r["detail"] else {}
         return rows

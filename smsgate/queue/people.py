@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from smsgate.numbers import InvalidNumber, normalize
 
 from .errors import NotFound
+from .filters import where
 
 if TYPE_CHECKING:
     from .store import Store
@@ -84,19 +85,11 @@ class PeopleMixin:
 
     def list_conversations(self: Store, *, status: str | None = None, team: str | None = None,
                            unread_only: bool = False, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        where, params = [], []
-        if status:
-            where.append("c.status = ?")
-            params.append(status)
-        if team:
-            where.append("c.team = ?")
-            params.append(team)
-        if unread_only:
-            where.append("c.unread > 0")
+        clause, params = where(("c.status = ?", status), ("c.team = ?", team), ("c.unread > 0", unread_only))
         sql = (
             "SELECT c.*, k.number, k.name, m.name AS modem_name FROM conversations c"
             " JOIN contacts k ON k.id = c.contact_id LEFT JOIN modems m ON m.id = c.modem_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
+            + clause
             + " ORDER BY c.last_message_at DESC NULLS LAST, c.id DESC LIMIT ? OFFSET ?"
         )
         return self._all(sql, (*params, limit, offset))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import parse_ts, ts
+from .filters import where
 from .store import Store
 
 
@@ -82,19 +83,10 @@ def likely_opt_out_messages(store: Store, conversation_id: int) -> list[dict[str
 
 def outbox_page(store: Store, *, state: str | None, number: str | None, kind: str | None, limit: int,
                 offset: int) -> list[dict[str, Any]]:
-    where, params = [], []
-    if state:
-        where.append("state = ?")
-        params.append(state)
-    if number:
-        where.append("to_number = ?")
-        params.append(number)
-    if kind:
-        where.append("kind = ?")
-        params.append(kind)
+    clause, params = where(("state = ?", state), ("to_number = ?", number), ("kind = ?", kind))
     sql = ("SELECT id, to_number, body, kind, priority, state, parts_total, encoding, attempts, created_at,"
            " finished_at, last_error, error_class, outcome, created_by, modem_id FROM messages"
-           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ? OFFSET ?")
+           + clause + " ORDER BY id DESC LIMIT ? OFFSET ?")
     return store.query(sql, (*params, limit, offset))
 
 
