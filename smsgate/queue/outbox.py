@@ -669,7 +669,6 @@ class OutboxMixin:
             self._requeue(claim, row, reason, delay=delay, attempts=row["attempts"], code=None,
                           error_class="modem")
 
-    release = requeue
 
     def _requeue(self: Store, claim: Claim, row: dict[str, Any], reason: str, *, delay: float, attempts: int,
                  code: int | None, error_class: str) -> None:
