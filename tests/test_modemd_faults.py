@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from smsgate.modemd.testing import harness, wait_until
+from smsgate.queue import Store
 from smsgate.simulator import SimModemSpec
 
 PHONE = "+15555550101"
@@ -292,3 +294,38 @@ def test_reboot_with_cfun_drops_the_port_and_the_modem_comes_back(tmp_path: Path
         h.wait_message(queued.id, "submitted", "delivered", timeout=10)
         h.wait_ready("m1")
         assert modem.counters.reboots == 1
+
+
+def test_a_reader_never_sees_a_modem_offline_without_its_alert_or_ready_with_it(tmp_path: Path) -> None:
+    """The state and its alert are one commit; a page polling the file must never see one without the other."""
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        seen: list[tuple[str, bool]] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            reader = Store.open(h.config.database_path)
+            try:
+                while not done.is_set():
+                    with reader.read_snapshot():
+                        state = reader.modem_by_name("m1")["state"]  # type: ignore[index]
+                        alerted = any(a["kind"] == "modem_offline" for a in reader.open_alerts())
+                    seen.append((state, alerted))
+            finally:
+                reader.close()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            modem = h.sim.modem("m1")
+            modem.faults.hang()
+            h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
+            h.wait_state("m1", "offline", timeout=20)
+            modem.faults.recover()
+            h.wait_ready("m1", timeout=10)
+        finally:
+            done.set()
+            watcher.join(timeout=5)
+        assert ("offline", True) in seen and ("ready", False) in seen
+        assert ("offline", False) not in seen
+        assert ("ready", True) not in seen

@@ -258,10 +258,9 @@ class ModemWorker:
         stop = self.ctx.stop
         if step >= self.t.offline_after:
             if self.state is not ModemState.OFFLINE:
-                self._set_state(ModemState.OFFLINE, self.detail)
-                self._alert("modem_offline", f"modem {self.name} is offline: {self.detail}. Check its USB cable and "
-                            "power, and `ls -l /dev/serial/by-id/`; smsgate keeps trying and other modems carry "
-                            "its messages.")
+                self._fall(ModemState.OFFLINE, self.detail, "modem_offline",
+                           f"modem {self.name} is offline: {self.detail}. Check its USB cable and power, and "
+                           "`ls -l /dev/serial/by-id/`; smsgate keeps trying and other modems carry its messages.")
             delay = self.t.offline_retry_s
         else:
             delays = self.t.recover_delays_s
@@ -349,7 +348,7 @@ class ModemWorker:
         self._sweep()
         self._health(initial=True)
         if registered:
-            self._set_state(ModemState.READY)
+            self._rise("modem_offline", "modem_paused")
         log.info("modem %s ready on %s (%s)", self.name, self.path, self.state)
 
     def _unlock_sim(self, m: Modem) -> None:
@@ -482,17 +481,15 @@ class ModemWorker:
                 return False
 
     def _no_network(self, meaning: str) -> None:
-        self._set_state(ModemState.NO_NETWORK, meaning)
         self._next_registration = time.monotonic() + self.t.no_network_poll_s
-        self._alert("no_network", f"modem {self.name} is not registered on the network ({meaning}); messages go "
-                    "out through other modems. Check the antenna, signal and that the SIM is active.",
-                    level="warning")
+        self._fall(ModemState.NO_NETWORK, meaning, "no_network",
+                   f"modem {self.name} is not registered on the network ({meaning}); messages go out through "
+                   "other modems. Check the antenna, signal and that the SIM is active.", level="warning")
 
     def _lock(self, why: str) -> None:
         log.error("modem %s stopped: %s", self.name, why)
         self._close_channel()
-        self._set_state(ModemState.LOCKED, why)
-        self._alert("sim_locked", why)
+        self._fall(ModemState.LOCKED, why, "sim_locked", why)
 
     # -- failures -------------------------------------------------------------------------------------
 
@@ -506,9 +503,9 @@ class ModemWorker:
         self._need_init = True
         if len(self._failures) >= self.t.breaker_errors:
             self._failures.clear()
-            self._set_state(ModemState.PAUSED, f"{self.t.breaker_errors} modem errors in a row: {exc}")
-            self._alert("modem_paused", f"modem {self.name} paused for {self.t.breaker_cooldown_s:.0f} s after "
-                        f"repeated modem errors (last: {exc}); it will be reset and retried.", level="warning")
+            self._fall(ModemState.PAUSED, f"{self.t.breaker_errors} modem errors in a row: {exc}", "modem_paused",
+                       f"modem {self.name} paused for {self.t.breaker_cooldown_s:.0f} s after repeated modem "
+                       f"errors (last: {exc}); it will be reset and retried.", level="warning")
             self._ladder = max(self._ladder, 1)
             self.ctx.stop.wait(self.t.breaker_cooldown_s)
         else:
@@ -647,8 +644,7 @@ class ModemWorker:
                            heartbeat_at=now)
         if not initial:
             if reg.registered and self.state is ModemState.NO_NETWORK:
-                self._resolve("no_network")
-                self._set_state(ModemState.READY)
+                self._rise("no_network")
                 self._maybe_work = True
             elif not reg.registered and self.state is ModemState.READY:
                 self._no_network(reg.meaning)
@@ -738,10 +734,33 @@ class ModemWorker:
         if self._store is not None:
             self._store.raise_alert(kind, message, level=level, modem_id=self.modem_id)
 
+    def _fall(self, state: ModemState, detail: str | None, kind: str, message: str, *,
+              level: str = "error") -> None:
+        """Enter a bad state and open its alert in one commit.
+
+        Pages and tests that see the state must also see why; two commits left a window where a
+        modem showed `offline` with no alert saying what to do about it.
+        """
+        if self._store is None:
+            self._set_state(state, detail)
+            return
+        with self._store.transaction():
+            self._alert(kind, message, level=level)
+            self._set_state(state, detail)
+
+    def _rise(self, *resolved: str) -> None:
+        """Become ready and close the alerts that no longer hold, in one commit (the mirror of `_fall`)."""
+        if self._store is None:
+            self._set_state(ModemState.READY)
+            return
+        with self._store.transaction():
+            for kind in resolved:
+                self._resolve(kind)
+            self._set_state(ModemState.READY)
+
     def _safe_alert(self, kind: str, message: str) -> None:
         try:
-            self._alert(kind, message)
-            self._set_state(ModemState.OFFLINE, message)
+            self._fall(ModemState.OFFLINE, message, kind, message)
         except (sqlite3.Error, StoreError):
             log.exception("modem %s: could not record the alert", self.name)
 

@@ -163,6 +163,25 @@ class Store(
             else:
                 conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[Store]:
+        """Several reads that see one committed moment.
+
+        Without it a page reading a modem's state and then its alerts can straddle a commit and show
+        a modem offline with no alert, or ready with a stale one. In WAL mode this holds no lock that a
+        writer waits for.
+        """
+        conn = self._conn
+        if conn.in_transaction:
+            yield self
+            return
+        conn.execute("BEGIN DEFERRED")
+        try:
+            yield self
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
     # Small query helpers shared by the mixins.
     def _now(self) -> str:
         return ts(self.clock())

@@ -46,8 +46,9 @@ def init_app(app: Flask) -> None:
 def _build() -> Snapshot:
     store = get_store()
     now = datetime.now(UTC)
-    return Snapshot(now, gather_status(store, now=now), views.modem_activity(store, now),
-                    views.active_queue_counts(store))
+    with store.read_snapshot():
+        return Snapshot(now, gather_status(store, now=now), views.modem_activity(store, now),
+                        views.active_queue_counts(store))
 
 
 def status_snapshot() -> Snapshot:
