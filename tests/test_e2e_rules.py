@@ -468,7 +468,9 @@ def test_a_keyword_reply_overtakes_a_campaign_that_is_already_going_out(tmp_path
         phone = h.sim.handset("+12125550251")
         text_in(h, phone, "hours")
         phone.wait_for_text("Open Mon-Fri 8-6", timeout=15)
-        reply = h.store.query("SELECT * FROM messages WHERE to_number = ?", (phone.number,))[0]
+        # The handset can hold the text before the daemon has read +CMGS and recorded the submission.
+        (queued,) = h.store.query("SELECT id FROM messages WHERE to_number = ?", (phone.number,))
+        reply = wait_state(h, queued["id"], *SENT_STATES)
         assert reply["kind"] == "reply" and reply["submitted_at"] is not None
         went = h.store.query("SELECT submitted_at FROM messages WHERE campaign = 'news'")
         before = [r for r in went if r["submitted_at"] and r["submitted_at"] < reply["submitted_at"]]
