@@ -329,3 +329,21 @@ def test_a_reader_never_sees_a_modem_offline_without_its_alert_or_ready_with_it(
         assert ("offline", True) in seen and ("ready", False) in seen
         assert ("offline", False) not in seen
         assert ("ready", True) not in seen
+
+
+def test_a_modem_that_comes_back_without_network_trades_its_offline_alert_for_a_network_one(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        modem = h.sim.modem("m1")
+        modem.faults.hang()
+        h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
+        h.wait_state("m1", "offline", timeout=20)
+        assert "modem_offline" in _alert_kinds(h)
+        modem.faults.registration_denied()
+        modem.faults.recover()
+        h.wait_state("m1", "no_network", timeout=15)
+        # It answers again, so "check its USB cable" no longer holds; the network is now the problem.
+        assert _alert_kinds(h) == {"no_network"}
+        modem.faults.registration_denied(False)
+        h.wait_ready("m1", timeout=15)
+        assert _alert_kinds(h) == set()

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 # SIM busy right after power-up or PIN entry (python-gsmmodem#11): wait a little, a bounded number of times.
+# Alerts that stop being true once the modem answers again, whatever state it then reaches.
+_REACHED = ("modem_offline", "modem_paused")
 _BUSY_CME = {14, 515}
 _BUSY_CMS = {314, 515}
 
@@ -289,8 +291,6 @@ class ModemWorker:
         self._ladder = 0
         self._need_init = False
         self._maybe_work = True
-        self._resolve("modem_offline")
-        self._resolve("modem_paused")
 
     def _cfun_reset(self) -> None:
         assert self._modem is not None
@@ -348,7 +348,7 @@ class ModemWorker:
         self._sweep()
         self._health(initial=True)
         if registered:
-            self._rise("modem_offline", "modem_paused")
+            self._rise(*_REACHED)
         log.info("modem %s ready on %s (%s)", self.name, self.path, self.state)
 
     def _unlock_sim(self, m: Modem) -> None:
@@ -484,32 +484,37 @@ class ModemWorker:
         self._next_registration = time.monotonic() + self.t.no_network_poll_s
         self._fall(ModemState.NO_NETWORK, meaning, "no_network",
                    f"modem {self.name} is not registered on the network ({meaning}); messages go out through "
-                   "other modems. Check the antenna, signal and that the SIM is active.", level="warning")
+                   "other modems. Check the antenna, signal and that the SIM is active.", level="warning",
+                   resolved=_REACHED)
 
     def _lock(self, why: str) -> None:
         log.error("modem %s stopped: %s", self.name, why)
         self._close_channel()
-        self._fall(ModemState.LOCKED, why, "sim_locked", why)
+        self._fall(ModemState.LOCKED, why, "sim_locked", why, resolved=_REACHED)
 
     # -- failures -------------------------------------------------------------------------------------
 
     def _modem_failed(self, exc: BaseException) -> None:
-        self._record_error(exc)
         log.warning("modem %s: %s", self.name, exc)
         now = time.monotonic()
         self._failures.append(now)
         while self._failures and self._failures[0] < now - self.t.breaker_window_s:
             self._failures.popleft()
         self._need_init = True
-        if len(self._failures) >= self.t.breaker_errors:
+        tripped = len(self._failures) >= self.t.breaker_errors
+        assert self._store is not None
+        with self._store.transaction():
+            self._record_error(exc)
+            if tripped:
+                self._fall(ModemState.PAUSED, f"{self.t.breaker_errors} modem errors in a row: {exc}",
+                           "modem_paused", f"modem {self.name} paused for {self.t.breaker_cooldown_s:.0f} s after "
+                           f"repeated modem errors (last: {exc}); it will be reset and retried.", level="warning")
+            else:
+                self._set_state(ModemState.RECOVERING, str(exc))
+        if tripped:
             self._failures.clear()
-            self._fall(ModemState.PAUSED, f"{self.t.breaker_errors} modem errors in a row: {exc}", "modem_paused",
-                       f"modem {self.name} paused for {self.t.breaker_cooldown_s:.0f} s after repeated modem "
-                       f"errors (last: {exc}); it will be reset and retried.", level="warning")
             self._ladder = max(self._ladder, 1)
             self.ctx.stop.wait(self.t.breaker_cooldown_s)
-        else:
-            self._set_state(ModemState.RECOVERING, str(exc))
 
     def _record_error(self, exc: BaseException) -> None:
         self.detail = str(exc)
@@ -639,22 +644,24 @@ class ModemWorker:
         except CommandFailed as exc:
             log.debug("modem %s: AT+CPMS? failed: %s", self.name, exc.final_line)
         now = ts(self._clock())
-        store.update_modem(self.modem_id, signal_dbm=sig.dbm, signal_bars=sig.bars, registration=reg.meaning,
-                           operator=op, storage_used=used, storage_total=total, last_seen_at=now,
-                           heartbeat_at=now)
-        if not initial:
-            if reg.registered and self.state is ModemState.NO_NETWORK:
-                self._rise("no_network")
-                self._maybe_work = True
-            elif not reg.registered and self.state is ModemState.READY:
-                self._no_network(reg.meaning)
-        if total and used is not None and used >= total * self.t.storage_alert_ratio:
-            self._alert("storage_full", f"modem {self.name} storage is {used}/{total} full; smsgate is emptying it. "
-                        "If this stays, check the log for messages it cannot store.", level="warning")
+        full = bool(total and used is not None and used >= total * self.t.storage_alert_ratio)
+        with store.transaction():  # the facts, the state and the alerts they imply are read together
+            store.update_modem(self.modem_id, signal_dbm=sig.dbm, signal_bars=sig.bars, registration=reg.meaning,
+                               operator=op, storage_used=used, storage_total=total, last_seen_at=now,
+                               heartbeat_at=now)
             if not initial:
-                self.request("sweep")
-        elif total:
-            self._resolve("storage_full")
+                if reg.registered and self.state is ModemState.NO_NETWORK:
+                    self._rise("no_network")
+                    self._maybe_work = True
+                elif not reg.registered and self.state is ModemState.READY:
+                    self._no_network(reg.meaning)
+            if full:
+                self._alert("storage_full", f"modem {self.name} storage is {used}/{total} full; smsgate is emptying "
+                            "it. If this stays, check the log for messages it cannot store.", level="warning")
+            elif total:
+                self._resolve("storage_full")
+        if full and not initial:
+            self.request("sweep")
 
     # -- outbound -------------------------------------------------------------------------------------
 
@@ -735,8 +742,8 @@ class ModemWorker:
             self._store.raise_alert(kind, message, level=level, modem_id=self.modem_id)
 
     def _fall(self, state: ModemState, detail: str | None, kind: str, message: str, *,
-              level: str = "error") -> None:
-        """Enter a bad state and open its alert in one commit.
+              level: str = "error", resolved: tuple[str, ...] = ()) -> None:
+        """Enter a bad state, open its alert and close the ones it replaces, in one commit.
 
         Pages and tests that see the state must also see why; two commits left a window where a
         modem showed `offline` with no alert saying what to do about it.
@@ -745,6 +752,8 @@ class ModemWorker:
             self._set_state(state, detail)
             return
         with self._store.transaction():
+            for old in resolved:
+                self._resolve(old)
             self._alert(kind, message, level=level)
             self._set_state(state, detail)
 
