@@ -144,9 +144,12 @@ class Sender:
         if cls is ErrorClass.MODEM:
             self.store.requeue(claim, f"modem {self.modem_name}: {reason}")
             return SendOutcome(Result.MODEM, exc)
-        self.store.mark_unknown(claim, part_no, reason)
-        if self.sending.resend_unknown and self.on_unknown_resend is not None:
-            self.on_unknown_resend(msg.id)
+        # One commit: nobody (staff on the outbox page, a webhook) sees the message `unknown` and acts
+        # on it while the automatic resend is about to put it back.
+        with self.store.transaction():
+            self.store.mark_unknown(claim, part_no, reason)
+            if self.sending.resend_unknown and self.on_unknown_resend is not None:
+                self.on_unknown_resend(msg.id)
         return SendOutcome(Result.UNKNOWN, exc)
 
     def _permanent(self, claim: Claim, reason: str, code: int | None, exc: Exception | None) -> SendOutcome:
