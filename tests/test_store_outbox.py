@@ -252,14 +252,17 @@ def test_retry_never_resends_a_part_the_network_accepted(store: Store, clock) ->
     assert store.get_message(mid).parts[0].tp_mr == 10
 
 
-def test_retry_gives_up_after_max_attempts(store: Store, clock) -> None:
+def test_retry_gives_up_after_max_attempts_and_counts_against_the_modem(store: Store, clock) -> None:
+    m1 = store.upsert_modem("m1", state="ready")
     mid = store.enqueue(A, "hi", max_attempts=2).id
-    (c,) = store.claim("w", None)
+    (c,) = store.claim("w", m1)
     assert store.retry_later(c, "busy", delay=0) is True
-    (c,) = store.claim("w", None)
+    (c,) = store.claim("w", m1)
     assert store.retry_later(c, "busy", delay=0) is False
     msg = store.get_message(mid)
     assert msg.state == State.FAILED and "gave up after 2 attempts" in (msg.last_error or "")
+    assert msg.parts[0].state == PartState.FAILED
+    assert store.get_modem(m1)["failed_count"] == 1
 
 
 def test_ambiguous_error_marks_unknown_and_staff_decide(store: Store) -> None:

@@ -354,11 +354,12 @@ class OutboxMixin:
 
     # -- reading -------------------------------------------------------------------------------------
     def get_message(self: Store, message_id: int) -> Message:
-        row = self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
-        if row is None:
-            raise NotFound(f"no message #{message_id}")
-        msg = Message.from_row(row)
-        msg.parts = self._parts_of(message_id, msg.parts_total)
+        with self.read_snapshot():  # the message and its parts as of one commit
+            row = self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
+            if row is None:
+                raise NotFound(f"no message #{message_id}")
+            msg = Message.from_row(row)
+            msg.parts = self._parts_of(message_id, msg.parts_total)
         return msg
 
     def _parts_of(self: Store, message_id: int, parts_total: int) -> list[Part]:
@@ -632,14 +633,7 @@ class OutboxMixin:
         """A permanent error: the message will never be sent; its unsent parts fail with it."""
         with self.transaction():
             row = self._held(claim)
-            self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                       " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
-            self._transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
-                             {"reason": reason, "code": code, "class": error_class},
-                             lease_owner=None, lease_until=None, last_error=reason, last_error_code=code,
-                             error_class=error_class, attempts=row["attempts"] + 1, finished_at=self._now())
-            if row["modem_id"] is not None:
-                self._exec("UPDATE modems SET failed_count = failed_count + 1 WHERE id = ?", (row["modem_id"],))
+            self._fail_held(claim, row, reason, attempts=row["attempts"] + 1, code=code, error_class=error_class)
 
     def retry_later(self: Store, claim: Claim, reason: str, *, delay: float, code: int | None = None,
                     error_class: str = "transient") -> bool:
@@ -651,16 +645,23 @@ class OutboxMixin:
             row = self._held(claim)
             attempts = row["attempts"] + 1
             if attempts >= row["max_attempts"]:
-                self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                           " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
-                self._transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
-                                 {"reason": f"gave up after {attempts} attempts: {reason}", "code": code},
-                                 lease_owner=None, lease_until=None, attempts=attempts,
-                                 last_error=f"gave up after {attempts} attempts: {reason}",
-                                 last_error_code=code, error_class=error_class, finished_at=self._now())
+                self._fail_held(claim, row, f"gave up after {attempts} attempts: {reason}", attempts=attempts,
+                                code=code, error_class=error_class)
                 return False
             self._requeue(claim, row, reason, delay=delay, attempts=attempts, code=code, error_class=error_class)
             return True
+
+    def _fail_held(self: Store, claim: Claim, row: dict[str, Any], reason: str, *, attempts: int,
+                   code: int | None, error_class: str) -> None:
+        # Both ways to `failed` count against the modem, so its failure counter matches the outbox.
+        self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
+                   " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
+        self._transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
+                         {"reason": reason, "code": code, "class": error_class},
+                         lease_owner=None, lease_until=None, last_error=reason, last_error_code=code,
+                         error_class=error_class, attempts=attempts, finished_at=self._now())
+        if row["modem_id"] is not None:
+            self._exec("UPDATE modems SET failed_count = failed_count + 1 WHERE id = ?", (row["modem_id"],))
 
     def requeue(self: Store, claim: Claim, reason: str, *, delay: float = 0.0) -> None:
         """The modem, not the message, failed (or the daemon is stopping): back to the queue, no attempt used."""
