@@ -178,15 +178,17 @@ def _message_json(msg: Any, history: list[dict[str, Any]] | None = None) -> dict
 @api_auth("read_own")
 def get_message(message_id: int) -> Any:
     store = get_store()
-    try:
-        msg = store.get_message(message_id)
-    except NotFound:
-        return json_error(404, "not_found", f"There is no message #{message_id}.")
+    with store.read_snapshot():
+        try:
+            msg = store.get_message(message_id)
+        except NotFound:
+            return json_error(404, "not_found", f"There is no message #{message_id}.")
+        history = store.state_history(message_id)
     token = g.get("token")
     if token is not None and token.scope == "send" and msg.created_by != actor():
         # A send-only token may follow its own messages, not read everyone's.
         return json_error(404, "not_found", f"There is no message #{message_id} queued with this token.")
-    return jsonify(_message_json(msg, store.state_history(message_id)))
+    return jsonify(_message_json(msg, history))
 
 
 @bp.route("/api/v1/messages")
