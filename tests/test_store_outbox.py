@@ -276,6 +276,28 @@ def test_ambiguous_error_marks_unknown_and_staff_decide(store: Store) -> None:
     assert msg.state == State.CANCELLED and msg.last_error == "phoned the patient instead"
 
 
+def test_automatic_resends_are_counted_in_the_file_so_a_restarted_daemon_does_not_start_again(
+        store: Store, db_path) -> None:
+    mid = store.enqueue(A, "hi").id
+
+    def ambiguous_send(s: Store) -> None:
+        (c,) = s.claim("w", None)
+        s.mark_submitting(c, 1)
+        s.mark_unknown(c, 1, "timeout after the PDU was written")
+
+    ambiguous_send(store)
+    store.resend(mid, "staff")  # a person's decision is not an automatic resend
+    for _ in range(2):
+        ambiguous_send(store)
+        assert store.resend_automatically(mid, "modemd:m1:resend_unknown", limit=2) is True
+    ambiguous_send(store)
+    with Store.open(db_path) as restarted:
+        assert restarted.resend_automatically(mid, "modemd:m1:resend_unknown", limit=2) is False
+        assert restarted.get_message(mid).state == State.UNKNOWN  # left for a person
+        reasons = [e["detail"].get("reason") for e in restarted.state_history(mid) if e["action"] == "message.queued"]
+        assert reasons.count("re-sent by staff") == 1 and len(reasons) == 4
+
+
 def test_permanent_failure_and_modem_requeue(store: Store) -> None:
     m1 = store.upsert_modem("m1", state="ready")
     a = store.enqueue(A, "one").id

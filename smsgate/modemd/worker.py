@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -84,8 +84,6 @@ class WorkerContext:
     hostname: str
     on_inbound: InboundHook | None
     gate: Gate | None
-    resends: dict[int, int] = field(default_factory=dict)
-    resend_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class CappedChannel:
@@ -714,15 +712,10 @@ class ModemWorker:
         return None
 
     def _resend_unknown(self, message_id: int) -> bool:
-        """`sending.resend_unknown`: put an ambiguous message back, at most max_attempts times per run."""
+        """`sending.resend_unknown`: put an ambiguous message back, at most max_attempts times in all."""
         assert self._store is not None
-        with self.ctx.resend_lock:
-            n = self.ctx.resends.get(message_id, 0)
-            if n >= self.ctx.config.sending.max_attempts:
-                return False
-            self.ctx.resends[message_id] = n + 1
-        self._store.resend(message_id, actor=f"modemd:{self.name}:resend_unknown")
-        return True
+        return self._store.resend_automatically(message_id, f"modemd:{self.name}:resend_unknown",
+                                                limit=self.ctx.config.sending.max_attempts)
 
     # -- bookkeeping ----------------------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ DEFAULT_MAX_PARTS = 6
 # restart, a re-initialisation): a phone joins parts by sender, so parts from two SIMs never join.
 _DOWN_STATES = "('offline', 'locked', 'stopped')"
 DEFAULT_MAX_ATTEMPTS = 5
+# The audit reason that marks a resend the daemon made by itself (counted against sending.max_attempts).
+AUTOMATIC_RESEND = "re-sent automatically (sending.resend_unknown)"
 
 
 @dataclass(frozen=True)
@@ -713,7 +715,7 @@ class OutboxMixin:
             self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
                        " AND state IN ('pending', 'unknown')", (reason, message_id))
 
-    def resend(self: Store, message_id: int, actor: str) -> None:
+    def resend(self: Store, message_id: int, actor: str, *, reason: str = "re-sent by staff") -> None:
         """Put an `unknown` or `failed` message back in the queue: its unsure parts are sent again."""
         with self.transaction():
             row = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
@@ -723,8 +725,25 @@ class OutboxMixin:
                 raise IllegalTransition(message_id, row["state"], State.QUEUED)
             self._exec("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
                        " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
-            self._transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": "re-sent by staff"},
+            self._transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": reason},
                              due_at=self._now(), attempts=0, finished_at=None)
+
+    def resend_automatically(self: Store, message_id: int, actor: str, *, limit: int) -> bool:
+        """`sending.resend_unknown`: back to the queue, unless it has been put back `limit` times already.
+
+        The count comes from the audit log, not the daemon's memory, so a daemon that restarts (or
+        crash-loops) mid-send cannot resend the same reminder without end. Returns False at the limit,
+        leaving the message `unknown` for a person.
+        """
+        with self.transaction():
+            done = self._one(
+                "SELECT COUNT(*) AS n FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
+                " AND action = 'message.queued' AND json_extract(detail, '$.reason') = ?",
+                (message_id, AUTOMATIC_RESEND))
+            if done is not None and done["n"] >= limit:
+                return False
+            self.resend(message_id, actor, reason=AUTOMATIC_RESEND)
+            return True
 
     # -- leases --------------------------------------------------------------------------------------
     def expire_leases(self: Store, *, owner_is_dead: Callable[[str], bool] | None = None) -> dict[str, int]:
