@@ -6,15 +6,24 @@ import os
 import threading
 from pathlib import Path
 
-from smsgate.modemd.testing import harness, wait_until
+from smsgate.modemd.testing import Harness, harness, wait_until
 from smsgate.queue import Store
-from smsgate.simulator import SimModemSpec
+from smsgate.simulator import ModemHandle, SimModemSpec
 
 PHONE = "+15555550101"
 
 
 def _alert_kinds(h: object) -> set[str]:
     return {a["kind"] for a in h.store.open_alerts()}  # type: ignore[attr-defined]
+
+
+def _hang_until_offline(h: Harness, name: str = "m1") -> ModemHandle:
+    """Hang the modem and ask for a health check at once, so the ladder runs to `offline` without waiting."""
+    modem = h.sim.modem(name)
+    modem.faults.hang()
+    h.daemon.workers[name].request("health")  # type: ignore[union-attr]
+    h.wait_state(name, "offline", timeout=20)
+    return modem
 
 
 def test_unplug_mid_send_and_replug_under_a_new_tty_is_found_again_by_imei(tmp_path: Path) -> None:
@@ -55,10 +64,7 @@ def test_unplug_mid_send_and_replug_under_a_new_tty_is_found_again_by_imei(tmp_p
 def test_hung_modem_is_taken_offline_with_an_alert_and_recovers_by_itself(tmp_path: Path) -> None:
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
-        modem = h.sim.modem("m1")
-        modem.faults.hang()
-        h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
-        h.wait_state("m1", "offline", timeout=20)
+        modem = _hang_until_offline(h)
         assert "modem_offline" in _alert_kinds(h)
         queued = h.store.enqueue(PHONE, "sent once the modem is back")
         modem.faults.recover()
@@ -317,10 +323,7 @@ def test_a_reader_never_sees_a_modem_offline_without_its_alert_or_ready_with_it(
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         try:
-            modem = h.sim.modem("m1")
-            modem.faults.hang()
-            h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
-            h.wait_state("m1", "offline", timeout=20)
+            modem = _hang_until_offline(h)
             modem.faults.recover()
             h.wait_ready("m1", timeout=10)
         finally:
@@ -334,10 +337,7 @@ def test_a_reader_never_sees_a_modem_offline_without_its_alert_or_ready_with_it(
 def test_a_modem_that_comes_back_without_network_trades_its_offline_alert_for_a_network_one(tmp_path: Path) -> None:
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
-        modem = h.sim.modem("m1")
-        modem.faults.hang()
-        h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
-        h.wait_state("m1", "offline", timeout=20)
+        modem = _hang_until_offline(h)
         assert "modem_offline" in _alert_kinds(h)
         modem.faults.registration_denied()
         modem.faults.recover()
