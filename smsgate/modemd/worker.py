@@ -49,9 +49,9 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-# SIM busy right after power-up or PIN entry (python-gsmmodem#11): wait a little, a bounded number of times.
 # Alerts that stop being true once the modem answers again, whatever state it then reaches.
 _REACHED = ("modem_offline", "modem_paused")
+# SIM busy right after power-up or PIN entry (python-gsmmodem#11): wait a little, a bounded number of times.
 _BUSY_CME = {14, 515}
 _BUSY_CMS = {314, 515}
 
