@@ -1,4 +1,4 @@
-"""Shared fixtures: a real SQLite store in `tmp_path` and a clock the test moves by hand."""
+"""Shared fixtures: a real SQLite store in `tmp_path`, a clock the test moves by hand, a CLI configuration."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from smsgate.cli import cli
 from smsgate.queue import Store
+from smsgate.simulator import Simulator
+from smsgate.simulator.wire import WireClient
 
 
 class FakeClock:
@@ -40,3 +44,20 @@ def store(db_path: Path, clock: FakeClock) -> Iterator[Store]:
     s = Store.open(db_path, clock=clock)
     yield s
     s.close()
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path) -> Path:
+    """The configuration `smsgate init` writes, its database beside it: where an admin starts."""
+    path = tmp_path / "etc" / "smsgate.toml"
+    result = CliRunner().invoke(cli, ["--config", str(path), "init"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def at(sim: Simulator) -> Iterator[WireClient]:
+    """A raw AT client on simulated modem m1 with echo off; each module's `sim` fixture sets the modem up."""
+    with WireClient(sim.modem("m1").path) as client:
+        client.command("ATE0")
+        yield client

@@ -11,49 +11,41 @@ from click.testing import CliRunner
 from smsgate.cli import cli
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "etc" / "smsgate.toml"
-    result = CliRunner().invoke(cli, ["--config", str(path), "init"])
-    assert result.exit_code == 0, result.output
-    return path
-
-
 def run(config: Path, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["--config", str(config), *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.output
 
 
-def test_outbox_refuses_a_state_that_does_not_exist_and_names_the_real_ones(config: Path) -> None:
-    code, out = run(config, "outbox", "--state", "sent")
+def test_outbox_refuses_a_state_that_does_not_exist_and_names_the_real_ones(cli_config: Path) -> None:
+    code, out = run(cli_config, "outbox", "--state", "sent")
     assert code == 2 and "'sent' is not one of" in out and "queued" in out and "unknown" in out
 
 
 @pytest.mark.parametrize("command", ["outbox", "inbox"])
-def test_a_limit_below_one_is_refused_rather_than_read_as_no_limit(config: Path, command: str) -> None:
-    code, out = run(config, command, "--limit", "-5")
+def test_a_limit_below_one_is_refused_rather_than_read_as_no_limit(cli_config: Path, command: str) -> None:
+    code, out = run(cli_config, command, "--limit", "-5")
     assert code == 2 and "--limit" in out
 
 
 @pytest.mark.parametrize("expect", ["YES=,NO=cancelled", "=confirmed", "YES= "])
-def test_send_refuses_an_expected_answer_without_word_or_outcome(config: Path, expect: str) -> None:
-    code, out = run(config, "send", "+12025550123", "Reply YES", "--expect", expect)
+def test_send_refuses_an_expected_answer_without_word_or_outcome(cli_config: Path, expect: str) -> None:
+    code, out = run(cli_config, "send", "+12025550123", "Reply YES", "--expect", expect)
     assert code == 2 and "both the answer word and its outcome" in out
-    assert json.loads(run(config, "outbox", "--json")[1]) == []
+    assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
 
 
 @pytest.mark.parametrize("follow_up", ["=See you", "YES="])
-def test_send_refuses_a_follow_up_without_word_or_text(config: Path, follow_up: str) -> None:
-    code, out = run(config, "send", "+12025550123", "Reply YES", "--expect", "YES=confirmed",
+def test_send_refuses_a_follow_up_without_word_or_text(cli_config: Path, follow_up: str) -> None:
+    code, out = run(cli_config, "send", "+12025550123", "Reply YES", "--expect", "YES=confirmed",
                     "--follow-up", follow_up)
     assert code == 2 and "both the answer word and the reply" in out
-    assert json.loads(run(config, "outbox", "--json")[1]) == []
+    assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
 
 
-def test_consent_export_to_a_missing_folder_is_a_sentence(config: Path, tmp_path: Path) -> None:
+def test_consent_export_to_a_missing_folder_is_a_sentence(cli_config: Path, tmp_path: Path) -> None:
     target = tmp_path / "no-such-folder" / "consent.csv"
-    code, out = run(config, "consent", "export", "--output", str(target))
+    code, out = run(cli_config, "consent", "export", "--output", str(target))
     assert code == 1 and f"cannot write {target}" in out and "folder" in out
     assert not target.exists()
 

@@ -12,39 +12,32 @@ from smsgate.cli import cli
 from smsgate.queue import Store
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "etc" / "smsgate.toml"
-    result = CliRunner().invoke(cli, ["--config", str(path), "init"])
-    assert result.exit_code == 0, result.output
-    return path
-
-
 def run(config: Path, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.output
 
 
-def test_init_writes_config_and_creates_the_database(tmp_path: Path, config: Path) -> None:
-    assert config.exists()
-    assert (config.parent / "smsgate.db").exists()
-    code, out = run(config, "init")
+def test_init_writes_config_and_creates_the_database(tmp_path: Path, cli_config: Path) -> None:
+    assert cli_config.exists()
+    assert (cli_config.parent / "smsgate.db").exists()
+    code, out = run(cli_config, "init")
     assert code != 0 and "already exists" in out and "--force" in out
 
 
-def test_send_queues_and_outbox_lists_it(config: Path) -> None:
-    code, out = run(config, "send", "(202) 555-0123", "Reminder: Dr Rivera 3:15 PM tomorrow")
+def test_send_queues_and_outbox_lists_it(cli_config: Path) -> None:
+    code, out = run(cli_config, "send", "(202) 555-0123", "Reminder: Dr Rivera 3:15 PM tomorrow")
     assert code == 0 and out.startswith("queued #1 (1 part, gsm7)")
-    code, out = run(config, "outbox", "--json")
+    code, out = run(cli_config, "outbox", "--json")
     rows = json.loads(out)
     assert rows[0]["to"] == "+12025550123" and rows[0]["state"] == "queued"
-    code, out = run(config, "outbox")
+    code, out = run(cli_config, "outbox")
     assert code == 0 and "+12025550123" in out and "queued" in out
 
 
-def test_send_with_the_same_key_twice_queues_once(config: Path) -> None:
-    assert run(config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("queued #1")
-    assert run(config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("already queued #1")
+def test_send_with_the_same_key_twice_queues_once(cli_config: Path) -> None:
+    assert run(cli_config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("queued #1")
+    assert run(cli_config, "send", "+12025550123", "hi", "--key", "k1")[1].startswith("already queued #1")
 
 
 @pytest.mark.parametrize(
@@ -55,43 +48,43 @@ def test_send_with_the_same_key_twice_queues_once(config: Path) -> None:
         (["+12025550123", "x" * 2000], "SMS parts"),
     ],
 )
-def test_send_errors_are_sentences_with_nonzero_exit(config: Path, args: list[str], message: str) -> None:
-    code, out = run(config, "send", *args)
+def test_send_errors_are_sentences_with_nonzero_exit(cli_config: Path, args: list[str], message: str) -> None:
+    code, out = run(cli_config, "send", *args)
     assert code != 0 and message in out and "Traceback" not in out
-    assert json.loads(run(config, "outbox", "--json")[1]) == []
+    assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
 
 
-def test_inbox_lists_received_messages(config: Path) -> None:
-    with Store.open(config.parent / "smsgate.db") as store:
+def test_inbox_lists_received_messages(cli_config: Path) -> None:
+    with Store.open(cli_config.parent / "smsgate.db") as store:
         store.store_inbound(modem_id=None, sender="+12025550123", body="YES please", dedupe_key="k")
-    code, out = run(config, "inbox")
+    code, out = run(cli_config, "inbox")
     assert code == 0 and "YES please" in out and "+12025550123" in out
-    assert json.loads(run(config, "inbox", "--json")[1])[0]["text"] == "YES please"
+    assert json.loads(run(cli_config, "inbox", "--json")[1])[0]["text"] == "YES please"
 
 
-def test_status_reports_daemon_and_queue(config: Path) -> None:
-    run(config, "send", "+12025550123", "hi")
-    code, out = run(config, "status")
+def test_status_reports_daemon_and_queue(cli_config: Path) -> None:
+    run(cli_config, "send", "+12025550123", "hi")
+    code, out = run(cli_config, "status")
     assert code == 0 and "never started" in out and "queued 1" in out
-    report = json.loads(run(config, "status", "--json")[1])
+    report = json.loads(run(cli_config, "status", "--json")[1])
     assert report["queue"] == {"queued": 1} and report["daemon"]["running"] is False
 
 
-def test_db_check_says_ok_on_a_healthy_database(config: Path) -> None:
-    assert run(config, "db", "check") == (0, "ok\n")
+def test_db_check_says_ok_on_a_healthy_database(cli_config: Path) -> None:
+    assert run(cli_config, "db", "check") == (0, "ok\n")
 
 
-def test_db_check_reports_a_damaged_file_with_nonzero_exit(config: Path) -> None:
-    with Store.open(config.parent / "smsgate.db") as store:
+def test_db_check_reports_a_damaged_file_with_nonzero_exit(cli_config: Path) -> None:
+    with Store.open(cli_config.parent / "smsgate.db") as store:
         store.enqueue_many([{"to": "+12025550123", "text": f"message {i} " * 20} for i in range(300)])
         store._exec("PRAGMA wal_checkpoint(TRUNCATE)")
-    db = config.parent / "smsgate.db"
+    db = cli_config.parent / "smsgate.db"
     data = bytearray(db.read_bytes())
     page = 4096
     for offset in range(3 * page, len(data) - page, 7 * page):  # scribble over some b-tree pages
         data[offset + 100: offset + 400] = b"\xa5" * 300
     db.write_bytes(bytes(data))
-    code, out = run(config, "db", "check")
+    code, out = run(cli_config, "db", "check")
     assert code != 0 and "restore" in out and "Traceback" not in out
 
 
@@ -100,17 +93,17 @@ def test_missing_config_is_a_sentence_with_nonzero_exit(tmp_path: Path) -> None:
     assert code != 0 and "smsgate init" in out
 
 
-def test_cancel_and_resend_refuse_impossible_changes(config: Path) -> None:
-    run(config, "send", "+12025550123", "hi")
-    code, out = run(config, "resend", "1")
+def test_cancel_and_resend_refuse_impossible_changes(cli_config: Path) -> None:
+    run(cli_config, "send", "+12025550123", "hi")
+    code, out = run(cli_config, "resend", "1")
     assert code != 0 and "cannot go from queued to queued" in out
-    assert run(config, "cancel", "1") == (0, "cancelled #1\n")
-    code, out = run(config, "cancel", "42")
+    assert run(cli_config, "cancel", "1") == (0, "cancelled #1\n")
+    code, out = run(cli_config, "cancel", "42")
     assert code != 0 and "no message #42" in out
 
 
-def test_a_file_that_is_not_a_database_is_a_sentence_not_a_traceback(config: Path) -> None:
-    (config.parent / "smsgate.db").unlink()
-    (config.parent / "smsgate.db").write_text("this is a text file, not SQLite\n" * 200)
-    code, out = run(config, "outbox")
+def test_a_file_that_is_not_a_database_is_a_sentence_not_a_traceback(cli_config: Path) -> None:
+    (cli_config.parent / "smsgate.db").unlink()
+    (cli_config.parent / "smsgate.db").write_text("this is a text file, not SQLite\n" * 200)
+    code, out = run(cli_config, "outbox")
     assert code != 0 and "not a readable smsgate database" in out and "Traceback" not in out

@@ -20,13 +20,6 @@ def sim(tmp_path):
         yield s
 
 
-@pytest.fixture
-def at(sim):
-    with WireClient(sim.modem("m1").path) as client:
-        client.command("ATE0")
-        yield client
-
-
 def submit(text: str = "hi", **kw):
     return encodeSmsSubmitPdu(PEER, text, **kw)[0]
 

@@ -23,13 +23,6 @@ def sim(tmp_path):
         yield s
 
 
-@pytest.fixture
-def at(sim):
-    with WireClient(sim.modem("m1").path) as client:
-        client.command("ATE0")
-        yield client
-
-
 def submit(text: str = "hi", srr: bool = False):
     pdu = encodeSmsSubmitPdu(PEER, text, requestStatusReport=srr)[0]
     return pdu.data.hex(), pdu.tpduLength

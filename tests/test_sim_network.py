@@ -22,13 +22,6 @@ def sim(tmp_path):
         yield s
 
 
-@pytest.fixture
-def at(sim):
-    with WireClient(sim.modem("m1").path) as client:
-        client.command("ATE0")
-        yield client
-
-
 def send(at, to: str, text: str, srr: bool = False) -> list[bytes]:
     return [at.send_pdu(p.data.hex(), p.tpduLength) for p in encodeSmsSubmitPdu(to, text, requestStatusReport=srr)]
 
