@@ -166,6 +166,14 @@ def test_list_messages_filters_by_state(env: WebEnv) -> None:
     assert unknown.status_code == 400 and "queued" in unknown.json["message"]
 
 
+@pytest.mark.parametrize("query", ["messages?offset=-1", "messages?limit=501", "conversations?limit=x",
+                                   "conversations?offset=1.5"])
+def test_list_paging_out_of_range_is_a_400_naming_the_argument(env: WebEnv, query: str) -> None:
+    response = env.client().get(f"/api/v1/{query}", headers=token(env.store, "read"))
+    name = query.split("?")[1].split("=")[0]
+    assert response.status_code == 400 and repr(name) in response.json["message"]
+
+
 def test_conversations_lists_threads_with_unread_filter(env: WebEnv) -> None:
     modem = add_modem(env.store)
     receive(env.store, modem, PATIENT, "Can I move my appointment?")

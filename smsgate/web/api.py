@@ -198,14 +198,23 @@ def list_messages() -> Any:
     if state is not None and state not in {s.value for s in State}:
         return json_error(400, "bad_request", f"unknown state {state!r}; use one of "
                                               f"{', '.join(s.value for s in State)}", field="state")
-    limit = _int_arg("limit", 50, 1, 500)
-    offset = _int_arg("offset", 0, 0, 10**9)
-    if isinstance(limit, Response):
-        return limit
-    if isinstance(offset, Response):
-        return offset
+    page = _page()
+    if isinstance(page, Response):
+        return page
+    limit, offset = page
     msgs = get_store().list_messages(state=state, limit=limit, offset=offset)
     return jsonify({"messages": [_message_json(m) for m in msgs], "limit": limit, "offset": offset})
+
+
+def _page() -> tuple[int, int] | Response:
+    """`limit` and `offset` of a list endpoint, or the 400 that says which one is wrong."""
+    limit = _int_arg("limit", 50, 1, 500)
+    if isinstance(limit, Response):
+        return limit
+    offset = _int_arg("offset", 0, 0, 10**9)
+    if isinstance(offset, Response):
+        return offset
+    return limit, offset
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int | Response:
@@ -220,12 +229,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int | Response:
 @bp.route("/api/v1/conversations")
 @api_auth("read")
 def conversations() -> Any:
-    limit = _int_arg("limit", 50, 1, 500)
-    offset = _int_arg("offset", 0, 0, 10**9)
-    if isinstance(limit, Response):
-        return limit
-    if isinstance(offset, Response):
-        return offset
+    page = _page()
+    if isinstance(page, Response):
+        return page
+    limit, offset = page
     status = request.args.get("status") or None
     if status not in (None, "open", "done"):
         return json_error(400, "bad_request", "'status' must be open or done")
