@@ -169,7 +169,8 @@ class Store(
 
         Without it a page reading a modem's state and then its alerts can straddle a commit and show
         a modem offline with no alert, or ready with a stale one. In WAL mode this holds no lock that a
-        writer waits for.
+        writer waits for. Only for reads: a write inside it would have to upgrade a stale snapshot and
+        could fail with "database is locked" at once; write with `transaction()` instead.
         """
         conn = self._conn
         if conn.in_transaction:
