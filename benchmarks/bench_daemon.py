@@ -21,9 +21,9 @@ from pathlib import Path
 
 from machine import describe as machine
 
-from smsgate.modemd.testing import harness, wait_until
 from smsgate.modemd.tunables import Tunables
 from smsgate.simulator import SimModemSpec
+from smsgate.testing import harness, wait_until
 
 BENCH = Tunables(heartbeat_s=5.0, health_s=60.0, sweep_s=300.0, queue_poll_s=0.15, registration_wait_s=10.0,
                  registration_poll_s=0.1, resync_timeout_s=1.0, probe_timeout_s=1.0)

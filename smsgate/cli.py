@@ -618,7 +618,7 @@ def serve(ctx: Context, no_web: bool) -> None:
     install shows a working system. Under systemd it reports READY/WATCHDOG (see udev/smsgate.service).
     """
     from smsgate.modemd import Daemon
-    from smsgate.modemd.simulated import control_socket, start_simulator
+    from smsgate.simulated import control_socket, start_simulator
     from smsgate.web.webhooks import WebhookDeliverer
 
     cfg = ctx.config
@@ -659,7 +659,7 @@ def sim() -> None:
 
 
 def _sim_client(ctx: Context, socket_path: str | None) -> Any:
-    from smsgate.modemd.simulated import control_socket
+    from smsgate.simulated import control_socket
     from smsgate.simulator import SimulatorClient
 
     if socket_path:
@@ -686,7 +686,7 @@ def sim_start(ctx: Context, modems: int | None, latency: str | None) -> None:
     import signal
     import threading
 
-    from smsgate.modemd.simulated import control_socket, start_simulator
+    from smsgate.simulated import control_socket, start_simulator
 
     cfg = ctx.config
     sc = dataclasses.replace(cfg.simulator, **{k: v for k, v in (("modems", modems), ("latency", latency))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from smsgate.modemd.testing import wait_until
 from smsgate.queue import Kind, Store
 from smsgate.simulator import SimModemSpec, Simulator
+from smsgate.testing import wait_until
 
 KILLS = 52
 PATIENTS = [f"+1202555{i:04d}" for i in range(6)]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from smsgate.modemd.testing import Harness, harness, wait_until
 from smsgate.simulator import SimModemSpec
+from smsgate.testing import Harness, harness, wait_until
 
 PHONE = "+15555550101"
 DIRECT = SimModemSpec("m1", direct_delivery_only=True)

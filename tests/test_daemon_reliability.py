@@ -18,10 +18,10 @@ from gsmmodem.pdu import encodeSmsSubmitPdu
 
 from smsgate.cli import cli
 from smsgate.config import SendingConfig
-from smsgate.modemd.testing import Harness, harness, wait_until
 from smsgate.queue import Store
 from smsgate.simulator import SimModemSpec
 from smsgate.simulator.wire import WireClient
+from smsgate.testing import Harness, harness, wait_until
 
 PHONE = "+15555550101"
 

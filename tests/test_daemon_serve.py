@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from smsgate.cli import cli
-from smsgate.modemd.testing import wait_until
 from smsgate.queue import Store
+from smsgate.testing import wait_until
 
 
 def test_serve_runs_the_daemon_on_simulated_modems_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

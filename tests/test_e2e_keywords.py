@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from smsgate.keywords import RulesEngine, make_gate
-from smsgate.modemd.testing import harness, wait_until
 from smsgate.simulator import SimModemSpec
+from smsgate.testing import harness, wait_until
 
 PATIENT = "+12125550123"
 

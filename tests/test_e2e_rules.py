@@ -28,10 +28,10 @@ from smsgate.keywords import (
     recipient_zones,
 )
 from smsgate.keywords.hours import zone
-from smsgate.modemd.testing import Harness, harness, wait_until
 from smsgate.queue.clock import parse_ts, ts
 from smsgate.simulator import SimModemSpec
 from smsgate.simulator.core import HandsetHandle
+from smsgate.testing import Harness, harness, wait_until
 
 MODEM = "+12125550100"
 CLINIC = "Rivera Clinic"

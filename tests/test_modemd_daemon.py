@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from smsgate.config import SendingConfig
-from smsgate.modemd.testing import harness, wait_until
 from smsgate.queue import Kind, Store
 from smsgate.queue.clock import ts
 from smsgate.simulator import SimModemSpec
+from smsgate.testing import harness, wait_until
 
 PHONE = "+15555550101"
 OTHER = "+15555550102"

@@ -6,9 +6,9 @@ import os
 import threading
 from pathlib import Path
 
-from smsgate.modemd.testing import Harness, harness, wait_until
 from smsgate.queue import Store
 from smsgate.simulator import ModemHandle, SimModemSpec
+from smsgate.testing import Harness, harness, wait_until
 
 PHONE = "+15555550101"
 

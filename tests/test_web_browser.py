@@ -21,10 +21,10 @@ from web_helpers import PASSWORD, PATIENT
 
 from smsgate.config import Config, config_from_dict
 from smsgate.modemd import Daemon
-from smsgate.modemd.testing import wait_until
 from smsgate.modemd.tunables import FAST
 from smsgate.queue import Store
 from smsgate.simulator import HandsetMessage, SimModemSpec, Simulator
+from smsgate.testing import wait_until
 from smsgate.web import create_app
 from smsgate.web.serve import WebServer
 

@@ -1,4 +1,4 @@
-"""Simulated modems from the `[simulator]` section, for `smsgate serve` and `smsgate sim start`.
+"""Simulated modems from the `[simulator]` section, for `smsgate serve` (the Gateway) and `smsgate sim start`.
 
 The simulator's modems appear as ordinary `[[modems]]` entries pointing at their stable device links, so
 the daemon runs its real code path against them; nothing in the daemon knows it is talking to a simulator.

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from smsgate.config import Config, ModemConfig, SendingConfig
+from smsgate.modemd import FAST, Daemon
 from smsgate.queue import Message, Store
 from smsgate.simulator import SimModemSpec, Simulator
-
-from .daemon import Daemon
-from .tunables import FAST
 
 
 def simulated_config(database: Path, devices: Iterable[tuple[str, str]], *, by: str = "device",
