@@ -619,7 +619,7 @@ def serve(ctx: Context, no_web: bool) -> None:
     """
     from smsgate.modemd import Daemon
     from smsgate.simulated import control_socket, start_simulator
-    from smsgate.web.webhooks import WebhookDeliverer
+    from smsgate.webhooks import WebhookDeliverer
 
     cfg = ctx.config
     if not ctx.verbose:

@@ -13,7 +13,7 @@ from web_helpers import PATIENT
 
 from smsgate.config import Config, config_from_dict
 from smsgate.queue import Store, inbound_key
-from smsgate.web.webhooks import FEED_CURSOR, WebhookDeliverer, feed_events, verify_signature
+from smsgate.webhooks import FEED_CURSOR, WebhookDeliverer, feed_events, verify_signature
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from web_helpers import PATIENT
 
 from smsgate.config import Config, config_from_dict
 from smsgate.queue import Store
-from smsgate.web.webhooks import (
+from smsgate.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

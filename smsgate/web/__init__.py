@@ -1,4 +1,4 @@
-"""smsgate.web: the staff pages, the JSON API and webhooks.
+"""smsgate.web: the staff pages and the JSON API (HTTP only; webhooks are library code in `smsgate.webhooks`).
 
 `create_app(config)` builds the Flask app; `serve(app, host, port)` runs it with waitress.
 """
