@@ -1,9 +1,9 @@
 """Webhooks: events POSTed as signed JSON to configured URLs, from a durable outbox, in their own thread.
 
-The daemon and the rules call `enqueue_webhook_event` (a database insert, inside their transaction when
-they hold one); `WebhookDeliverer` posts due rows from its own thread with its own `Store`, so a slow
-receiver never blocks the modem loop and a restart loses nothing (delivery is at least once: receivers
-dedupe on the `X-Smsgate-Delivery` id).
+`feed_events` turns the audit log and the inbox into deliveries, and the rules engine queues a keyword's
+own webhook, both through `smsgate.webhook_events` (one body shape, one writer). `WebhookDeliverer` posts
+due rows from its own thread with its own `Store`, so a slow receiver never blocks the modem loop and a
+restart loses nothing (delivery is at least once: receivers dedupe on the `X-Smsgate-Delivery` id).
 
 Signature: `X-Smsgate-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed with the secret>`
 and `X-Smsgate-Timestamp: <unix seconds>`; `verify_signature` is the reference check for receivers.
@@ -27,12 +27,11 @@ from urllib.parse import urlsplit
 
 from smsgate.config import Config, WebhookConfig
 from smsgate.queue import Store
-from smsgate.queue.clock import ts
 from smsgate.queue.webhooks import WebhookDelivery
+from smsgate.webhook_events import EVENTS, KEYWORD_EVENT, inbound_data, queue_event
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("inbound", "state", "outcome")
 SIGNATURE_HEADER = "X-Smsgate-Signature"
 TIMESTAMP_HEADER = "X-Smsgate-Timestamp"
 EVENT_HEADER = "X-Smsgate-Event"
@@ -60,12 +59,7 @@ def enqueue_webhook_event(store: Store, config: Config, event: str, payload: dic
     """Queue `event` for every webhook subscribed to it; returns the delivery ids (none if no webhook)."""
     if event not in EVENTS:
         raise ValueError(f"webhook event must be one of {', '.join(EVENTS)}, not {event!r}")
-    hooks = [h for h in config.webhooks if h.url and event in h.events]
-    if not hooks:
-        return []
-    envelope = {"event": event, "at": ts(store.clock()), "data": payload}
-    with store.transaction():
-        return [store.add_webhook_delivery(h.url, event, envelope) for h in hooks]
+    return queue_event(store, (h.url for h in config.webhooks if h.url and event in h.events), event, payload)
 
 
 FEED_CURSOR = "webhook_feed_cursor"
@@ -101,9 +95,9 @@ def feed_events(store: Store, config: Config, *, limit: int = 500) -> int:
                 payload.update(outcome=detail.get("outcome"), inbound_id=detail.get("inbound_id"))
             queued += _queue_for(store, hooks, event, payload)
         for row in inbound_rows:
-            payload = {"inbound_id": row["id"], "from": row["sender"], "text": row["body"],
-                       "received_at": row["received_at"], "sent_at": row["sent_at"], "modem": row["modem"],
-                       "conversation_id": row["conversation_id"], "undecodable": bool(row["decode_error"])}
+            payload = inbound_data(inbound_id=row["id"], sender=row["sender"], text=row["body"],
+                                   received_at=row["received_at"], sent_at=row["sent_at"], modem=row["modem"],
+                                   conversation_id=row["conversation_id"], undecodable=bool(row["decode_error"]))
             queued += _queue_for(store, hooks, "inbound", payload)
         store.set_status(FEED_CURSOR, {
             "audit": audit_rows[-1]["id"] if audit_rows else cursor["audit"],
@@ -113,13 +107,7 @@ def feed_events(store: Store, config: Config, *, limit: int = 500) -> int:
 
 
 def _queue_for(store: Store, hooks: list[WebhookConfig], event: str, payload: dict[str, Any]) -> int:
-    envelope = {"event": event, "at": ts(store.clock()), "data": payload}
-    n = 0
-    for h in hooks:
-        if event in h.events:
-            store.add_webhook_delivery(h.url, event, envelope)
-            n += 1
-    return n
+    return len(queue_event(store, (h.url for h in hooks if event in h.events), event, payload))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -145,10 +133,10 @@ class WebhookDeliverer:
 
     def _hook_for(self, url: str, event: str = "") -> WebhookConfig | None:
         hook = next((h for h in self.config.webhooks if h.url == url), None)
-        if hook is None and event == "keyword":
+        if hook is None and event == KEYWORD_EVENT:
             # A keyword's own webhook (`keywords add --webhook URL`) lives in the database, not the config;
             # it is signed with web.keyword_webhook_secret.
-            return WebhookConfig(url=url, secret=self.config.web.keyword_webhook_secret, events=["keyword"])
+            return WebhookConfig(url=url, secret=self.config.web.keyword_webhook_secret, events=[KEYWORD_EVENT])
         return hook
 
     def deliver_due(self, store: Store | None = None, *, limit: int = 20) -> int:

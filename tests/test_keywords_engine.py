@@ -180,8 +180,11 @@ def test_custom_keyword_replies_with_first_name_tags_opts_in_routes_forwards_and
     assert store.get_conversation(inbound.conversation_id)["team"] == "front"  # type: ignore[arg-type]
     fwd = next(r for r in out.replies if r.purpose == "forward")
     assert fwd.to == STAFF and "sign-up please" in fwd.text
-    hook = store.query("SELECT url, payload FROM webhook_deliveries")[0]
-    assert hook["url"] == "https://example.org/hook" and json.loads(hook["payload"])["keyword"] == "JOIN"
+    hook = store.query("SELECT url, event, payload FROM webhook_deliveries")[0]
+    body = json.loads(hook["payload"])
+    assert hook["url"] == "https://example.org/hook" and hook["event"] == body["event"] == "keyword"
+    assert body["data"]["keyword"] == "JOIN" and body["data"]["modem"] == "front-desk"
+    assert body["data"]["inbound_id"] == inbound.id and body["data"]["text"] == "sign-up please"
     assert store.list_keywords()[0]["hits"] == 1
 
 

@@ -12,6 +12,7 @@ from test_web_webhooks import SECRET, Receiver
 from web_helpers import PATIENT
 
 from smsgate.config import Config, config_from_dict
+from smsgate.keywords import RulesEngine, Vocabulary, build_rule
 from smsgate.queue import Store, inbound_key
 from smsgate.webhooks import FEED_CURSOR, WebhookDeliverer, feed_events, verify_signature
 
@@ -68,14 +69,27 @@ def test_unsubscribed_events_are_not_posted(tmp_path: Path, receiver: Receiver) 
     assert store.get_status(FEED_CURSOR)[0]["audit"] > 0
 
 
-def test_a_keyword_webhook_from_the_database_is_signed_with_the_keyword_secret(
+def test_a_keyword_webhook_has_the_inbound_event_shape_and_is_signed_with_the_keyword_secret(
         tmp_path: Path, receiver: Receiver) -> None:
-    config = _config(tmp_path, "http://127.0.0.1:9/unused", [], keyword_webhook_secret="kw-secret")
+    config = _config(tmp_path, receiver.url, ["inbound"], keyword_webhook_secret="kw-secret")
+    keyword_url = receiver.url + "?keyword=JOIN"
     store = Store.open(config.database_path)
+    feed_events(store, config)
+    rule = build_rule("JOIN", vocabulary=Vocabulary(config.compliance), webhook=keyword_url)
+    store.add_keyword(rule.keyword, webhook=rule.webhook)
+    modem = store.upsert_modem("front-desk", state="ready")
     with store.transaction():
-        store.queue_webhook(receiver.url, "keyword", {"keyword": "JOIN", "from": PATIENT})
-    assert WebhookDeliverer(config).deliver_due(store) == 1
-    receiver.wait_for(1)
-    headers, body = receiver.requests[0]
-    assert json.loads(body)["keyword"] == "JOIN"
-    assert verify_signature("kw-secret", headers["X-Smsgate-Timestamp"], body, headers["X-Smsgate-Signature"])
+        inbound, _ = store.store_inbound(modem_id=modem, sender=PATIENT, body="join",
+                                         dedupe_key=inbound_key("sim", "00BB"))
+        RulesEngine(config).process(store, inbound)
+    assert feed_events(store, config) == 1
+    assert WebhookDeliverer(config).deliver_due(store) == 2
+    receiver.wait_for(2)
+    posts = {json.loads(body)["event"]: (headers, body) for headers, body in receiver.requests}
+    kw_headers, kw_body = posts["keyword"]
+    keyword, received = json.loads(kw_body), json.loads(posts["inbound"][1])
+    assert set(keyword) == set(received) == {"event", "at", "data"}
+    assert keyword["data"] == {**received["data"], "keyword": "JOIN"}
+    assert keyword["data"]["modem"] == "front-desk" and keyword["data"]["text"] == "join"
+    assert verify_signature("kw-secret", kw_headers["X-Smsgate-Timestamp"], kw_body,
+                            kw_headers["X-Smsgate-Signature"])

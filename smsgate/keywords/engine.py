@@ -27,6 +27,7 @@ from smsgate.config import Config, ConfigError
 from smsgate.numbers import is_robot_sender
 from smsgate.queue import Inbound, Kind, MessageRejected, Store
 from smsgate.queue.clock import parse_ts, ts
+from smsgate.webhook_events import KEYWORD_EVENT, inbound_data, queue_event
 
 from .answers import match_answer
 from .compliance import ComplianceMatch, Intent, Vocabulary
@@ -310,9 +311,12 @@ class RulesEngine:
             self._queue(store, inbound, rule.forward_to, f"{rule.keyword} from {inbound.sender}: {body}",
                         kind=Kind.TRANSACTIONAL, purpose="forward", out=out, source="forward", same_sim=False)
         if rule.webhook:
-            out.webhooks.append(store.queue_webhook(rule.webhook, "keyword", {
-                "keyword": rule.keyword, "inbound_id": inbound.id, "from": inbound.sender, "body": inbound.body,
-                "received_at": inbound.received_at, "modem_id": inbound.modem_id}))
+            modem = store.get_modem(inbound.modem_id)["name"] if inbound.modem_id is not None else None
+            data = {"keyword": rule.keyword, **inbound_data(
+                inbound_id=inbound.id, sender=inbound.sender, text=inbound.body, received_at=inbound.received_at,
+                sent_at=inbound.sent_at, modem=modem, conversation_id=inbound.conversation_id,
+                undecodable=bool(inbound.decode_error))}
+            out.webhooks.extend(queue_event(store, [rule.webhook], KEYWORD_EVENT, data))
 
     # -- the inbox and after-hours -------------------------------------------------------------------
     def _inbox(self, store: Store, inbound: Inbound, now: datetime, robot: bool, out: Outcome) -> None:
