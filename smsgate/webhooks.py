@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from smsgate.config import Config, WebhookConfig
 from smsgate.queue import Store
 from smsgate.queue.webhooks import WebhookDelivery
+from smsgate.retry import backoff_delay
 from smsgate.webhook_events import EVENTS, KEYWORD_EVENT, inbound_data, queue_event
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class WebhookDeliverer:
             log.warning("webhook %s: giving up on delivery #%s after %s attempts: %s", d.url, d.id, attempts, error)
             store.webhook_attempt_failed(d.id, f"gave up after {attempts} attempts: {error}", retry_at=None)
         else:
-            delay = min(hook.retry_base_seconds * 2 ** (attempts - 1), hook.retry_max_seconds)
+            delay = backoff_delay(d.attempts, base=hook.retry_base_seconds, cap=hook.retry_max_seconds)
             log.info("webhook %s: delivery #%s failed (%s); retrying in %.0f s", d.url, d.id, error, delay)
             store.webhook_attempt_failed(d.id, error, retry_at=store.clock() + timedelta(seconds=delay))
         return 0

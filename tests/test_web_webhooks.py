@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from web_helpers import PATIENT
 
 from smsgate.config import Config, config_from_dict
 from smsgate.queue import Store
+from smsgate.queue.clock import parse_ts
 from smsgate.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -97,6 +98,11 @@ class Clock:
         return self.now
 
 
+def seconds_until(stamp: str | None, now: datetime) -> float:
+    assert stamp is not None
+    return (parse_ts(stamp) - now).total_seconds()
+
+
 def test_event_is_posted_as_signed_json(tmp_path: Path, receiver: Receiver) -> None:
     config = config_for(tmp_path, receiver.url)
     with Store.open(config.database_path) as store:
@@ -130,13 +136,13 @@ def test_failed_delivery_is_retried_with_backoff_until_it_succeeds(tmp_path: Pat
         assert deliverer.deliver_due(store) == 0
         first = store.get_webhook_delivery(d)
         assert (first.state, first.attempts, first.last_error) == ("pending", 1, "HTTP 500 Internal Server Error")
-        assert first.next_attempt_at == "2026-11-22T18:00:30.000000Z"
+        assert 24 <= seconds_until(first.next_attempt_at, clock.now) <= 36  # 30 s, ±20 % jitter
         assert deliverer.deliver_due(store) == 0, "not due yet: nothing is posted"
         assert len(receiver.requests) == 1
-        clock.now += timedelta(seconds=31)
+        clock.now += timedelta(seconds=37)
         deliverer.deliver_due(store)
-        assert store.get_webhook_delivery(d).next_attempt_at == "2026-11-22T18:01:31.000000Z"  # 30 s, then 60 s
-        clock.now += timedelta(seconds=61)
+        assert 48 <= seconds_until(store.get_webhook_delivery(d).next_attempt_at, clock.now) <= 72  # then 60 s
+        clock.now += timedelta(seconds=73)
         assert deliverer.deliver_due(store) == 1
         assert store.get_webhook_delivery(d).state == "delivered" and len(receiver.requests) == 3
 
