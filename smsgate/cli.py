@@ -591,23 +591,6 @@ def web(ctx: Context, bind: str | None, port: int | None) -> None:
 
 # --- daemon and simulator ----------------------------------------------------------------------------
 
-def _start_web(cfg: Config) -> Any:
-    """Serve the status page and API from a thread of the daemon's process; returns the server to close."""
-    from smsgate.web import create_app
-    from smsgate.web.serve import WebServer
-
-    try:
-        server = WebServer(create_app(cfg), cfg.web.bind, cfg.web.port)
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot serve the status page on {cfg.web.bind}:{cfg.web.port} ({exc.strerror or exc}); "
-            "stop whatever uses that port, or set [web] port in the configuration (or use --no-web)."
-        ) from None
-    server.start_thread()
-    click.echo(f"status page on {server.url}/")
-    return server
-
-
 @cli.command()
 @click.option("--no-web", is_flag=True, help="Do not start the status page and API (daemon only).")
 @pass_ctx
@@ -617,38 +600,17 @@ def serve(ctx: Context, no_web: bool) -> None:
     With no [[modems]] in the configuration it starts simulated modems ([simulator] section), so a fresh
     install shows a working system. Under systemd it reports READY/WATCHDOG (see udev/smsgate.service).
     """
-    from smsgate.modemd import Daemon
-    from smsgate.simulated import control_socket, start_simulator
-    from smsgate.webhooks import WebhookDeliverer
+    from smsgate.gateway import Gateway, StartupError
 
     cfg = ctx.config
     if not ctx.verbose:
         # The daemon logs at the configured level (INFO by default, for the journal); -v overrides it.
         logging.getLogger().setLevel(cfg.log_level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    sim = web = hooks = None
-    extra: dict[str, Any] = {}
     try:
-        if cfg.uses_simulator:
-            sim, cfg = start_simulator(cfg)
-            extra["simulator_socket"] = str(control_socket(ctx.config))
-            for m in sim.modems:
-                click.echo(f"simulated modem {m.name}: {m.msisdn} on {m.path}")
-        if not no_web:
-            web = _start_web(cfg)
-        hooks = WebhookDeliverer(cfg)
-        hooks.start()
-        daemon = Daemon(cfg, status_extra=extra)
-        code = daemon.run()
-    except (ConfigError, StoreError, ValueError, OSError) as exc:
+        code = Gateway(cfg, web=not no_web, announce=click.echo).run()
+    except StartupError as exc:
         raise _fail(exc) from None
-    finally:
-        if hooks is not None:
-            hooks.stop()
-        if web is not None:
-            web.close()
-        if sim is not None:
-            sim.close()
     if code:
         raise SystemExit(code)
 

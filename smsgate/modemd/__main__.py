@@ -1,4 +1,8 @@
-"""`python -m smsgate.modemd --config FILE`: the daemon alone, on the configured modems (no web app)."""
+"""`python -m smsgate.modemd --config FILE`: the daemon and its webhooks on the configured modems (no web app).
+
+An entry point like `smsgate serve`, so it runs the same `Gateway`, only without the web server and
+without simulated modems.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import logging
 import sys
 
 from smsgate.config import ConfigError, load_config
+from smsgate.gateway import Gateway, StartupError
 
-from .daemon import Daemon
 from .tunables import FAST, Tunables
 
 
@@ -26,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     if not config.modems:
         print("smsgate: no [[modems]] configured; `smsgate serve` starts simulated ones", file=sys.stderr)
         return 2
-    return Daemon(config, tunables=FAST if args.fast else Tunables()).run()
+    try:
+        return Gateway(config, web=False, tunables=FAST if args.fast else Tunables()).run()
+    except StartupError as exc:
+        print(f"smsgate: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import socket
 import sqlite3
 import threading
@@ -134,7 +133,7 @@ class QueueWatcher:
 
 
 class Daemon:
-    """Start with `start()`, stop with `stop()`; `run()` does both around SIGTERM/SIGINT for `smsgate serve`."""
+    """Start with `start()`, stop with `stop()`; `smsgate.gateway.Gateway` does both around SIGTERM/SIGINT."""
 
     def __init__(self, config: Config, *, on_inbound: InboundHook | None = DEFAULT, gate: Gate | None = DEFAULT,
                  tunables: Tunables | None = None, status_extra: dict[str, Any] | None = None) -> None:
@@ -218,25 +217,6 @@ class Daemon:
         self._stopped.set()
         log.info("smsgate daemon stopped")
         return clean
-
-    def run(self) -> int:
-        """Run until SIGTERM or SIGINT; exit status 0 after a clean stop."""
-        wake = threading.Event()
-
-        def on_signal(signum: int, _frame: object) -> None:
-            log.info("received %s, stopping", signal.Signals(signum).name)
-            wake.set()
-
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start()
-            while not wake.wait(1.0):
-                pass
-        finally:
-            clean = self.stop()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        return 0 if clean else 1
 
     def __enter__(self) -> Daemon:
         self.start()

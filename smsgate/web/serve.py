@@ -19,8 +19,15 @@ class WebServer:
     """A waitress server bound at construction (port 0 picks a free port, see `port`)."""
 
     def __init__(self, app: Any, host: str, port: int, *, threads: int = 8) -> None:
-        self._server: Any = create_server(app, host=host, port=port, threads=threads, ident="smsgate",
-                                          clear_untrusted_proxy_headers=True)
+        sockets: dict[int, Any] = {}
+        try:
+            self._server: Any = create_server(app, map=sockets, host=host, port=port, threads=threads,
+                                              ident="smsgate", clear_untrusted_proxy_headers=True)
+        except OSError:
+            # A port in use fails after waitress opened its socket and wake-up pipe: close them here, or
+            # they leak into a process that goes on (the Gateway stops the rest and reports the port).
+            wasyncore.close_all(sockets)
+            raise
         self.host = host
         self.port: int = int(self._server.effective_port)
         self._stopped = threading.Event()
