@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +111,24 @@ def test_a_simulator_that_cannot_start_names_the_setting_to_fix(tmp_path: Path) 
     config = simulator_config(tmp_path, simulator={"personality": "no-such-phone"})
     with pytest.raises(StartupError, match=r"cannot start the simulated modems: simulator\.personality"):
         Gateway(config, tunables=FAST).start()
+
+
+@pytest.mark.parametrize("entry", ["smsgate serve", "python -m smsgate.modemd"])
+def test_a_rules_engine_that_cannot_be_imported_stops_start_up(tmp_path: Path, entry: str) -> None:
+    """Before the Gateway, the daemon logged a warning and ran on, storing every STOP without the opt-out."""
+    cfg = tmp_path / "smsgate.toml"
+    modems = "" if entry == "smsgate serve" else f'[[modems]]\nname = "m1"\ndevice = "{tmp_path / "ttyUSB0"}"\n'
+    cfg.write_text(f'database = "{tmp_path / "smsgate.db"}"\n{modems}'
+                   '[simulator]\nmodems = 1\npersonality = "generic"\nlatency = "0"\n')
+    argv = ["serve", "--no-web"] if entry == "smsgate serve" else ["--config", str(cfg), "--fast"]
+    module = "smsgate.cli" if entry == "smsgate serve" else "smsgate.modemd"
+    # A None entry in sys.modules makes every `import smsgate.keywords` fail, as a broken package would.
+    script = ("import runpy, sys\nsys.modules['smsgate.keywords'] = None\n"
+              f"sys.argv = [{module!r}, *{argv!r}]\nrunpy.run_module({module!r}, run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "SMSGATE_CONFIG": str(cfg)},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "smsgate.keywords" in done.stderr
+    if (tmp_path / "smsgate.db").exists():
+        with Store.open(tmp_path / "smsgate.db") as store:
+            assert store.get_status("daemon") is None, "the daemon must not have run"
