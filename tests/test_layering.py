@@ -1,5 +1,12 @@
 """The arrows point one way: the libraries never import the top layer, and the simulator stays independent
-of the AT engine it is used to test (a shared bug would hide in both)."""
+of the AT engine it is used to test (a shared bug would hide in both).
+
+Layers, bottom up: config, numbers, retry; at_commands, simulator; queue; keywords and webhook_events; then
+the top layer: modemd (the daemon), webhooks and status (library code for the running system, beside
+each other), web (HTTP only), simulated and testing (the simulator wired to a configuration), gateway (the
+one composition root) and cli. Only `smsgate.gateway`, the CLI and the `__main__` entry points assemble
+the parts, which is why nothing below them may import the gateway.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +16,25 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "smsgate"
-TOP_LAYER = ("smsgate.cli", "smsgate.web", "smsgate.modemd", "smsgate.status")
+TOP_LAYER = ("smsgate.cli", "smsgate.gateway", "smsgate.web", "smsgate.modemd", "smsgate.status",
+             "smsgate.webhooks", "smsgate.simulated", "smsgate.testing")
+ASSEMBLY = ("smsgate.cli", "smsgate.gateway", "smsgate.simulated", "smsgate.testing")
 
+# A part is a package folder or a module of the package (`status` is `smsgate/status.py`).
 RULES = {
-    "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.simulator"),
+    "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator"),
     "keywords": (*TOP_LAYER, "smsgate.simulator"),
+    "webhook_events": (*TOP_LAYER, "smsgate.keywords", "smsgate.simulator"),
     "at_commands": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.simulator", "smsgate.config"),
     "simulator": (*TOP_LAYER, "smsgate.at_commands", "smsgate.queue", "smsgate.keywords"),
+    "modemd": (*ASSEMBLY, "smsgate.web", "smsgate.webhooks", "smsgate.status", "smsgate.simulator"),
+    "webhooks": (*ASSEMBLY, "smsgate.web", "smsgate.modemd", "smsgate.status", "smsgate.simulator"),
+    "status": (*ASSEMBLY, "smsgate.web", "smsgate.modemd", "smsgate.webhooks", "smsgate.simulator"),
+    "web": (*ASSEMBLY, "smsgate.modemd", "smsgate.simulator"),
 }
+
+# An entry point (`python -m smsgate.modemd`) starts the system the one way there is: through the Gateway.
+ENTRY_POINT_MAY_IMPORT = ("smsgate.gateway",)
 
 
 def _imports(path: Path) -> set[str]:
@@ -35,12 +53,25 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def _files(part: str) -> list[Path]:
+    folder = PACKAGE / part
+    return sorted(folder.rglob("*.py")) if folder.is_dir() else [PACKAGE / f"{part}.py"]
+
+
+def _forbidden(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == f or name.startswith(f + ".") for f in prefixes)
+
+
 @pytest.mark.parametrize("part", sorted(RULES))
 def test_library_parts_never_import_the_layers_above_them(part: str) -> None:
     forbidden = RULES[part]
     offenders = []
-    for path in sorted((PACKAGE / part).rglob("*.py")):
+    files = _files(part)
+    assert files and all(f.exists() for f in files), f"no module or package smsgate.{part}"
+    for path in files:
         for name in _imports(path):
-            if any(name == f or name.startswith(f + ".") for f in forbidden):
+            if path.name == "__main__.py" and _forbidden(name, ENTRY_POINT_MAY_IMPORT):
+                continue
+            if _forbidden(name, forbidden):
                 offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     assert offenders == []
