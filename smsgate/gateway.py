@@ -110,11 +110,16 @@ class Gateway:
             self.start()
             while not wake.wait(1.0):
                 pass
-            clean = self.stop()
         finally:
+            clean = self.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return 0 if clean else 1
+
+    @property
+    def running_parts(self) -> tuple[str, ...]:
+        """The parts started and not yet stopped, in start order."""
+        return tuple(part.name for part in self._running)
 
     def __enter__(self) -> Gateway:
         self.start()

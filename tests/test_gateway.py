@@ -74,9 +74,9 @@ def test_the_parts_stop_in_reverse_order_and_the_daemon_records_its_stop(tmp_pat
     config = simulator_config(tmp_path)
     gateway = Gateway(config, tunables=FAST)
     gateway.start()
-    assert [p.name for p in gateway._running] == ["simulator", "web server", "webhook deliverer", "daemon"]
+    assert gateway.running_parts == ("simulator", "web server", "webhook deliverer", "daemon")
     assert gateway.stop(timeout=10) is True
-    assert gateway._running == []
+    assert gateway.running_parts == ()
     with Store.open(config.database_path) as store:
         assert store.get_status("daemon")[0]["running"] is False  # type: ignore[index]
 
@@ -92,7 +92,7 @@ def test_a_port_in_use_stops_start_up_with_a_sentence_and_leaves_nothing_running
         with pytest.raises(StartupError, match=rf"cannot serve the status page on 127.0.0.1:{port} .*stop "
                                                r"whatever uses that port, or set \[web\] port"):
             gateway.start()
-    assert gateway._running == []
+    assert gateway.running_parts == ()
     assert gateway.simulator is not None and not gateway.simulator.modems[0].path.exists()
     with Store.open(config.database_path) as store:
         assert store.get_status("daemon") is None, "the daemon never started"
@@ -104,7 +104,7 @@ def test_an_unusable_database_path_stops_start_up_before_anything_runs(tmp_path:
     gateway = Gateway(config, tunables=FAST)
     with pytest.raises(StartupError, match=r"cannot open the database .*may write to it"):
         gateway.start()
-    assert gateway.simulator is None and gateway._running == []
+    assert gateway.simulator is None and gateway.running_parts == ()
 
 
 def test_a_simulator_that_cannot_start_names_the_setting_to_fix(tmp_path: Path) -> None:
