@@ -132,7 +132,7 @@ class Gateway:
 
     def _migrate(self) -> None:
         try:
-            Store.open(self.config.database_path, default_region=self.config.clinic.region or None).close()
+            Store.for_config(self.config).close()
         except StoreError as exc:
             raise StartupError(str(exc)) from None
 

@@ -35,7 +35,7 @@ def queue_event(store: Store, urls: Iterable[str], event: str, data: Mapping[str
         return []
     envelope = {"event": event, "at": ts(store.clock()), "data": dict(data)}
     with store.transaction():
-        return [store.add_webhook_delivery(url, event, envelope) for url in targets]
+        return [store.webhooks.add(url, event, envelope) for url in targets]
 
 
 __all__ = ["EVENTS", "KEYWORD_EVENT", "inbound_data", "queue_event"]

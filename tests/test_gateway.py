@@ -54,7 +54,7 @@ def test_a_gateway_on_a_brand_new_database_starts_every_part_without_a_traceback
     with Gateway(config, tunables=FAST, announce=announced.append) as gateway:
         assert gateway.simulator is not None and gateway.web_server is not None and gateway.daemon is not None
         with Store.open(config.database_path) as store:
-            wait_until(lambda: [m["state"] for m in store.list_modems()] == ["ready"], timeout=20,
+            wait_until(lambda: [m["state"] for m in store.modems.all()] == ["ready"], timeout=20,
                        what="the simulated modem ready")
             with urllib.request.urlopen(f"{gateway.web_server.url}/api/v1/health", timeout=5) as health:
                 assert health.status == 200

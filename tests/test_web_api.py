@@ -19,7 +19,7 @@ def env(tmp_path: Path) -> Iterator[WebEnv]:
 
 
 def token(store: Store, scope: str) -> dict[str, str]:
-    _, secret = store.create_token(f"{scope}-client", scope, actor="test")
+    _, secret = store.accounts.create_token(f"{scope}-client", scope, actor="test")
     return bearer(secret)
 
 
@@ -35,7 +35,7 @@ def test_post_message_queues_it_and_returns_id_and_cost_preview(env: WebEnv) -> 
     assert body["created"] is True and body["state"] == "queued" and body["to"] == PATIENT
     assert body["cost"] == {"parts": 1, "encoding": "gsm7", "units": 33, "per_part_limit": 160, "ucs2_forced_by": []}
     assert response.headers["Location"] == f"/api/v1/messages/{body['id']}"
-    msg = env.store.get_message(body["id"])
+    msg = env.store.outbox.get(body["id"])
     assert msg.created_by.startswith("token:") and msg.source == "api"
 
 
@@ -61,7 +61,7 @@ def test_idempotency_key_header_is_honoured(env: WebEnv) -> None:
     ids = {client.post("/api/v1/messages", headers=auth, json={"to": PATIENT, "text": "hi"}).json["id"]
            for _ in range(3)}
     assert len(ids) == 1 and count_messages(env.store) == 1
-    assert env.store.get_message(ids.pop()).idempotency_key == "crm-7"
+    assert env.store.outbox.get(ids.pop()).idempotency_key == "crm-7"
 
 
 def test_reused_idempotency_key_with_other_text_is_a_conflict(env: WebEnv) -> None:
@@ -109,7 +109,7 @@ def test_not_before_expect_and_kind_reach_the_queue(env: WebEnv) -> None:
     response = env.client().post("/api/v1/messages", headers=token(env.store, "send"), json={
         "to": PATIENT, "text": "Reply YES to confirm", "not_before": "2030-01-02T09:30:00-05:00",
         "expect": {"yes": "confirmed", "NO": "cancelled"}, "priority": "bulk"})
-    msg = env.store.get_message(response.json["id"])
+    msg = env.store.outbox.get(response.json["id"])
     assert msg.due_at == "2030-01-02T14:30:00.000000Z"
     assert msg.expect == {"YES": "confirmed", "NO": "cancelled"} and msg.kind.value == "bulk"
 
@@ -117,7 +117,7 @@ def test_not_before_expect_and_kind_reach_the_queue(env: WebEnv) -> None:
 def test_get_message_returns_state_and_history(env: WebEnv) -> None:
     client, auth = env.client(), token(env.store, "send")
     msg_id = client.post("/api/v1/messages", headers=auth, json={"to": PATIENT, "text": "hi"}).json["id"]
-    env.store.cancel(msg_id, actor="test")
+    env.store.outbox.cancel(msg_id, actor="test")
     body = client.get(f"/api/v1/messages/{msg_id}", headers=auth).json
     # the first message to a number carries the opt-out footer
     assert body["state"] == "cancelled" and body["text"] == "hi Reply STOP to opt out."
@@ -127,7 +127,7 @@ def test_get_message_returns_state_and_history(env: WebEnv) -> None:
 
 
 def test_send_token_cannot_read_other_peoples_messages(env: WebEnv) -> None:
-    other = env.store.enqueue(PATIENT, "private", created_by="cli").id
+    other = env.store.outbox.enqueue(PATIENT, "private", created_by="cli").id
     response = env.client().get(f"/api/v1/messages/{other}", headers=token(env.store, "send"))
     assert response.status_code == 404
     assert env.client().get(f"/api/v1/messages/{other}", headers=token(env.store, "read")).status_code == 200
@@ -141,8 +141,8 @@ def test_read_token_cannot_send(env: WebEnv) -> None:
 
 
 def test_revoked_token_is_refused(env: WebEnv) -> None:
-    tok, secret = env.store.create_token("crm", "admin", actor="test")
-    env.store.revoke_token(tok.id, actor="test")
+    tok, secret = env.store.accounts.create_token("crm", "admin", actor="test")
+    env.store.accounts.revoke_token(tok.id, actor="test")
     response = env.client().get("/api/v1/modems", headers=bearer(secret))
     assert response.status_code == 401 and response.json["error"] == "invalid_token"
 
@@ -156,9 +156,9 @@ def test_send_cap_per_token_answers_429(env: WebEnv) -> None:
 
 
 def test_list_messages_filters_by_state(env: WebEnv) -> None:
-    a = env.store.enqueue(PATIENT, "a").id
-    env.store.enqueue(PATIENT, "b")
-    env.store.cancel(a, actor="test")
+    a = env.store.outbox.enqueue(PATIENT, "a").id
+    env.store.outbox.enqueue(PATIENT, "b")
+    env.store.outbox.cancel(a, actor="test")
     body = env.client().get("/api/v1/messages?state=cancelled", headers=token(env.store, "read")).json
     assert [m["id"] for m in body["messages"]] == [a]
     assert env.client().get("/api/v1/messages?limit=0", headers=token(env.store, "read")).status_code == 400
@@ -177,7 +177,7 @@ def test_list_paging_out_of_range_is_a_400_naming_the_argument(env: WebEnv, quer
 def test_conversations_lists_threads_with_unread_filter(env: WebEnv) -> None:
     modem = add_modem(env.store)
     receive(env.store, modem, PATIENT, "Can I move my appointment?")
-    env.store.enqueue("+15555550102", "outbound only")
+    env.store.outbox.enqueue("+15555550102", "outbound only")
     auth = token(env.store, "read")
     unread = env.client().get("/api/v1/conversations?unread=1", headers=auth).json["conversations"]
     assert [(c["number"], c["unread"], c["modem_name"]) for c in unread] == [(PATIENT, 1, "front-desk")]
@@ -198,7 +198,7 @@ def test_modems_report_signal_and_activity(env: WebEnv) -> None:
 def test_health_needs_no_login_and_shows_no_numbers_or_text(env: WebEnv) -> None:
     add_modem(env.store)
     receive(env.store, 1, PATIENT, "secret body")
-    env.store.enqueue(PATIENT, "another secret")
+    env.store.outbox.enqueue(PATIENT, "another secret")
     env.store.set_status("daemon", {"running": True, "pid": 1})
     response = env.client().get("/api/v1/health")
     assert response.status_code == 200
@@ -215,7 +215,7 @@ def test_health_is_503_when_the_daemon_is_not_running(env: WebEnv) -> None:
 
 def test_metrics_are_prometheus_text(env: WebEnv) -> None:
     add_modem(env.store, name='odd"name')
-    env.store.enqueue(PATIENT, "a")
+    env.store.outbox.enqueue(PATIENT, "a")
     response = env.client().get("/metrics", headers=token(env.store, "read"))
     assert response.status_code == 200 and response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
@@ -236,14 +236,14 @@ def test_openapi_document_lists_every_api_route(env: WebEnv) -> None:
 def test_staff_session_can_use_the_api_but_must_send_the_csrf_header(env: WebEnv) -> None:
     from web_helpers import page_csrf
 
-    env.store.add_user("maria", "correct horse battery", "staff", actor="test")
+    env.store.accounts.add_user("maria", "correct horse battery", "staff", actor="test")
     client = env.login("maria")
     refused = client.post("/api/v1/messages", json={"to": PATIENT, "text": "hi"})
     assert refused.status_code == 403 and refused.json["error"] == "csrf"
     ok = client.post("/api/v1/messages", json={"to": PATIENT, "text": "hi"},
                      headers={"X-CSRF-Token": page_csrf(client)})
     assert ok.status_code == 201
-    assert env.store.get_message(ok.json["id"]).created_by == "web:maria"
+    assert env.store.outbox.get(ok.json["id"]).created_by == "web:maria"
 
 
 def test_parallel_requests_cannot_slip_past_the_token_send_limit(env: WebEnv) -> None:

@@ -3,7 +3,7 @@ expected answers) and the outbound guard rails (quiet hours, frequency caps).
 
 The daemon builds `RulesEngine(config)` once and calls `engine.process(store, inbound)` inside the
 transaction that stored each inbound message; its drain loop passes `make_gate(config)` to
-`Store.claim(..., gate=...)`.
+`Store.outbox.claim(..., gate=...)`.
 """
 
 from .answers import match_answer, parse_expect

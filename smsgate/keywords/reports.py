@@ -8,14 +8,13 @@ if not, why?". `build_report` sums up answers to reminders, ratings, keyword hit
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
 from smsgate.config import Config
 from smsgate.numbers import InvalidNumber, normalize
-from smsgate.queue import Kind, Store
+from smsgate.queue import Kind, Store, views
 
 from .answers import rating_of
 from .compliance import Vocabulary
@@ -46,7 +45,7 @@ def consent_csv(store: Store, out: TextIO, *, number: str | None = None) -> int:
     writer = csv.writer(out)
     writer.writerow(CONSENT_COLUMNS)
     n = 0
-    for row in store.consent_history(number):
+    for row in store.consent.history(number):
         writer.writerow([safe_cell(row["number"]), safe_cell(row["event"]), safe_cell(row["scope"]),
                          safe_cell(row["at"]), safe_cell(row["source"]), safe_cell(row["evidence"]),
                          safe_cell(row["actor"]), safe_cell(row["inbound_id"])])
@@ -82,7 +81,7 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
     except InvalidNumber:
         number = number.strip()
     now = now or store.clock()
-    status = store.consent_status(number)
+    status = store.consent.status(number)
     reasons: list[str] = []
     can = {k.value: True for k in (Kind.COMPLIANCE, Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING)}
     if status.opted_out:
@@ -96,8 +95,8 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
     else:
         reasons.append("no consent event: transactional messages may go; marketing needs an opt-in.")
         can[Kind.MARKETING.value] = False
-    for scope in sorted({h["scope"] for h in store.consent_history(number)} - {"all"}):
-        s = store.consent_status(number, scope)
+    for scope in sorted({h["scope"] for h in store.consent.history(number)} - {"all"}):
+        s = store.consent.status(number, scope)
         reasons.append(f"list '{scope}': {'opted out' if s.opted_out else 'opted in'} ({s.last_event_at}).")
     guard = Guard(config)
     zones = recipient_zones(store, number, guard.clinic_tz)
@@ -116,7 +115,7 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
             can[k.value] = False
     vocab = Vocabulary(config.compliance)
     reasons.append(f"opt-out words in force: {', '.join(vocab.opt_out)}")
-    return ConsentExplanation(number, can, reasons, store.consent_history(number))
+    return ConsentExplanation(number, can, reasons, store.consent.history(number))
 
 
 @dataclass
@@ -161,11 +160,7 @@ class Report:
 
 
 def build_report(store: Store, *, since: str | None = None) -> Report:
-    outcomes = store.answer_outcomes(since)
-    ratings: Counter[int] = Counter()
-    for r in outcomes:
-        value = rating_of(r["outcome"])
-        if value is not None:
-            ratings[value] += r["n"]
-    return Report(outcomes, dict(ratings), store.keyword_hits(since), store.consent_counts(since),
-                  store.likely_opt_outs(since))
+    outcomes = [{"outcome": o, "n": n} for o, n in views.answer_outcomes(store, since).items()]
+    hits = [{"keyword": k, "action": a, "n": n} for (k, a), n in views.keyword_hits(store, since).items()]
+    return Report(outcomes, views.ratings(store, since), hits, views.consent_counts(store, since),
+                  views.likely_opt_outs(store, since))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import logging
 import os
 import queue
@@ -183,11 +184,10 @@ class ModemWorker:
 
     def _run(self) -> None:
         try:
-            store = self._store = Store.open(self.ctx.config.database_path,
-                                             default_region=self.ctx.config.clinic.region or None)
-            last = store.modem_by_name(self.name)
+            store = self._store = Store.for_config(self.ctx.config)
+            last = store.modems.by_name(self.name)
             self.path = last["device"] if last else None
-            self.modem_id = store.upsert_modem(self.name, state=ModemState.STARTING.value, state_detail=None)
+            self.modem_id = store.modems.upsert(self.name, state=ModemState.STARTING.value, state_detail=None)
             self._caps = Caps(self.cfg.daily_cap, self.cfg.monthly_recipient_cap, _zone(self.ctx.config))
             self._loop()
         except Exception as exc:
@@ -326,7 +326,7 @@ class ModemWorker:
         ident = self._busy_retry(m.identify)
         self._check_identity(ident)
         number = self._busy_retry(m.own_number) or self.cfg.number or None
-        store.update_modem(self.modem_id, device=self.path, imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid,
+        store.modems.update(self.modem_id, device=self.path, imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid,
                            manufacturer=ident.manufacturer, model=ident.model, revision=ident.revision,
                            msisdn=number, last_seen_at=ts(self._clock()))
         identity = modem_identity(store, self.modem_id)
@@ -517,7 +517,7 @@ class ModemWorker:
     def _record_error(self, exc: BaseException) -> None:
         self.detail = str(exc)
         if self._store is not None and self.modem_id is not None:
-            self._store.update_modem(self.modem_id, last_error=str(exc)[:500], last_error_at=ts(self._clock()))
+            self._store.modems.update(self.modem_id, last_error=str(exc)[:500], last_error_at=ts(self._clock()))
 
     # -- inbound --------------------------------------------------------------------------------------
 
@@ -644,7 +644,7 @@ class ModemWorker:
         now = ts(self._clock())
         full = bool(total and used is not None and used >= total * self.t.storage_alert_ratio)
         with store.transaction():  # the facts, the state and the alerts they imply are read together
-            store.update_modem(self.modem_id, signal_dbm=sig.dbm, signal_bars=sig.bars, registration=reg.meaning,
+            store.modems.update(self.modem_id, signal_dbm=sig.dbm, signal_bars=sig.bars, registration=reg.meaning,
                                operator=op, storage_used=used, storage_total=total, last_seen_at=now,
                                heartbeat_at=now)
             if not initial:
@@ -677,8 +677,9 @@ class ModemWorker:
             self._set_state(ModemState.CAPPED, f"daily cap of {caps.daily_cap} parts reached; "
                             f"sending again after {self._capped_until:%Y-%m-%d %H:%M} UTC")
             return False
-        claims = store.claim(self.owner, self.modem_id, limit=1, lease_seconds=self.ctx.config.sending.lease_seconds,
-                             gate=self._gate)
+        claims = store.outbox.claim(self.owner, self.modem_id, limit=1,
+                                    lease_seconds=self.ctx.config.sending.lease_seconds,
+                                    gate=functools.partial(self._gate, store))
         if not claims:
             self._maybe_work = False
             return False
@@ -714,7 +715,7 @@ class ModemWorker:
     def _resend_unknown(self, message_id: int) -> bool:
         """`sending.resend_unknown`: put an ambiguous message back, at most max_attempts times in all."""
         assert self._store is not None
-        return self._store.resend_automatically(message_id, f"modemd:{self.name}:resend_unknown",
+        return self._store.outbox.resend_automatically(message_id, f"modemd:{self.name}:resend_unknown",
                                                 limit=self.ctx.config.sending.max_attempts)
 
     # -- bookkeeping ----------------------------------------------------------------------------------
@@ -728,11 +729,11 @@ class ModemWorker:
         self.state = state
         self.detail = detail
         if changed and self._store is not None and self.modem_id is not None:
-            self._store.update_modem(self.modem_id, state=state.value, state_detail=detail)
+            self._store.modems.update(self.modem_id, state=state.value, state_detail=detail)
 
     def _alert(self, kind: str, message: str, *, level: str = "error") -> None:
         if self._store is not None:
-            self._store.raise_alert(kind, message, level=level, modem_id=self.modem_id)
+            self._store.alerts.raise_alert(kind, message, level=level, modem_id=self.modem_id)
 
     def _fall(self, state: ModemState, detail: str | None, kind: str, message: str, *,
               level: str = "error", resolved: tuple[str, ...] = ()) -> None:
@@ -768,7 +769,7 @@ class ModemWorker:
 
     def _resolve(self, kind: str) -> None:
         if self._store is not None:
-            self._store.resolve_alerts(kind, modem_id=self.modem_id)
+            self._store.alerts.resolve(kind, modem_id=self.modem_id)
 
     def _shutdown(self) -> None:
         self._close_channel()

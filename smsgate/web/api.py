@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
-from smsgate.queue import MessageRejected, NotFound, State, views
+from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, SendPolicy, State, views
 
 from .app import get_store, json_error, smsgate_config
 from .auth import actor, api_auth
@@ -123,24 +123,21 @@ def send_message() -> Any:
         # The count and the insert share one write transaction, so parallel requests cannot all pass
         # the limit before any of them is stored.
         with store.transaction():
-            if limited and store.sends_since(who, 60) >= cfg.web.api_sends_per_minute:
+            if limited and store.outbox.sends_since(who, 60) >= cfg.web.api_sends_per_minute:
                 response = json_error(429, "rate_limited", f"This token may queue {cfg.web.api_sends_per_minute} "
                                       "messages a minute (web.api_sends_per_minute); retry later.")
                 response.headers["Retry-After"] = "60"
                 return response
-            result = store.enqueue(
+            result = store.outbox.enqueue(
                 fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
                 idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
-                created_by=who, source="api", max_parts=cfg.sending.max_parts,
-                max_attempts=cfg.sending.max_attempts,
-                footer=cfg.compliance.first_message_footer if fields["kind"] != "reply" else None)
+                created_by=who, source="api", policy=SendPolicy.from_config(cfg, fields["kind"]))
+    except IdempotencyConflict as exc:
+        return json_error(409, "idempotency_conflict", str(exc))
     except MessageRejected as exc:
-        text = str(exc)
-        if "idempotency key" in text:
-            return json_error(409, "idempotency_conflict", text)
-        return json_error(422, "rejected", text)
+        return json_error(422, "rejected", str(exc))
     cost = preview(fields["text"])
-    msg = store.get_message(result.id)
+    msg = store.outbox.get(result.id)
     payload = {
         "id": result.id,
         "created": result.created,
@@ -180,10 +177,10 @@ def get_message(message_id: int) -> Any:
     store = get_store()
     with store.read_snapshot():
         try:
-            msg = store.get_message(message_id)
+            msg = store.outbox.get(message_id)
         except NotFound:
             return json_error(404, "not_found", f"There is no message #{message_id}.")
-        history = store.state_history(message_id)
+        history = store.outbox.history(message_id)
     token = g.get("token")
     if token is not None and token.scope == "send" and msg.created_by != actor():
         # A send-only token may follow its own messages, not read everyone's.
@@ -202,7 +199,7 @@ def list_messages() -> Any:
     if isinstance(page, Response):
         return page
     limit, offset = page
-    msgs = get_store().list_messages(state=state, limit=limit, offset=offset)
+    msgs = get_store().outbox.recent(state=state, limit=limit, offset=offset)
     return jsonify({"messages": [_message_json(m) for m in msgs], "limit": limit, "offset": offset})
 
 
@@ -236,7 +233,7 @@ def conversations() -> Any:
     status = request.args.get("status") or None
     if status not in (None, "open", "done"):
         return json_error(400, "bad_request", "'status' must be open or done")
-    rows = get_store().list_conversations(status=status, team=request.args.get("team") or None,
+    rows = get_store().conversations.threads(status=status, team=request.args.get("team") or None,
                                           unread_only=request.args.get("unread") in ("1", "true"),
                                           limit=limit, offset=offset)
     keep = ("id", "number", "name", "modem_id", "modem_name", "status", "team", "assigned_to", "unread",
@@ -303,7 +300,7 @@ def metrics() -> Any:
 
     metric("smsgate_daemon_up", "gauge", "1 if the daemon heartbeat is fresh.",
            [({}, 1 if report["daemon"]["running"] else 0)])
-    counts = store.queue_counts()  # every state, finished ones too: counters for rate() over time
+    counts = store.outbox.queue_counts()  # every state, finished ones too: counters for rate() over time
     metric("smsgate_messages", "gauge", "Outbound messages by state and priority.",
            [({"state": s, "priority": p}, n) for s, by in sorted(counts.items()) for p, n in sorted(by.items())])
     metric("smsgate_oldest_queued_seconds", "gauge", "Age of the oldest queued message.",
@@ -319,7 +316,7 @@ def metrics() -> Any:
                [({"modem": m["name"]}, m[key]) for m in mods])
     metric("smsgate_alerts_open", "gauge", "Open operator alerts.", [({}, len(report["alerts"]))])
     metric("smsgate_webhook_deliveries", "gauge", "Webhook deliveries by state.",
-           [({"state": s}, n) for s, n in sorted(store.webhook_counts().items())])
+           [({"state": s}, n) for s, n in sorted(store.webhooks.counts().items())])
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -39,7 +39,7 @@ SECURITY_HEADERS = {
 
 
 def default_store_factory(config: Config) -> Store:
-    return Store.open(config.database_path, default_region=config.clinic.region or None, migrate=False)
+    return Store.for_config(config, migrate=False)
 
 
 def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> Flask:
@@ -48,7 +48,7 @@ def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> 
 
     app = Flask(__name__)
     # Migrate once at start-up, so requests can open the database without checking migrations.
-    Store.open(config.database_path, default_region=config.clinic.region or None).close()
+    Store.for_config(config).close()
     app.config.update(
         SECRET_KEY=_secret_key(config),
         SESSION_COOKIE_NAME="smsgate_session",

@@ -79,7 +79,7 @@ def load_identity() -> Response | None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return json_error(401, "bad_authorization", "Use `Authorization: Bearer <token>`.")
-        token = get_store().token_for_secret(secret.strip())
+        token = get_store().accounts.token_for_secret(secret.strip())
         if token is None:
             return json_error(401, "invalid_token", "The token is unknown or was revoked; ask an admin for "
                                                     "a new one (`smsgate tokens create`).")
@@ -88,7 +88,7 @@ def load_identity() -> Response | None:
     sid = session.get("sid")
     if sid:
         cfg = smsgate_config().web
-        web_session = get_store().get_session(sid, idle_seconds=cfg.idle_logout_minutes * 60)
+        web_session = get_store().accounts.get_session(sid, idle_seconds=cfg.idle_logout_minutes * 60)
         if web_session is None:
             session.pop("sid", None)
             g.session_expired = True
@@ -168,31 +168,31 @@ def login() -> Any:
     cfg = smsgate_config().web
     store = get_store()
     addr = remote_addr()
-    by_user, by_addr = store.failed_logins(username=username, remote_addr=addr, seconds=60)
+    by_user, by_addr = store.accounts.failed_logins(username=username, remote_addr=addr, seconds=60)
     limit = cfg.login_attempts_per_minute
     if by_user >= limit or by_addr >= limit * 3:
         with store.transaction():
-            store.record_login_attempt(username, addr, ok=False)
-            store.audit(f"web:{username}", "login.throttled", "user", None, {"remote_addr": addr})
+            store.accounts.record_login_attempt(username, addr, ok=False)
+            store.audit.record(f"web:{username}", "login.throttled", "user", None, {"remote_addr": addr})
         log.warning("login throttled for user %r from %s", username, addr)
         response = Response(render_template("login.html", next=request.form.get("next", ""),
                                             error="Too many failed attempts. Wait a minute and try again."),
                             status=429, mimetype="text/html")
         response.headers["Retry-After"] = "60"
         return response
-    user = store.check_password(username, password)
+    user = store.accounts.check_password(username, password)
     if user is None:
         with store.transaction():
-            store.record_login_attempt(username, addr, ok=False)
-            store.audit(f"web:{username}", "login.failed", "user", None, {"remote_addr": addr})
+            store.accounts.record_login_attempt(username, addr, ok=False)
+            store.audit.record(f"web:{username}", "login.failed", "user", None, {"remote_addr": addr})
         return Response(render_template("login.html", next=request.form.get("next", ""),
                                         error="Wrong user name or password."), status=401, mimetype="text/html")
-    store.record_login_attempt(username, addr, ok=True)
+    store.accounts.record_login_attempt(username, addr, ok=True)
     previous = session.get("sid")
     if previous:
         # Logging in over a live session (another user at the same browser) ends that one on the server.
-        store.end_session(previous, actor=actor())
-    sid = store.start_session(user, addr)
+        store.accounts.end_session(previous, actor=actor())
+    sid = store.accounts.start_session(user, addr)
     # A new session: nothing from before the login (including its CSRF token) survives.
     session.clear()
     session["sid"] = sid
@@ -205,7 +205,7 @@ def login() -> Any:
 def logout() -> Any:
     sid = session.get("sid")
     if sid:
-        get_store().end_session(sid, actor=actor())
+        get_store().accounts.end_session(sid, actor=actor())
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
