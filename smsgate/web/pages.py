@@ -19,9 +19,9 @@ from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import IllegalTransition, MessageRejected, NotFound, views
 from smsgate.status import PRIORITY_NAMES
 
-from .app import get_store, smsgate_config
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
+from .context import get_store, smsgate_config
 from .snapshot import status_snapshot
 from .words import STATE_WORDS, age, csv_cell, duration, failure_in_words
 
