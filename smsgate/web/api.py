@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
+from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
 from smsgate.queue import MessageRejected, NotFound, State, views
 
 from .auth import actor, api_auth
@@ -70,10 +72,9 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
             raise _bad("'not_before' must be an ISO-8601 time with a UTC offset, e.g. "
                              "2026-11-22T09:30:00-05:00", "not_before")
         not_before = not_before.astimezone(UTC)
-    expect = _word_map(body.get("expect"), "expect")
-    if body.get("expect") == "rating":
-        expect = {str(i): f"rating:{i}" for i in range(1, 6)}
-    follow_up = _word_map(body.get("follow_up"), "follow_up")
+    expect = _answers(body, "expect", parse_expect)
+    follow_up = _answers(body, "follow_up", lambda v: parse_word_map(v, what="reply",
+                                                                   example='{"YES": "See you then!"}') or None)
     key = body.get("idempotency_key")
     if key is not None and not isinstance(key, str):
         raise _bad("'idempotency_key' must be a string", "idempotency_key")
@@ -87,13 +88,22 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
             "expect": expect, "follow_up": follow_up, "idempotency_key": key}
 
 
-def _word_map(value: Any, name: str) -> dict[str, str] | None:
-    if value is None or (value == "rating" and name == "expect"):
+def _answers(body: dict[str, Any], name: str,
+             parse: Callable[[str | dict[str, str]], dict[str, str] | None]) -> dict[str, str] | None:
+    """`expect` or `follow_up`: a wrong type is a 400, a map that cannot be stored (an empty or repeated
+    word, an empty value) a 422, like any other message the queue refuses."""
+    value = body.get(name)
+    if value is None:
         return None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    rating = name == "expect" and value == "rating"
+    if not rating and (not isinstance(value, dict)
+                       or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
         raise _bad(f"{name!r} must be an object of word -> text, e.g. {{\"YES\": \"confirmed\"}}"
-                         + (" or \"rating\"" if name == "expect" else ""), name)
-    return {k.strip().upper(): v for k, v in value.items()}
+                   + (" or \"rating\"" if name == "expect" else ""), name)
+    try:
+        return parse(value)
+    except WordMapError as exc:
+        raise ApiError(422, "rejected", f"{name!r}: {exc}", name) from None
 
 
 @bp.route("/api/v1/messages", methods=["POST"])
