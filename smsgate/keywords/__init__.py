@@ -12,7 +12,7 @@ from .engine import Outcome, PlannedReply, RulesEngine
 from .guard import Guard, make_gate, recipient_zones
 from .hours import BusinessHours, HoursError, QuietHours
 from .normalize import canonical
-from .reports import ConsentExplanation, Report, build_report, consent_csv, explain_consent, safe_cell
+from .reports import ConsentExplanation, Report, build_report, consent_csv, explain_consent
 from .rules import Rule, RuleError, build_rule, parse_menu
 from .templates import TemplateError, render
 
@@ -44,5 +44,4 @@ __all__ = [
     "parse_word_map",
     "recipient_zones",
     "render",
-    "safe_cell",
 ]

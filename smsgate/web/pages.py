@@ -1,12 +1,11 @@
 """The staff pages: status, shared inbox, outbox, reports, exports and the audit log.
 
 SMS text is attacker input: it only ever reaches a template as a variable (autoescaped), and CSV cells
-go through `csv_cell`; nothing here marks text safe or renders text as a template.
+go through `smsgate.spreadsheet`; nothing here marks text safe or renders text as a template.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import UTC, datetime
@@ -17,13 +16,14 @@ from werkzeug.wrappers import Response
 
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import IllegalTransition, MessageRejected, NotFound, views
+from smsgate.spreadsheet import write_csv
 from smsgate.status import PRIORITY_NAMES
 
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
 from .context import get_store, smsgate_config
 from .snapshot import status_snapshot
-from .words import STATE_WORDS, age, csv_cell, duration, failure_in_words
+from .words import STATE_WORDS, age, duration, failure_in_words
 
 bp = Blueprint("pages", __name__)
 
@@ -279,10 +279,7 @@ def export(what: str) -> Response:
         rows = views.inbound_export(store, EXPORT_MAX_ROWS)
         columns = ["id", "sender", "modem_id", "received_at", "keyword", "body"]
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for r in rows:
-        writer.writerow([csv_cell(r[c]) for c in columns])
+    write_csv(out, columns, ([r[c] for c in columns] for r in rows))
     with store.transaction():
         store.audit(actor(), "export", "export", None, {"what": what, "rows": len(rows),
                                                         "filters": dict(request.args)})
