@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from .normalize import canonical
 
-__all__ = ["RATING_WORDS", "WordMapError", "match_answer", "parse_expect", "parse_word_map", "rating_of"]
+__all__ = ["WordMapError", "match_answer", "parse_expect", "parse_word_map", "rating_of"]
 
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "YES": ("Y", "YES", "YEA", "YEAH", "YEP", "YUP", "YA", "YS", "YESS", "YESSS", "SURE", "CONFIRM", "CONFIRMED",
@@ -90,13 +90,13 @@ def parse_word_map(
     return out
 
 
-RATING_WORDS = ("1-5", "rating")
+_RATING_WORDS = ("1-5", "rating")
 
 
 def parse_expect(value: str | Mapping[str, str] | None) -> dict[str, str] | None:
     """`YES=confirmed,NO=cancelled,1=reschedule` (or the API's object) -> the stored `expect` mapping;
     `1-5` or `rating` asks for a rating, recorded as `rating:N`."""
-    if isinstance(value, str) and value.strip().lower() in RATING_WORDS:
+    if isinstance(value, str) and value.strip().lower() in _RATING_WORDS:
         return {str(i): f"rating:{i}" for i in range(1, 6)}
     return parse_word_map(value) or None
 
