@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -235,7 +236,7 @@ def test_metrics_are_prometheus_text(env: WebEnv) -> None:
 def test_openapi_document_lists_every_api_route(env: WebEnv) -> None:
     spec = env.client().get("/api/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    routes = {r.rule.replace("<int:message_id>", "{id}") for r in env.app.url_map.iter_rules()
+    routes = {re.sub(r"<(\w+:)?message_id>", "{id}", r.rule) for r in env.app.url_map.iter_rules()
               if r.rule.startswith("/api/v1/") and r.rule != "/api/v1/openapi.json"} | {"/metrics"}
     assert routes == set(spec["paths"])
 
@@ -306,6 +307,7 @@ def assert_error_shape(response: Any, status: int, error: str, field: str | None
     ("get", "/api/v1/conversations?offset=x", "read", None, 400, "bad_request", "offset"),
     ("get", "/api/v1/conversations?status=closed", "read", None, 400, "bad_request", "status"),
     ("get", "/api/v1/messages/999", "read", None, 404, "not_found", None),
+    ("get", f"/api/v1/messages/{2**63}", "read", None, 404, "not_found", None),
     ("get", "/api/v1/nowhere", "read", None, 404, "not_found", None),
 ])
 def test_every_api_error_has_the_documented_shape(env: WebEnv, method: str, path: str, scope: str | None,

@@ -52,7 +52,7 @@ def concrete_urls(env: WebEnv) -> list[tuple[str, str, str]]:
     for rule in env.app.url_map.iter_rules():
         if rule.endpoint in PUBLIC_ENDPOINTS:
             continue
-        url = re.sub(r"<int:\w+>", "1", rule.rule)
+        url = re.sub(r"<(?:int|id):\w+>", "1", rule.rule)
         url = re.sub(r"<any\(([\w, ]+)\):\w+>", lambda m: m.group(1).split(",")[0].strip(), url)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, url))

@@ -174,7 +174,7 @@ def _message_json(msg: Any, history: list[dict[str, Any]] | None = None) -> dict
     return out
 
 
-@bp.route("/api/v1/messages/<int:message_id>")
+@bp.route("/api/v1/messages/<id:message_id>")
 @api_auth("read_own")
 def get_message(message_id: int) -> Any:
     store = get_store()

@@ -44,9 +44,12 @@ def register_filters(app: Flask) -> None:
         return {"current_user": g.get("user"), "clinic_name": smsgate_config().clinic.name}
 
 
+MAX_PAGE = 10**6  # keeps (page - 1) * PAGE_SIZE inside what SQLite takes as an OFFSET
+
+
 def _page() -> int:
     try:
-        return max(int(request.args.get("page", "1")), 1)
+        return min(max(int(request.args.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         return 1
 
@@ -107,7 +110,7 @@ def _conversation_or_404(conversation_id: int) -> dict[str, Any]:
         abort(404, f"There is no conversation #{conversation_id}.")
 
 
-@bp.route("/inbox/<int:conversation_id>")
+@bp.route("/inbox/<id:conversation_id>")
 @login_required()
 def conversation(conversation_id: int, *, reply_text: str = "", error: str | None = None, status: int = 200) -> Any:
     store = get_store()
@@ -124,7 +127,7 @@ def conversation(conversation_id: int, *, reply_text: str = "", error: str | Non
     return Response(body, status=status, mimetype="text/html")
 
 
-@bp.route("/inbox/<int:conversation_id>/reply", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/reply", methods=["POST"])
 @login_required("staff")
 def reply(conversation_id: int) -> Any:
     store = get_store()
@@ -145,7 +148,7 @@ def reply(conversation_id: int) -> Any:
     return redirect(url_for("pages.conversation", conversation_id=conversation_id))
 
 
-@bp.route("/inbox/<int:conversation_id>/assign", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/assign", methods=["POST"])
 @login_required("staff")
 def assign(conversation_id: int) -> Any:
     _conversation_or_404(conversation_id)
@@ -156,7 +159,7 @@ def assign(conversation_id: int) -> Any:
     return redirect(url_for("pages.conversation", conversation_id=conversation_id))
 
 
-@bp.route("/inbox/<int:conversation_id>/done", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/done", methods=["POST"])
 @login_required("staff")
 def mark_done(conversation_id: int) -> Any:
     _conversation_or_404(conversation_id)
@@ -169,7 +172,7 @@ def mark_done(conversation_id: int) -> Any:
     return redirect(url_for("pages.inbox"))
 
 
-@bp.route("/inbox/<int:conversation_id>/opt-out", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/opt-out", methods=["POST"])
 @login_required("staff")
 def likely_opt_out(conversation_id: int) -> Any:
     """Confirm (write an opt-out to the consent ledger) or dismiss a "likely opt-out" flag."""
@@ -232,7 +235,7 @@ def outbox() -> Any:
                            page=page, more=more)
 
 
-@bp.route("/outbox/<int:message_id>")
+@bp.route("/outbox/<id:message_id>")
 @login_required()
 def message(message_id: int) -> Any:
     store = get_store()
@@ -245,7 +248,7 @@ def message(message_id: int) -> Any:
     return render_template("message.html", msg=msg, history=store.state_history(message_id), reason=reason)
 
 
-@bp.route("/outbox/<int:message_id>/<any(cancel, retry):action>", methods=["POST"])
+@bp.route("/outbox/<id:message_id>/<any(cancel, retry):action>", methods=["POST"])
 @login_required("admin")
 def message_action(message_id: int, action: str) -> Any:
     store = get_store()
