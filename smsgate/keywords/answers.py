@@ -63,7 +63,7 @@ def parse_word_map(
     items: list[tuple[str, str, str]] = []  # (word, value, the item as the sender wrote it)
     if isinstance(value, Mapping):
         for word, text in value.items():
-            shown = json.dumps({word: text}, ensure_ascii=False)
+            shown = json.dumps({str(word): text}, ensure_ascii=False, default=str)
             if not isinstance(word, str) or not isinstance(text, str):
                 raise WordMapError(f"{shown}: both the answer word and its {what} must be text, e.g. {example}")
             items.append((word, text, shown))

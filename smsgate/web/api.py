@@ -43,7 +43,7 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
     unknown = sorted(set(body) - MESSAGE_FIELDS)
     if unknown:
         raise _bad(f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(MESSAGE_FIELDS))}",
-                         unknown[0])
+                   unknown[0])
     for name in ("to", "text"):
         if name not in body:
             raise _bad(f"{name!r} is required", name)
@@ -70,17 +70,16 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
             not_before = None
         if not_before is None or not_before.tzinfo is None:
             raise _bad("'not_before' must be an ISO-8601 time with a UTC offset, e.g. "
-                             "2026-11-22T09:30:00-05:00", "not_before")
+                       "2026-11-22T09:30:00-05:00", "not_before")
         not_before = not_before.astimezone(UTC)
     expect = _answers(body, "expect", parse_expect)
-    follow_up = _answers(body, "follow_up", lambda v: parse_word_map(v, what="reply",
-                                                                   example='{"YES": "See you then!"}') or None)
+    follow_up = _answers(body, "follow_up", _parse_follow_up)
     key = body.get("idempotency_key")
     if key is not None and not isinstance(key, str):
         raise _bad("'idempotency_key' must be a string", "idempotency_key")
     if key is not None and header_key is not None and key != header_key:
         raise _bad("the Idempotency-Key header and the idempotency_key field differ; send one",
-                         "idempotency_key")
+                   "idempotency_key")
     key = key or header_key
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
         raise _bad(f"the idempotency key must have 1-{MAX_KEY_LENGTH} characters", "idempotency_key")
@@ -104,6 +103,10 @@ def _answers(body: dict[str, Any], name: str,
         return parse(value)
     except WordMapError as exc:
         raise ApiError(422, "rejected", f"{name!r}: {exc}", name) from None
+
+
+def _parse_follow_up(value: str | dict[str, str]) -> dict[str, str] | None:
+    return parse_word_map(value, what="reply", example='{"YES": "See you then!"}') or None
 
 
 @bp.route("/api/v1/messages", methods=["POST"])
