@@ -229,7 +229,9 @@ class RulesEngine:
         out.answered_message_id, out.answer, out.answer_outcome = msg.id, word, outcome
         follow = msg.follow_up or {}
         by_word = {canonical(k): v for k, v in follow.items()}
-        text = by_word.get(canonical(word)) or follow.get(outcome)
+        # Keyed by the answer word, or by the outcome it records (stored canonical like a word, by
+        # parse_word_map, or as given by a caller of the store).
+        text = by_word.get(canonical(word)) or follow.get(outcome) or by_word.get(canonical(outcome))
         if text:
             try:
                 body = render(text, self._values(store, inbound, word))
