@@ -107,10 +107,6 @@ class StorageOptions:
     mem2: tuple[str, ...] = ()
     mem3: tuple[str, ...] = ()
 
-    @property
-    def can_receive(self) -> bool:
-        return bool(self.mem1)
-
 
 @dataclass(frozen=True)
 class CnmiSupport:
