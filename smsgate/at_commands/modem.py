@@ -454,8 +454,8 @@ class Modem:
         if state == "READY":
             return state
         if state != "SIM PIN":
-            raise SimLocked(state, "the gateway only enters a SIM PIN; unlock this SIM by hand "
-                            "(e.g. in a phone) and restart the modem.")
+            raise SimLocked(state, f"the SIM asks for {state!r} and the gateway only enters a SIM PIN; unlock "
+                            "this SIM by hand (e.g. in a phone) and restart the modem.")
         self.channel.command(f'AT+CPIN="{pin}"', timeout=20.0, expect=(), secret=pin)
         return self.pin_state()
 
