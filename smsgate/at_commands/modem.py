@@ -329,19 +329,6 @@ def parse_cnmi_test(lines: list[str]) -> CnmiSupport:
     return CnmiSupport(mode=sets[0], mt=sets[1], bm=sets[2], ds=sets[3], bfr=sets[4])
 
 
-def preferred_cnmi(support: CnmiSupport) -> tuple[int, int, int, int, int]:
-    """Buffered store-and-notify (mode 2, mt 1, ds 2 or 1; RELIABILITY.md: mode 1 loses notices)."""
-
-    def pick(options: frozenset[int], wanted: tuple[int, ...]) -> int:
-        for w in wanted:
-            if w in options:
-                return w
-        return min(options) if options else wanted[-1]
-
-    return (pick(support.mode, (2, 1, 3, 0)), pick(support.mt, (1, 0)), pick(support.bm, (0,)),
-            pick(support.ds, (2, 1, 0)), pick(support.bfr, (0,)))
-
-
 def clean_pdu(line: str, length: int | None) -> str:
     """Upper-case hex, drop a stray quote and ``FF`` padding past SMSC + TPDU (gammu fixtures 04/32/41)."""
     pdu = line.strip().strip('"').upper()
