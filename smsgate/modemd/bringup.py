@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from smsgate.at_commands.errors import CmeError, CmsError, CommandFailed, ModemError, SimLocked
-from smsgate.at_commands.modem import CnmiSupport, Identity, Modem, StorageOptions
+from smsgate.at_commands.modem import CnmiSupport, Identity, Modem, Registration, StorageOptions
 from smsgate.config import ModemConfig
 from smsgate.retry import backoff_delay
 
@@ -121,6 +122,35 @@ def unlock_sim(modem: Modem, *, name: str, pin: str | None, memory: PinMemory, s
         memory.refused = True
         raise SimLocked(after, f"after the configured PIN the SIM in modem {name} says {after!r}; the PIN is "
                         "probably wrong. Fix it, check in a phone, then restart smsgate (tried once).")
+
+
+def identify(modem: Modem, *, cfg: ModemConfig, path: str | None, memory: PinMemory, stop: threading.Event,
+             note: Callable[[str], None]) -> tuple[Identity, str | None]:
+    """Plain numeric answers, an unlocked SIM, and proof this is the configured modem; returns it and its number."""
+    modem.set_echo(False)
+    modem.set_numeric_errors()
+    unlock_sim(modem, name=cfg.name, pin=cfg.pin, memory=memory, stop=stop, note=note)
+    ident = busy_retry(modem.identify, name=cfg.name, stop=stop)
+    check_identity(cfg, path, ident)
+    number = busy_retry(modem.own_number, name=cfg.name, stop=stop) or cfg.number or None
+    return ident, number
+
+
+def wait_registration(modem: Modem, *, wait_s: float, poll_s: float, stop: threading.Event,
+                      note: Callable[[str], None]) -> Registration | None:
+    """The registration once the modem is on the network, denied, or still off it after `wait_s`.
+
+    None when the daemon is stopping. A denial (stat 3) is final for now: the network will not change
+    its mind in the next seconds, and the health round polls it again.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        reg = modem.registration()
+        if reg.registered or reg.stat == 3 or time.monotonic() >= deadline:
+            return reg
+        note(f"waiting for the network ({reg.meaning})")
+        if stop.wait(poll_s):
+            return None
 
 
 def check_identity(cfg: ModemConfig, path: str | None, ident: Identity) -> None:
@@ -243,3 +273,24 @@ def set_up_notices(modem: Modem, *, name: str, status_reports: bool) -> Notices:
     except CommandFailed:
         modem.set_cnmi(choice.mode, choice.mt, choice.bm, choice.ds)
     return Notices(enabled=True, cnma=cnma)
+
+
+@dataclass(frozen=True)
+class MessageSetup:
+    """How the modem was set up for SMS: the memories selected and swept, and its new-message notices."""
+
+    memories: tuple[str, ...]
+    sweep: list[str]
+    notices: Notices
+
+
+def set_up_messages(modem: Modem, *, name: str, status_reports: bool) -> MessageSetup:
+    """PDU mode, storage, notices, and `+CMMS=2` so the parts of one message share an open link."""
+    modem.set_pdu_mode()
+    memories, sweep = select_storage(modem, name=name, status_reports=status_reports)
+    notices = set_up_notices(modem, name=name, status_reports=status_reports)
+    try:
+        modem.cmms(2)
+    except CommandFailed as exc:
+        log.debug("modem %s: no AT+CMMS (%s)", name, exc.final_line)
+    return MessageSetup(memories, sweep, notices)

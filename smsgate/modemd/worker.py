@@ -29,7 +29,6 @@ import serial
 from smsgate.at_commands.channel import AtChannel
 from smsgate.at_commands.classify import Urc
 from smsgate.at_commands.errors import CmsError, CommandFailed, ModemError, SimLocked
-from smsgate.at_commands.modem import Modem
 from smsgate.config import Config, ModemConfig
 from smsgate.queue import Defer, Gate, Message, Store, StoreError
 from smsgate.queue.clock import ts
@@ -270,55 +269,37 @@ class ModemWorker:
         stop, sending = self.ctx.stop, self.ctx.config.sending
         self.status.note("initialising")
         channel.resync()
-        m.set_echo(False)
-        m.set_numeric_errors()
-        bringup.unlock_sim(m, name=self.name, pin=self.cfg.pin, memory=self._pin, stop=stop, note=self.status.note)
-        ident = bringup.busy_retry(m.identify, name=self.name, stop=stop)
-        bringup.check_identity(self.cfg, self.path, ident)
-        number = bringup.busy_retry(m.own_number, name=self.name, stop=stop) or self.cfg.number or None
+        ident, number = bringup.identify(m, cfg=self.cfg, path=self.path, memory=self._pin, stop=stop,
+                                         note=self.status.note)
         store.update_modem(modem_id, device=self.path, imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid,
                            manufacturer=ident.manufacturer, model=ident.model, revision=ident.revision,
                            msisdn=number, last_seen_at=ts(store.clock()))
         inbound = InboundProcessor(store, modem_id, modem_identity(store, modem_id), self.ctx.on_inbound)
-        m.set_pdu_mode()
-        memories, sweep = bringup.select_storage(m, name=self.name, status_reports=sending.status_reports)
-        notices = bringup.set_up_notices(m, name=self.name, status_reports=sending.status_reports)
-        if not notices.enabled:
+        setup = bringup.set_up_messages(m, name=self.name, status_reports=sending.status_reports)
+        if not setup.notices.enabled:
             log.warning("modem %s: no new-message notices; polling its storage every %.0f s", self.name,
                         self.t.sweep_without_notices_s)
-        try:
-            m.cmms(2)
-        except CommandFailed as exc:
-            log.debug("modem %s: no AT+CMMS (%s)", self.name, exc.final_line)
         sender = Sender(store, m, modem_name=self.name, sending=sending, bucket=self._bucket, caps=self._caps,
                         stop=stop, send_timeout=self.t.send_timeout_s,
                         on_unknown_resend=functools.partial(self._resend_unknown, store))
-        return ModemSession(channel=channel, modem=m, store=store, modem_id=modem_id, inbound=inbound,
-                            sender=sender, memories=memories, sweep_memories=sweep, notices=notices.enabled,
-                            cnma=notices.cnma)
+        return ModemSession(name=self.name, channel=channel, modem=m, store=store, modem_id=modem_id,
+                            inbound=inbound, sender=sender, memories=setup.memories, sweep_memories=setup.sweep,
+                            notices=setup.notices.enabled, cnma=setup.notices.cnma)
 
     def _first_rounds(self, session: ModemSession) -> None:
         """Wait for the network, empty the storage and poll health once, then announce the modem ready."""
-        registered = self._wait_registration(session.modem)
+        reg = bringup.wait_registration(session.modem, wait_s=self.t.registration_wait_s,
+                                        poll_s=self.t.registration_poll_s, stop=self.ctx.stop, note=self.status.note)
+        registered = reg is not None and reg.registered
+        if registered:
+            self.status.resolve("no_network")
+        elif reg is not None:
+            self._no_network(reg.meaning)
         self._sweep(session)
         self._health(session, initial=True)
         if registered:
             self.status.rise(*REACHED)
         log.info("modem %s ready on %s (%s)", self.name, self.path, self.state)
-
-    def _wait_registration(self, m: Modem) -> bool:
-        deadline = time.monotonic() + self.t.registration_wait_s
-        while True:
-            reg = m.registration()
-            if reg.registered:
-                self.status.resolve("no_network")
-                return True
-            if reg.stat == 3 or time.monotonic() >= deadline:
-                self._no_network(reg.meaning)
-                return False
-            self.status.note(f"waiting for the network ({reg.meaning})")
-            if self.ctx.stop.wait(self.t.registration_poll_s):
-                return False
 
     def _no_network(self, meaning: str) -> None:
         self._next_registration = time.monotonic() + self.t.no_network_poll_s
@@ -374,7 +355,7 @@ class ModemWorker:
                 # The announced slot held something else (or nothing): the report is in another memory.
                 self.request("sweep")
         elif name in ("+CMT", "+CDS") and urc.pdu:
-            self._take(session, None, urc.pdu)
+            session.take(None, urc.pdu)
             if session.cnma:
                 try:
                     session.modem.cnma()
@@ -401,7 +382,7 @@ class ModemWorker:
             if stored is None:
                 self.request("sweep")
                 return None
-            return self._take(session, index, stored.pdu_hex)
+            return session.take(index, stored.pdu_hex)
         except CmsError as exc:
             # +CDSI indexes are only hints (chan-quectel#75); a sweep finds the message wherever it is.
             log.info("modem %s: reading %s index %s failed (%s); sweeping storage", self.name, mem, index, exc)
@@ -411,72 +392,23 @@ class ModemWorker:
             if switched:
                 session.select_home()
 
-    def _take(self, session: ModemSession, index: int | None, pdu_hex: str) -> Outcome | None:
-        """Store one PDU, then (and only then) delete the modem's copy."""
-        pdu = pdu_hex.strip()
-        if not pdu:
-            return None
-        outcome = session.inbound.process(pdu)
-        if outcome.kind == "undecodable" and index is None:
-            alt = session.inbound.process(pdu, has_smsc=False)
-            outcome = alt if alt.kind != "undecodable" else outcome
-        if outcome.delete and index is not None:
-            try:
-                session.modem.delete_message(index)
-            except CmsError as exc:
-                if exc.code != 321:
-                    raise
-        return outcome
-
     def _sweep(self, session: ModemSession) -> None:
-        m = session.modem
         self._next_sweep = time.monotonic() + (self.t.sweep_s if session.notices else self.t.sweep_without_notices_s)
-        for mem in list(session.sweep_memories) or [""]:
-            switched = bool(mem) and mem != session.memories[0]
-            if switched:
-                try:
-                    m.select_storage(mem)
-                except CommandFailed as exc:
-                    if mem == "SR":
-                        log.info("modem %s: no status-report memory SR (%s)", self.name, exc.final_line)
-                        session.sweep_memories.remove(mem)
-                        continue
-                    raise
-            try:
-                for item in m.list_messages(4):
-                    if item.stat in (2, 3):
-                        continue  # stored outgoing messages are not ours
-                    self._take(session, item.index, item.pdu_hex)
-            except CmsError as exc:
-                log.info("modem %s: sweeping %s failed: %s", self.name, mem or "storage", exc)
-            finally:
-                if switched:
-                    session.select_home()
+        session.sweep()
 
     # -- health ---------------------------------------------------------------------------------------
 
     def _health(self, session: ModemSession, *, initial: bool = False) -> None:
-        m, store = session.modem, session.store
+        store = session.store
         self._next_registration = time.monotonic() + self.t.no_network_poll_s
-        sig = m.signal()
-        reg = m.registration()
-        try:
-            op = m.operator().name
-        except CommandFailed:
-            op = None
-        used = total = None
-        try:
-            uses = m.storage()
-            if uses:
-                used, total = uses[0].used, uses[0].total
-        except CommandFailed as exc:
-            log.debug("modem %s: AT+CPMS? failed: %s", self.name, exc.final_line)
+        health = session.read_health()
+        sig, reg, used, total = health.signal, health.registration, health.used, health.total
         now = ts(store.clock())
         full = bool(total and used is not None and used >= total * self.t.storage_alert_ratio)
         with store.transaction():  # the facts, the state and the alerts they imply are read together
             store.update_modem(session.modem_id, signal_dbm=sig.dbm, signal_bars=sig.bars,
-                               registration=reg.meaning, operator=op, storage_used=used, storage_total=total,
-                               last_seen_at=now, heartbeat_at=now)
+                               registration=reg.meaning, operator=health.operator, storage_used=used,
+                               storage_total=total, last_seen_at=now, heartbeat_at=now)
             if not initial:
                 if reg.registered and self.state is ModemState.NO_NETWORK:
                     self.status.rise("no_network")
