@@ -333,9 +333,9 @@ def keywords_add(ctx: Context, keyword: str, reply: str | None, aliases: tuple[s
                           opt_in_scope=opt_in, route=route, forward_to=forward_to, webhook=webhook, hours=hours,
                           menu=parse_menu(menu), priority=priority, default_region=cfg.clinic.region or None)
         ctx.store().keywords.add(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
-                                opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
-                                webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority,
-                                actor="cli", replace=replace)
+                                 opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                                 webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority,
+                                 actor="cli", replace=replace)
     except (RuleError, KeywordExists, ValueError) as exc:
         raise _fail(exc) from None
     click.echo(f"keyword {rule.keyword}: {'; '.join(rule.actions())}")

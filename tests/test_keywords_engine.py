@@ -37,8 +37,8 @@ def add_rule(store: Store, keyword: str, **kw) -> None:  # type: ignore[no-untyp
 
     rule = build_rule(keyword, vocabulary=Vocabulary(ComplianceConfig()), default_region="US", **kw)
     store.keywords.add(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
-                      opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
-                      webhook=rule.webhook, hours=rule.hours, menu=rule.menu)
+                       opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                       webhook=rule.webhook, hours=rule.hours, menu=rule.menu)
 
 
 # -- opt-out ------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def test_stop_committed_means_a_campaign_queued_earlier_is_never_handed_out(
         store: Store, engine: RulesEngine, config, modem: int, clock) -> None:  # type: ignore[no-untyped-def]
     clock.now = MONDAY_NOON_NY
     campaign = store.outbox.enqueue_many([{"to": PATIENT, "text": "Flu shots this week!"},
-                                   {"to": PATIENT2, "text": "Flu shots this week!"}], campaign="flu")
+                                         {"to": PATIENT2, "text": "Flu shots this week!"}], campaign="flu")
     receive(store, engine, PATIENT, "stop", modem)
     claims = send_all(store, config, modem)
     sent = {(c.message.to_number, c.message.kind) for c in claims}
@@ -310,7 +310,7 @@ def test_a_follow_up_given_for_the_outcome_or_the_word_is_sent(
         store: Store, engine: RulesEngine, config, modem: int, clock, follow_up: str) -> None:  # type: ignore[no-untyped-def]
     clock.now = MONDAY_NOON_NY
     mid = store.outbox.enqueue(PATIENT, "Reply YES to confirm", expect=parse_expect("YES=confirmed,NO=cancelled"),
-                        follow_up=parse_word_map((follow_up,))).id
+                               follow_up=parse_word_map((follow_up,))).id
     send_all(store, config, modem)
     clock.advance(60)
     _, out = receive(store, engine, PATIENT, "yep", modem)

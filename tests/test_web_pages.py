@@ -191,7 +191,7 @@ def test_reports_show_keywords_outcomes_ratings_opt_outs_and_a_chart(env: WebEnv
         if outcome:
             env.store.execute("UPDATE messages SET outcome = ? WHERE id = ?", (outcome, msg))
     env.store.reports.record(modem_id=modem, tp_mr=7, recipient=OTHER_PATIENT, status_code=0,
-                                   outcome="delivered", dedupe_key="r1")
+                             outcome="delivered", dedupe_key="r1")
     assert env.store.outbox.get(delivered).state.value == "delivered"
     env.store.consent.record(PATIENT, "opt_out", source="keyword", actor="rules")
     html = env.login("sam").get("/reports").get_data(as_text=True)

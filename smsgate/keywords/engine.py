@@ -128,7 +128,7 @@ class RulesEngine:
         try:
             with store.transaction():
                 inbound, _ = store.inbox.store(modem_id=modem_id, sender=sender, body=text,
-                                                 dedupe_key=f"dry-run:{uuid.uuid4()}")
+                                               dedupe_key=f"dry-run:{uuid.uuid4()}")
                 raise _DryRun(self.process(store, inbound))
         except _DryRun as done:
             return done.outcome
@@ -153,7 +153,7 @@ class RulesEngine:
             if inbound.conversation_id is not None:
                 store.conversations.update(inbound.conversation_id, actor="rules", likely_opt_out=1)
         store.inbox.mark_handled(inbound.id, keyword=out.keyword, action=out.action,
-                           in_reply_to=out.answered_message_id, likely_opt_out=out.likely_opt_out)
+                                 in_reply_to=out.answered_message_id, likely_opt_out=out.likely_opt_out)
         return out
 
     # -- compliance ----------------------------------------------------------------------------------

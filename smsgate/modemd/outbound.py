@@ -133,8 +133,9 @@ class Sender:
         if cls is ErrorClass.PERMANENT:
             return self._permanent(claim, reason, code, exc)
         if cls is ErrorClass.TRANSIENT:
-            retried = self.store.outbox.retry_later(claim, reason, delay=backoff_delay(
-                msg.attempts, base=self.sending.retry_base_seconds, cap=self.sending.retry_max_seconds), code=code)
+            delay = backoff_delay(msg.attempts, base=self.sending.retry_base_seconds,
+                                  cap=self.sending.retry_max_seconds)
+            retried = self.store.outbox.retry_later(claim, reason, delay=delay, code=code)
             return SendOutcome(Result.RETRY if retried else Result.FAILED, exc)
         if cls is ErrorClass.MODEM:
             self.store.outbox.requeue(claim, f"modem {self.modem_name}: {reason}")

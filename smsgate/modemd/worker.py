@@ -132,7 +132,7 @@ class ModemWorker:
             last = store.modems.by_name(self.name)
             self.path = last["device"] if last else None
             modem_id = self.status.modem_id = store.modems.upsert(self.name, state=ModemState.STARTING.value,
-                                                                 state_detail=None)
+                                                                  state_detail=None)
             self._loop(store, modem_id)
         except Exception as exc:
             log.exception("modem %s: worker thread crashed", self.name)
@@ -272,8 +272,8 @@ class ModemWorker:
         ident, number = bringup.identify(m, cfg=self.cfg, path=self.path, memory=self._pin, stop=stop,
                                          note=self.status.note)
         store.modems.update(modem_id, device=self.path, imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid,
-                           manufacturer=ident.manufacturer, model=ident.model, revision=ident.revision,
-                           msisdn=number, last_seen_at=ts(store.clock()))
+                            manufacturer=ident.manufacturer, model=ident.model, revision=ident.revision,
+                            msisdn=number, last_seen_at=ts(store.clock()))
         inbound = InboundProcessor(store, modem_id, modem_identity(store, modem_id), self.ctx.on_inbound)
         setup = bringup.set_up_messages(m, name=self.name, status_reports=sending.status_reports)
         if not setup.notices.enabled:
@@ -407,8 +407,8 @@ class ModemWorker:
         full = bool(total and used is not None and used >= total * self.t.storage_alert_ratio)
         with store.transaction():  # the facts, the state and the alerts they imply are read together
             store.modems.update(session.modem_id, signal_dbm=sig.dbm, signal_bars=sig.bars,
-                               registration=reg.meaning, operator=health.operator, storage_used=used,
-                               storage_total=total, last_seen_at=now, heartbeat_at=now)
+                                registration=reg.meaning, operator=health.operator, storage_used=used,
+                                storage_total=total, last_seen_at=now, heartbeat_at=now)
             if not initial:
                 if reg.registered and self.state is ModemState.NO_NETWORK:
                     self.status.rise("no_network")
@@ -477,7 +477,7 @@ class ModemWorker:
     def _resend_unknown(self, store: Store, message_id: int) -> bool:
         """`sending.resend_unknown`: put an ambiguous message back, at most max_attempts times in all."""
         return store.outbox.resend_automatically(message_id, f"modemd:{self.name}:resend_unknown",
-                                          limit=self.ctx.config.sending.max_attempts)
+                                                 limit=self.ctx.config.sending.max_attempts)
 
     # -- bookkeeping ----------------------------------------------------------------------------------
 

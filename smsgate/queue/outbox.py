@@ -300,8 +300,8 @@ class Outbox:
             for idx, earlier in same_as.items():
                 result[idx] = result[earlier]
             self.audit.record(created_by, "campaign.enqueue", "campaign", None,
-                       {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
-                        "last_id": ids[-1] if ids else None})
+                              {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
+                               "last_id": ids[-1] if ids else None})
         return [int(x) for x in result]  # type: ignore[arg-type]
 
     def _known_keys(self, keys: list[str]) -> dict[str, tuple[int, str, str]]:
@@ -472,7 +472,7 @@ class Outbox:
                         self._move(msg.id, State.QUEUED, State.CANCELLED, "policy", {"reason": verdict.reason},
                                    {"last_error": verdict.reason})
                         self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ?"
-                                   " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
+                                        " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
                         continue
                     if isinstance(verdict, Defer):
                         self.db.execute(
@@ -535,7 +535,7 @@ class Outbox:
     def _held_state(self, claim: Claim) -> tuple[str, int | None]:
         """(state, modem_id) of a message `claim` still holds; the light `_held` of the sending path."""
         row = self.db.execute("SELECT state, modem_id, lease_owner FROM messages WHERE id = ?",
-                                 (claim.message.id,)).fetchone()
+                              (claim.message.id,)).fetchone()
         if row is None:
             raise NotFound(f"no message #{claim.message.id}")
         if row[2] != claim.owner:
@@ -549,8 +549,8 @@ class Outbox:
             state, modem_id = self._held_state(claim)
             # The part may only move forward: pending -> submitting (or stay submitting on a repeat).
             cur = self.db.execute("UPDATE message_parts SET state = 'submitting', modem_id = ?"
-                                     " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
-                                     (modem_id, mid, part_no))
+                                  " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
+                                  (modem_id, mid, part_no))
             if cur.rowcount != 1:
                 self.part_to(mid, part_no, PartState.SUBMITTING, modem_id=modem_id)  # raises why not
             if state != State.SUBMITTING:
@@ -593,19 +593,19 @@ class Outbox:
         if row is None or row["state"] != State.UNKNOWN:
             return False
         last = self.db.one("SELECT actor, detail FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
-                         " ORDER BY id DESC LIMIT 1", (claim.message.id,))
+                           " ORDER BY id DESC LIMIT 1", (claim.message.id,))
         if last is None or last["actor"] != "lease-expiry" or json.loads(last["detail"] or "{}").get(
                 "owner") != claim.owner:
             return False
         part = self.db.one("SELECT state, modem_id FROM message_parts WHERE message_id = ? AND part_no = ?",
-                         (claim.message.id, part_no))
+                           (claim.message.id, part_no))
         if part is None or part["state"] != PartState.UNKNOWN:
             return False
         modem_id = part["modem_id"] if part["modem_id"] is not None else row["modem_id"]
         self.part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
                       modem_id=modem_id, last_error=None)
         left = self.db.one("SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ?"
-                         " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
+                           " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
         if left and left["n"] == 0:
             conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now)
             self.transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
@@ -649,7 +649,7 @@ class Outbox:
                    code: int | None, error_class: str) -> None:
         # Both ways to `failed` count against the modem, so its failure counter matches the outbox.
         self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                   " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
+                        " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
         self.transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
                          {"reason": reason, "code": code, "class": error_class},
                          lease_owner=None, lease_until=None, last_error=reason, last_error_code=code,
@@ -669,7 +669,7 @@ class Outbox:
                  code: int | None, error_class: str) -> None:
         due = ts(self.db.clock() + timedelta(seconds=delay))
         self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'",
-                   (claim.message.id,))
+                        (claim.message.id,))
         self.transition(claim.message.id, State(row["state"]), State.QUEUED, claim.owner,
                          {"reason": reason, "retry_in": delay, "class": error_class},
                          lease_owner=None, lease_until=None, modem_id=None, due_at=due, attempts=attempts,
@@ -681,8 +681,8 @@ class Outbox:
         sender, so the rest must come from the same number while that modem is ready (the claim's normal
         preferred-modem failover applies when it is not)."""
         row = self.db.one("SELECT modem_id FROM message_parts WHERE message_id = ? AND modem_id IS NOT NULL"
-                        " AND state IN ('submitted', 'delivered', 'undeliverable') ORDER BY part_no LIMIT 1",
-                        (message_id,))
+                          " AND state IN ('submitted', 'delivered', 'undeliverable') ORDER BY part_no LIMIT 1",
+                          (message_id,))
         return {"preferred_modem_id": row["modem_id"]} if row else {}
 
     def mark_unknown(self, claim: Claim, part_no: int, reason: str) -> None:
@@ -705,7 +705,7 @@ class Outbox:
             self.transition(message_id, State(row["state"]), State.CANCELLED, actor, {"reason": reason},
                              last_error=reason, finished_at=self.db.now())
             self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                       " AND state IN ('pending', 'unknown')", (reason, message_id))
+                            " AND state IN ('pending', 'unknown')", (reason, message_id))
 
     def resend(self, message_id: int, actor: str, *, reason: str = "re-sent by staff") -> None:
         """Put an `unknown` or `failed` message back in the queue: its unsure parts are sent again."""
@@ -716,7 +716,7 @@ class Outbox:
             if row["state"] not in (State.UNKNOWN, State.FAILED):
                 raise IllegalTransition(message_id, row["state"], State.QUEUED)
             self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
-                       " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
+                            " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
             self.transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": reason},
                              due_at=self.db.now(), attempts=0, finished_at=None)
 
@@ -740,13 +740,13 @@ class Outbox:
         counts = {"requeued": 0, "unknown": 0}
         with self.db.transaction():
             rows = self.db.all("SELECT id, state, lease_owner, lease_until FROM messages"
-                             " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
+                               " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
             for row in rows:
                 expired = row["lease_until"] is not None and row["lease_until"] < now
                 if not expired and not (owner_is_dead and owner_is_dead(row["lease_owner"])):
                     continue
                 in_flight = self.db.all("SELECT part_no FROM message_parts WHERE message_id = ?"
-                                      " AND state = 'submitting'", (row["id"],))
+                                        " AND state = 'submitting'", (row["id"],))
                 if in_flight:
                     for p in in_flight:
                         self.part_to(row["id"], p["part_no"], PartState.UNKNOWN,
@@ -783,11 +783,11 @@ class Outbox:
         """Record the answer to a message's question; a later answer replaces it (both are in the audit)."""
         with self.db.transaction():
             cur = self.db.execute("UPDATE messages SET outcome = ?, outcome_at = ?, answered_by = ? WHERE id = ?",
-                             (outcome, self.db.now(), inbound_id, message_id))
+                                  (outcome, self.db.now(), inbound_id, message_id))
             if cur.rowcount != 1:
                 raise NotFound(f"no message #{message_id}")
             self.audit.record(actor, "message.outcome", "message", message_id,
-                       {"outcome": outcome, "inbound_id": inbound_id})
+                              {"outcome": outcome, "inbound_id": inbound_id})
 
     # -- counts for guard rails and caps -------------------------------------------------------------
     def auto_replies_since(self, number: str, since: str) -> int:

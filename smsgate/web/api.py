@@ -224,8 +224,8 @@ def conversations() -> Any:
     if status not in (None, "open", "done"):
         raise _bad("'status' must be open or done", "status")
     rows = get_store().conversations.threads(status=status, team=request.args.get("team") or None,
-                                          unread_only=request.args.get("unread") in ("1", "true"),
-                                          limit=limit, offset=offset)
+                                             unread_only=request.args.get("unread") in ("1", "true"),
+                                             limit=limit, offset=offset)
     keep = ("id", "number", "name", "modem_id", "modem_name", "status", "team", "assigned_to", "unread",
             "likely_opt_out", "last_message_at", "created_at")
     return jsonify({"conversations": [{k: r.get(k) for k in keep} for r in rows], "limit": limit,

@@ -166,7 +166,7 @@ def mark_done(conversation_id: int) -> Any:
     _conversation_or_404(conversation_id)
     reopen = request.form.get("reopen") == "1"
     get_store().conversations.update(conversation_id, actor=actor(), status="open" if reopen else "done",
-                                    **({} if reopen else {"unread": 0}))
+                                     **({} if reopen else {"unread": 0}))
     flash("Conversation reopened." if reopen else "Conversation marked done.", "ok")
     if reopen:
         return redirect(url_for("pages.conversation", conversation_id=conversation_id))
@@ -192,7 +192,7 @@ def likely_opt_out(conversation_id: int) -> Any:
         with store.transaction():
             store.conversations.update(conversation_id, actor=actor(), likely_opt_out=0)
             store.audit.record(actor(), "consent.likely_opt_out_dismissed", "conversation", conversation_id,
-                        {"number": conv["number"]})
+                               {"number": conv["number"]})
         flash("Flag dismissed: the number stays subscribed.", "ok")
     else:
         abort(400, "Choose confirm or dismiss.")
@@ -286,7 +286,7 @@ def export(what: str) -> Response:
     write_csv(out, columns, ([r[c] for c in columns] for r in rows))
     with store.transaction():
         store.audit.record(actor(), "export", "export", None, {"what": what, "rows": len(rows),
-                                                        "filters": dict(request.args)})
+                           "filters": dict(request.args)})
     stamp = _now().strftime("%Y%m%d-%H%M")
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="smsgate-{what}-{stamp}.csv"'})
