@@ -45,7 +45,7 @@ def run(n_modems: int, messages: int, inbound: int) -> dict[str, float]:
         numbers = [f"+1202555{i:04d}" for i in range(200)]
         t0, c0 = time.monotonic(), cpu()
         h.store.outbox.enqueue_many([{"to": numbers[i % len(numbers)], "text": f"Reminder {i}: your visit is tomorrow"}
-                              for i in range(messages)], kind="transactional", campaign="bench")
+                                    for i in range(messages)], kind="transactional", campaign="bench")
 
         def done() -> bool:
             n = h.store.query("SELECT COUNT(*) AS n FROM messages WHERE state IN ('submitted','delivered')")[0]["n"]

@@ -46,9 +46,9 @@ def populate(path: Path, messages: int, inbound: int) -> None:
     now = datetime.now(UTC)
     with Store.open(path, default_region="US") as store:
         m1 = store.modems.upsert("front-desk", state="ready", signal_dbm=-71, signal_bars=4, registration="home",
-                                operator="Simnet", msisdn="+15555550100", storage_used=3, storage_total=30)
+                                 operator="Simnet", msisdn="+15555550100", storage_used=3, storage_total=30)
         m2 = store.modems.upsert("back-office", state="ready", signal_dbm=-85, signal_bars=3, registration="home",
-                                operator="Simnet", msisdn="+15555550199", storage_used=0, storage_total=30)
+                                 operator="Simnet", msisdn="+15555550199", storage_used=0, storage_total=30)
         people = numbers(2000)
         texts = [f"Reminder: your appointment on day {d} at 10:{d:02d}. Reply YES to confirm." for d in range(30)]
         store.outbox.enqueue_many(

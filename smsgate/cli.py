@@ -143,34 +143,6 @@ def db_migrate(ctx: Context) -> None:
 
 # --- messages ----------------------------------------------------------------------------------------
 
-def _parse_expect(value: str | None) -> dict[str, str] | None:
-    if not value:
-        return None
-    if value.strip() in ("1-5", "rating"):
-        return {str(i): f"rating:{i}" for i in range(1, 6)}
-    out: dict[str, str] = {}
-    for item in value.split(","):
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r}: write answers as WORD=outcome, e.g. YES=confirmed,NO=cancelled")
-        word, outcome = (part.strip() for part in item.split("=", 1))
-        if not word or not outcome:
-            raise click.BadParameter(f"{item!r}: both the answer word and its outcome are needed, e.g. YES=confirmed")
-        out[word.upper()] = outcome
-    return out
-
-
-def _parse_follow_up(values: tuple[str, ...]) -> dict[str, str] | None:
-    out: dict[str, str] = {}
-    for item in values:
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r}: write follow-ups as WORD=\"text\"")
-        word, text = item.split("=", 1)
-        if not word.strip() or not text.strip():
-            raise click.BadParameter(f"{item!r}: both the answer word and the reply are needed, e.g. YES=\"See you!\"")
-        out[word.strip().upper()] = text
-    return out or None
-
-
 @cli.command()
 @click.argument("number")
 @click.argument("text")
@@ -191,13 +163,23 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
         smsgate send +15551234567 "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm" \\
             --expect YES=confirmed,NO=cancelled --follow-up YES="See you then!"
     """
+    from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
+
+    try:
+        answers = parse_expect(expect)
+    except WordMapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from None
+    try:
+        replies = parse_word_map(follow_up, what="reply", example='YES="See you then!"') or None
+    except WordMapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--follow-up") from None
     cfg = ctx.config
     nb = not_before.astimezone(UTC) if not_before else None
     store = ctx.store()
     try:
         result = store.outbox.enqueue(
-            number, text, kind=kind, not_before=nb, expect=_parse_expect(expect),
-            follow_up=_parse_follow_up(follow_up), idempotency_key=idempotency_key, created_by="cli",
+            number, text, kind=kind, not_before=nb, expect=answers, follow_up=replies,
+            idempotency_key=idempotency_key, created_by="cli",
             source="cli", policy=SendPolicy.from_config(cfg, kind),
         )
     except MessageRejected as exc:
@@ -351,9 +333,9 @@ def keywords_add(ctx: Context, keyword: str, reply: str | None, aliases: tuple[s
                           opt_in_scope=opt_in, route=route, forward_to=forward_to, webhook=webhook, hours=hours,
                           menu=parse_menu(menu), priority=priority, default_region=cfg.clinic.region or None)
         ctx.store().keywords.add(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
-                                opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
-                                webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority,
-                                actor="cli", replace=replace)
+                                 opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                                 webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority,
+                                 actor="cli", replace=replace)
     except (RuleError, KeywordExists, ValueError) as exc:
         raise _fail(exc) from None
     click.echo(f"keyword {rule.keyword}: {'; '.join(rule.actions())}")

@@ -30,7 +30,7 @@ def receive(store: Store, engine: RulesEngine, sender: str, body: str, modem_id:
     """Store an inbound message and run the rules on it in one transaction, as the daemon does."""
     with store.transaction():
         inbound, _ = store.inbox.store(modem_id=modem_id, sender=sender, body=body,
-                                         dedupe_key=key or f"test-{next(_keys)}")
+                                       dedupe_key=key or f"test-{next(_keys)}")
         outcome = engine.process(store, inbound)
     return inbound, outcome
 

@@ -80,8 +80,8 @@ def add_keyword(h: Harness, word: str, *, menu: str | None = None, **options: An
     rule = build_rule(word, vocabulary=Vocabulary(cfg.compliance), menu=parse_menu(menu),
                       default_region=cfg.clinic.region, **options)
     h.store.keywords.add(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
-                        opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
-                        webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority, actor="cli")
+                         opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                         webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority, actor="cli")
 
 
 def text_in(h: Harness, phone: HandsetHandle, text: str, timeout: float = 15.0) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from keywords_support import PATIENT, PATIENT2, STAFF, make_config, queued_to, receive, send_all
 
 from smsgate.config import ConfigError
-from smsgate.keywords import RulesEngine, Vocabulary, build_rule, make_gate
+from smsgate.keywords import RulesEngine, Vocabulary, build_rule, make_gate, parse_expect, parse_word_map
 from smsgate.queue import Kind, Priority, State, Store, views
 
 MONDAY_NOON_NY = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
@@ -37,8 +37,8 @@ def add_rule(store: Store, keyword: str, **kw) -> None:  # type: ignore[no-untyp
 
     rule = build_rule(keyword, vocabulary=Vocabulary(ComplianceConfig()), default_region="US", **kw)
     store.keywords.add(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
-                      opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
-                      webhook=rule.webhook, hours=rule.hours, menu=rule.menu)
+                       opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                       webhook=rule.webhook, hours=rule.hours, menu=rule.menu)
 
 
 # -- opt-out ------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def test_stop_committed_means_a_campaign_queued_earlier_is_never_handed_out(
         store: Store, engine: RulesEngine, config, modem: int, clock) -> None:  # type: ignore[no-untyped-def]
     clock.now = MONDAY_NOON_NY
     campaign = store.outbox.enqueue_many([{"to": PATIENT, "text": "Flu shots this week!"},
-                                   {"to": PATIENT2, "text": "Flu shots this week!"}], campaign="flu")
+                                         {"to": PATIENT2, "text": "Flu shots this week!"}], campaign="flu")
     receive(store, engine, PATIENT, "stop", modem)
     claims = send_all(store, config, modem)
     sent = {(c.message.to_number, c.message.kind) for c in claims}
@@ -306,6 +306,19 @@ def test_an_answer_records_the_outcome_on_the_reminder_and_queues_the_follow_up(
     assert follow.text == "See you then, there!" and follow.kind == Kind.REPLY
     assert store.outbox.get(follow.message_id).required_modem_id == modem
     assert store.query("SELECT in_reply_to FROM inbound WHERE id = ?", (inbound.id,))[0]["in_reply_to"] == mid
+
+
+@pytest.mark.parametrize("follow_up", ["confirmed=Thanks, see you!", "YES=Thanks, see you!"])
+def test_a_follow_up_given_for_the_outcome_or_the_word_is_sent(
+        store: Store, engine: RulesEngine, config, modem: int, clock, follow_up: str) -> None:  # type: ignore[no-untyped-def]
+    clock.now = MONDAY_NOON_NY
+    mid = store.outbox.enqueue(PATIENT, "Reply YES to confirm", expect=parse_expect("YES=confirmed,NO=cancelled"),
+                               follow_up=parse_word_map((follow_up,))).id
+    send_all(store, config, modem)
+    clock.advance(60)
+    _, out = receive(store, engine, PATIENT, "yep", modem)
+    assert (out.answered_message_id, out.answer_outcome) == (mid, "confirmed")
+    assert [r.text for r in out.replies] == ["Thanks, see you!"]
 
 
 def test_answers_match_the_latest_question_and_only_inside_the_window(

@@ -130,7 +130,7 @@ def test_rules_hook_runs_in_the_transaction_that_stores_the_message(tmp_path: Pa
         inbound_id = inbound.id  # type: ignore[attr-defined]
         seen.append((inbound_id, store.conn.in_transaction))
         store.outbox.enqueue(inbound.sender, "Thanks, we got your message", kind=Kind.REPLY,  # type: ignore[attr-defined]
-                      in_reply_to=inbound_id, idempotency_key=f"auto:{inbound_id}")
+                             in_reply_to=inbound_id, idempotency_key=f"auto:{inbound_id}")
 
     with harness(tmp_path, [SimModemSpec("m1")], on_inbound=on_inbound) as h:
         h.wait_ready()
@@ -180,7 +180,7 @@ def test_a_reply_overtakes_a_queued_campaign_within_one_send_slot(tmp_path: Path
     with harness(tmp_path, [SimModemSpec("m1")], config_kwargs={"parts_per_minute": 1200}) as h:
         h.wait_ready()
         h.store.outbox.enqueue_many([{"to": f"+1202555{i:04d}", "text": f"Flu shots now {i}"} for i in range(300)],
-                             campaign="flu")
+                                    campaign="flu")
         wait_until(
             lambda: h.store.outbox.queue_counts().get("submitted") or h.store.outbox.queue_counts().get("delivered"),
             what="campaign under way",

@@ -13,7 +13,7 @@ def test_reading_the_same_sms_twice_stores_it_once(store: Store) -> None:
     m1 = store.modems.upsert("front-desk", imei="359000000000001")
     key = inbound_key("359000000000001", "0791ab")
     first, created = store.inbox.store(modem_id=m1, sender="+1 202 555 0123", body="YES", dedupe_key=key,
-                                         pdu="0791AB")
+                                       pdu="0791AB")
     again, created_again = store.inbox.store(modem_id=m1, sender=A, body="YES", dedupe_key=key)
     assert created and not created_again and again.id == first.id
     assert first.sender == A
@@ -48,7 +48,7 @@ def test_alphanumeric_sender_is_kept_as_given(store: Store) -> None:
 
 def test_undecodable_message_is_kept_with_its_pdu(store: Store) -> None:
     msg, _ = store.inbox.store(modem_id=None, sender=A, body="", dedupe_key="k", pdu="07FFFF",
-                                 decode_error="TP-DCS 0xF4 not supported")
+                               decode_error="TP-DCS 0xF4 not supported")
     assert store.inbox.get(msg.id).decode_error == "TP-DCS 0xF4 not supported"
     with pytest.raises(NotFound):
         store.inbox.get(999)

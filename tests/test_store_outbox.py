@@ -88,7 +88,7 @@ def test_bulk_enqueue_is_all_or_nothing_and_names_the_bad_row(store: Store) -> N
 def test_bulk_enqueue_respects_idempotency_keys(store: Store) -> None:
     first = store.outbox.enqueue_many([{"to": A, "text": "Flu shots", "idempotency_key": "k1"}])
     again = store.outbox.enqueue_many([{"to": A, "text": "Flu shots", "idempotency_key": "k1"},
-                                {"to": B, "text": "Flu shots", "idempotency_key": "k2"}])
+                                      {"to": B, "text": "Flu shots", "idempotency_key": "k2"}])
     assert again[0] == first[0] and count(store, "messages") == 2
     with pytest.raises(MessageRejected, match="k1"):
         store.outbox.enqueue_many([{"to": B, "text": "other", "idempotency_key": "k1"}])
@@ -146,7 +146,7 @@ def test_full_send_path_reaches_delivered_and_never_goes_back(store: Store) -> N
     assert store.outbox.get(mid).state == State.SUBMITTING
     assert store.outbox.mark_part_submitted(claim, 1, tp_mr=7) is True
     store.reports.record(modem_id=m1, tp_mr=7, recipient=A, status_code=0, outcome="delivered",
-                               dedupe_key="r1")
+                         dedupe_key="r1")
     assert store.outbox.get(mid).state == State.DELIVERED
     with pytest.raises(IllegalTransition):
         store.outbox.transition(mid, State.DELIVERED, State.SUBMITTED, "test")

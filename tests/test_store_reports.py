@@ -17,7 +17,7 @@ def send(store: Store, claim: Claim, first_mr: int) -> None:
 
 def report(store: Store, modem: int, mr: int, outcome: str, key: str, recipient: str = A):
     return store.reports.record(modem_id=modem, tp_mr=mr, recipient=recipient, status_code=0,
-                                      outcome=outcome, dedupe_key=key)
+                                outcome=outcome, dedupe_key=key)
 
 
 def test_multipart_message_is_delivered_only_when_every_part_is(store: Store) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from web_helpers import PATIENT, WebEnv, add_modem, bearer, make_env, receive
 
 from smsgate.queue import Store
+from smsgate.web.api import MESSAGE_FIELDS
 
 
 @pytest.fixture
@@ -84,9 +89,12 @@ def test_reused_idempotency_key_with_other_text_is_a_conflict(env: WebEnv) -> No
     ({"to": PATIENT, "text": "hi", "not_before": "2030-01-01T09:00"}, 400, "UTC offset"),
     ({"to": PATIENT, "text": "hi", "expect": ["YES"]}, 400, "'expect' must be an object"),
     ({"to": PATIENT, "text": "hi", "priority": "urgent"}, 400, "'priority' must be"),
-    ({"to": PATIENT, "text": "hi", "expect": {"": "confirmed"}}, 422, "needs both a word"),
-    ({"to": PATIENT, "text": "hi", "expect": {"YES": " "}}, 422, "needs both a word"),
-    ({"to": PATIENT, "text": "hi", "expect": {"YES": "ok"}, "follow_up": {"YES": ""}}, 422, "needs both a word"),
+    ({"to": PATIENT, "text": "hi", "expect": {"": "confirmed"}}, 422, "both the answer word and its outcome"),
+    ({"to": PATIENT, "text": "hi", "expect": {"YES": " "}}, 422, "both the answer word and its outcome"),
+    ({"to": PATIENT, "text": "hi", "expect": {"YES": "ok"}, "follow_up": {"YES": ""}}, 422,
+     "both the answer word and its reply"),
+    ({"to": PATIENT, "text": "hi", "expect": {"yes": "confirmed", "YES!": "cancelled"}}, 422, "give each answer once"),
+    ({"to": PATIENT, "text": "hi", "expect": {"!!": "confirmed"}}, 422, "no letters or digits"),
     (["to", PATIENT], 400, "JSON object"),
 ])
 def test_bad_input_gets_a_clear_json_error_and_stores_nothing(env: WebEnv, payload: object, status: int,
@@ -228,7 +236,7 @@ def test_metrics_are_prometheus_text(env: WebEnv) -> None:
 def test_openapi_document_lists_every_api_route(env: WebEnv) -> None:
     spec = env.client().get("/api/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    routes = {r.rule.replace("<int:message_id>", "{id}") for r in env.app.url_map.iter_rules()
+    routes = {re.sub(r"<(\w+:)?message_id>", "{id}", r.rule) for r in env.app.url_map.iter_rules()
               if r.rule.startswith("/api/v1/") and r.rule != "/api/v1/openapi.json"} | {"/metrics"}
     assert routes == set(spec["paths"])
 
@@ -268,3 +276,73 @@ def test_parallel_requests_cannot_slip_past_the_token_send_limit(env: WebEnv) ->
         t.join(30)
     assert sorted(statuses) == [201] * 5 + [429] * 3
     assert count_messages(env.store) == 5
+
+
+# -- the error shape ------------------------------------------------------------------------------
+
+def _error_schema() -> dict[str, Any]:
+    text = resources.files("smsgate.web").joinpath("openapi.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)["components"]["schemas"]["Error"]
+    return schema
+
+
+def assert_error_shape(response: Any, status: int, error: str, field: str | None = None) -> None:
+    schema = _error_schema()
+    body = response.json
+    assert response.status_code == status, body
+    assert response.mimetype == "application/json"
+    assert set(schema["required"]) <= set(body) <= set(schema["properties"]), body
+    assert all(isinstance(v, str) and v for v in body.values()), body
+    assert body["error"] == error and body.get("field") == field
+
+
+@pytest.mark.parametrize(("method", "path", "scope", "payload", "status", "error", "field"), [
+    ("post", "/api/v1/messages", "send", {"to": PATIENT}, 400, "bad_request", "text"),
+    ("post", "/api/v1/messages", "send", {"to": PATIENT, "text": "hi", "kind": "x"}, 400, "bad_request", "kind"),
+    ("post", "/api/v1/messages", "send", {"to": "12345", "text": "hi"}, 422, "rejected", None),
+    ("post", "/api/v1/messages", "read", {"to": PATIENT, "text": "hi"}, 403, "scope", None),
+    ("post", "/api/v1/messages", None, {"to": PATIENT, "text": "hi"}, 401, "unauthorized", None),
+    ("get", "/api/v1/messages?state=sent", "read", None, 400, "bad_request", "state"),
+    ("get", "/api/v1/messages?limit=0", "read", None, 400, "bad_request", "limit"),
+    ("get", "/api/v1/conversations?offset=x", "read", None, 400, "bad_request", "offset"),
+    ("get", "/api/v1/conversations?status=closed", "read", None, 400, "bad_request", "status"),
+    ("get", "/api/v1/messages/999", "read", None, 404, "not_found", None),
+    ("get", f"/api/v1/messages/{2**63}", "read", None, 404, "not_found", None),
+    ("get", "/api/v1/nowhere", "read", None, 404, "not_found", None),
+])
+def test_every_api_error_has_the_documented_shape(env: WebEnv, method: str, path: str, scope: str | None,
+                                                   payload: object, status: int, error: str,
+                                                   field: str | None) -> None:
+    headers = token(env.store, scope) if scope else {}
+    response = getattr(env.client(), method)(path, headers=headers, json=payload)
+    assert_error_shape(response, status, error, field)
+
+
+def test_an_unknown_or_malformed_token_gets_the_error_shape(env: WebEnv) -> None:
+    client = env.client()
+    assert_error_shape(client.get("/api/v1/messages", headers={"Authorization": "Basic x"}), 401,
+                       "bad_authorization")
+    assert_error_shape(client.get("/api/v1/messages", headers=bearer("sg_nope")), 401, "invalid_token")
+    assert_error_shape(client.get("/api/v1/messages?token=abc"), 400, "credentials_in_url")
+
+
+def test_an_error_keeps_its_headers(env: WebEnv) -> None:
+    response = env.client().get("/api/v1/messages")
+    assert_error_shape(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="smsgate"'
+    assert response.headers["Cache-Control"] == "no-store"  # the app's own headers still apply
+
+
+_ODD_VALUES: list[object] = [None, 0, 1.5, True, "", " ", "x" * 300, [], ["YES"], {}, {"YES": 1}, {"": ""},
+                             {"!!": "x"}, {"yes": "a", "YES": "b"}, "rating", "1-5"]
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGE_FIELDS))
+def test_no_value_of_any_field_makes_the_api_answer_500(env: WebEnv, name: str) -> None:
+    client, auth = env.client(), token(env.store, "send")
+    for value in _ODD_VALUES:
+        payload = {"to": PATIENT, "text": "hi", name: value}
+        response = client.post("/api/v1/messages", headers=auth, json=payload)
+        assert response.status_code < 500, (payload, response.json)
+        if response.status_code >= 400:
+            assert_error_shape(response, response.status_code, response.json["error"], response.json.get("field"))

@@ -191,7 +191,7 @@ def test_reports_show_keywords_outcomes_ratings_opt_outs_and_a_chart(env: WebEnv
         if outcome:
             env.store.execute("UPDATE messages SET outcome = ? WHERE id = ?", (outcome, msg))
     env.store.reports.record(modem_id=modem, tp_mr=7, recipient=OTHER_PATIENT, status_code=0,
-                                   outcome="delivered", dedupe_key="r1")
+                             outcome="delivered", dedupe_key="r1")
     assert env.store.outbox.get(delivered).state.value == "delivered"
     env.store.consent.record(PATIENT, "opt_out", source="keyword", actor="rules")
     html = env.login("sam").get("/reports").get_data(as_text=True)
@@ -215,3 +215,15 @@ def test_status_figures_are_shared_for_the_cache_period(tmp_path: Path) -> None:
     assert "-99 dBm" in fresh.login("other").get("/status").get_data(as_text=True)
     env.store.close()
     fresh.store.close()
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("get", f"/outbox/{2**63}", 404), ("get", f"/inbox/{2**63}", 404),
+    ("post", f"/outbox/{2**63}/cancel", 404), ("post", f"/inbox/{2**63}/done", 404),
+    ("get", f"/inbox?page={10**30}", 200), ("get", f"/outbox?page={10**30}", 200), ("get", "/outbox?page=x", 200),
+])
+def test_an_id_or_page_beyond_the_database_is_a_missing_row_not_a_500(env: WebEnv, method: str, path: str,
+                                                                       status: int) -> None:
+    client = env.login("ada")
+    data = {"csrf_token": page_csrf(client)} if method == "post" else None
+    assert getattr(client, method)(path, data=data).status_code == status

@@ -67,7 +67,7 @@ def add_modem(store: Store, name: str = "front-desk", **fields: Any) -> int:
 
 def receive(store: Store, modem_id: int | None, sender: str, body: str) -> Any:
     inbound, _ = store.inbox.store(modem_id=modem_id, sender=sender, body=body,
-                                     dedupe_key=inbound_key(f"modem{modem_id}", f"{sender}{body}"))
+                                   dedupe_key=inbound_key(f"modem{modem_id}", f"{sender}{body}"))
     return inbound
 
 

@@ -129,7 +129,7 @@ class RulesEngine:
         try:
             with store.transaction():
                 inbound, _ = store.inbox.store(modem_id=modem_id, sender=sender, body=text,
-                                                 dedupe_key=f"dry-run:{uuid.uuid4()}")
+                                               dedupe_key=f"dry-run:{uuid.uuid4()}")
                 raise _DryRun(self.process(store, inbound))
         except _DryRun as done:
             return done.outcome
@@ -154,7 +154,7 @@ class RulesEngine:
             if inbound.conversation_id is not None:
                 store.conversations.update(inbound.conversation_id, actor="rules", likely_opt_out=1)
         store.inbox.mark_handled(inbound.id, keyword=out.keyword, action=out.action,
-                           in_reply_to=out.answered_message_id, likely_opt_out=out.likely_opt_out)
+                                 in_reply_to=out.answered_message_id, likely_opt_out=out.likely_opt_out)
         return out
 
     # -- compliance ----------------------------------------------------------------------------------
@@ -230,7 +230,9 @@ class RulesEngine:
         out.answered_message_id, out.answer, out.answer_outcome = msg.id, word, outcome
         follow = msg.follow_up or {}
         by_word = {canonical(k): v for k, v in follow.items()}
-        text = by_word.get(canonical(word)) or follow.get(outcome)
+        # Keyed by the answer word, or by the outcome it records (stored canonical like a word, by
+        # parse_word_map, or as given by a caller of the store).
+        text = by_word.get(canonical(word)) or follow.get(outcome) or by_word.get(canonical(outcome))
         if text:
             try:
                 body = render(text, self._values(store, inbound, word))

@@ -1,13 +1,13 @@
 """What the CLI (and the web app) show about consent, keywords and answers.
 
 `consent_csv` is for an auditor: every ledger event, oldest first, with cells that a spreadsheet will
-never run as a formula. `explain_consent` answers the admin's question "can we text this number, and
-if not, why?". `build_report` sums up answers to reminders, ratings, keyword hits and opt-outs.
+never run as a formula (`smsgate.spreadsheet`, the rule every export shares). `explain_consent` answers
+the admin's question "can we text this number, and if not, why?". `build_report` sums up answers to
+reminders, ratings, keyword hits and opt-outs.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from smsgate.config import Config
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import Kind, Store, views
+from smsgate.spreadsheet import write_csv
 
 from .answers import rating_of
 from .compliance import Vocabulary
@@ -27,30 +28,16 @@ __all__ = [
     "build_report",
     "consent_csv",
     "explain_consent",
-    "safe_cell",
 ]
 
 CONSENT_COLUMNS = ("number", "event", "scope", "time", "source", "evidence", "actor", "inbound_id")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading = + - @ (or tab/CR) gets a quote in front."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_LEDGER_KEYS = ("number", "event", "scope", "at", "source", "evidence", "actor", "inbound_id")
 
 
 def consent_csv(store: Store, out: TextIO, *, number: str | None = None) -> int:
     """Write the consent ledger (or one number's part of it) as CSV; returns the rows written."""
-    writer = csv.writer(out)
-    writer.writerow(CONSENT_COLUMNS)
-    n = 0
-    for row in store.consent.history(number):
-        writer.writerow([safe_cell(row["number"]), safe_cell(row["event"]), safe_cell(row["scope"]),
-                         safe_cell(row["at"]), safe_cell(row["source"]), safe_cell(row["evidence"]),
-                         safe_cell(row["actor"]), safe_cell(row["inbound_id"])])
-        n += 1
-    return n
+    return write_csv(out, CONSENT_COLUMNS,
+                     ([row[k] for k in _LEDGER_KEYS] for row in store.consent.history(number)))
 
 
 @dataclass

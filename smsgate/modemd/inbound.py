@@ -182,5 +182,5 @@ def run_hook(store: Store, on_inbound: InboundHook | None, row: Inbound) -> None
     except Exception as exc:  # the rules engine is a plug-in boundary; the SMS itself must survive it
         log.exception("rules failed on inbound #%s; the message is stored but unhandled", row.id)
         store.alerts.raise_alert("rules_failed", f"the rules engine failed on inbound message #{row.id} ({exc!r}); "
-                          "it is stored but no automatic reply was sent. Check the log and answer it by hand.",
-                          level="warning")
+                                 "it is stored but no automatic reply was sent. Check the log and answer it by hand.",
+                                 level="warning")

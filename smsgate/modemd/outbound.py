@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from smsgate.at_commands.pdu import EncodeError, encode_submit
 from smsgate.config import SendingConfig
 from smsgate.queue import Claim, LeaseLost, PartState, Store, StoreError
 from smsgate.queue.clock import ts
+from smsgate.retry import backoff_delay
 
 from .limits import Caps, TokenBucket
 
@@ -51,12 +51,6 @@ class SendOutcome:
             return True
         err = self.error
         return self.result is Result.UNKNOWN and err is not None and not isinstance(err, CmsError | CmeError)
-
-
-def backoff(attempts: int, cfg: SendingConfig) -> float:
-    """Exponential backoff with jitter, capped: 30 s, 60 s, 120 s ... up to retry_max_seconds."""
-    base = min(cfg.retry_base_seconds * (2 ** max(attempts, 0)), cfg.retry_max_seconds)
-    return base * random.uniform(0.8, 1.2)
 
 
 def error_class(exc: Exception) -> ErrorClass:
@@ -139,7 +133,9 @@ class Sender:
         if cls is ErrorClass.PERMANENT:
             return self._permanent(claim, reason, code, exc)
         if cls is ErrorClass.TRANSIENT:
-            retried = self.store.outbox.retry_later(claim, reason, delay=backoff(msg.attempts, self.sending), code=code)
+            delay = backoff_delay(msg.attempts, base=self.sending.retry_base_seconds,
+                                  cap=self.sending.retry_max_seconds)
+            retried = self.store.outbox.retry_later(claim, reason, delay=delay, code=code)
             return SendOutcome(Result.RETRY if retried else Result.FAILED, exc)
         if cls is ErrorClass.MODEM:
             self.store.outbox.requeue(claim, f"modem {self.modem_name}: {reason}")

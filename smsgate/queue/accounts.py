@@ -129,7 +129,7 @@ class Accounts:
             if self.db.one("SELECT 1 FROM users WHERE username = ?", (username,)):
                 raise AccountError(f"user {username!r} already exists; pick another name")
             cur = self.db.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
-                             (username, hashed, role, self.db.now()))
+                                  (username, hashed, role, self.db.now()))
             user_id = int(cur.lastrowid or 0)
             self.audit.record(actor, "user.add", "user", user_id, {"username": username, "role": role})
         return self.get_user(username)  # type: ignore[return-value]
@@ -167,15 +167,15 @@ class Accounts:
     # -- login attempts ------------------------------------------------------------------------------
     def record_login_attempt(self, username: str, remote_addr: str | None, ok: bool) -> None:
         self.db.execute("INSERT INTO login_attempts (username, remote_addr, at, ok) VALUES (?,?,?,?)",
-                   (username, remote_addr, self.db.now(), int(ok)))
+                        (username, remote_addr, self.db.now(), int(ok)))
 
     def failed_logins(self, *, username: str, remote_addr: str | None, seconds: float) -> tuple[int, int]:
         """Failed attempts in the last `seconds` for this user name, and from this address."""
         since = ts(self.db.clock() - timedelta(seconds=seconds))
         by_user = self.db.one("SELECT COUNT(*) AS n FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0",
-                            (username, since))
+                              (username, since))
         by_addr = self.db.one("SELECT COUNT(*) AS n FROM login_attempts WHERE remote_addr IS ? AND at >= ?"
-                            " AND ok = 0", (remote_addr, since))
+                              " AND ok = 0", (remote_addr, since))
         return int(by_user["n"]), int(by_addr["n"])  # type: ignore[index]
 
     # -- web sessions --------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class Accounts:
         now = self.db.now()
         with self.db.transaction():
             self.db.execute("INSERT INTO web_sessions (sid_hash, user_id, created_at, last_seen_at, remote_addr)"
-                       " VALUES (?,?,?,?,?)", (_sha256(sid), user.id, now, now, remote_addr))
+                            " VALUES (?,?,?,?,?)", (_sha256(sid), user.id, now, now, remote_addr))
             self.db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user.id))
             self.audit.record(user.username, "login", "user", user.id, {"remote_addr": remote_addr})
         return sid
@@ -225,8 +225,8 @@ class Accounts:
         prefix = secret[: len(TOKEN_PREFIX) + 6]
         with self.db.transaction():
             cur = self.db.execute("INSERT INTO api_tokens (name, prefix, token_hash, scope, created_by, created_at)"
-                             " VALUES (?,?,?,?,?,?)", (name.strip(), prefix, _sha256(secret), scope, actor,
-                                                       self.db.now()))
+                                  " VALUES (?,?,?,?,?,?)", (name.strip(), prefix, _sha256(secret), scope, actor,
+                                                            self.db.now()))
             token_id = int(cur.lastrowid or 0)
             self.audit.record(actor, "token.create", "token", token_id,
                               {"name": name, "scope": scope, "prefix": prefix})

@@ -21,7 +21,7 @@ class ConsentLedger:
         self.contacts = contacts
 
     def record(self, number: str, event: str, *, source: str, actor: str,
-                       scope: str = GLOBAL, evidence: str | None = None, inbound_id: int | None = None) -> int:
+               scope: str = GLOBAL, evidence: str | None = None, inbound_id: int | None = None) -> int:
         """Append an `opt_out` or `opt_in` event; from this commit on, claims see it."""
         if event not in ("opt_out", "opt_in"):
             raise ValueError(f"consent event must be opt_out or opt_in, not {event!r}")
@@ -33,7 +33,7 @@ class ConsentLedger:
                 (number, event, scope, self.db.now(), source, evidence, actor, inbound_id),
             )
             self.audit.record(actor, f"consent.{event}", "consent", int(cur.lastrowid or 0),
-                       {"number": number, "scope": scope, "source": source})
+                              {"number": number, "scope": scope, "source": source})
             return int(cur.lastrowid or 0)
 
     def status(self, number: str, scope: str = GLOBAL) -> ConsentStatus:

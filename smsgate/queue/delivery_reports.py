@@ -28,9 +28,9 @@ class DeliveryReports:
         self.contacts = contacts
 
     def record(self, *, modem_id: int | None, tp_mr: int, recipient: str, status_code: int,
-                             outcome: str, dedupe_key: str, sc_timestamp: str | None = None,
-                             discharge_time: str | None = None, pdu: str | None = None,
-                             window_hours: float = 72.0) -> ReportMatch:
+               outcome: str, dedupe_key: str, sc_timestamp: str | None = None,
+               discharge_time: str | None = None, pdu: str | None = None,
+               window_hours: float = 72.0) -> ReportMatch:
         if outcome not in OUTCOMES:
             raise ValueError(f"report outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
         recipient = self.contacts.canonical(recipient)
@@ -76,10 +76,10 @@ class DeliveryReports:
         if part is None:
             return ReportMatch(report_id, None, None, None)
         self.db.execute("UPDATE status_reports SET message_id = ?, part_no = ?, matched_at = ? WHERE id = ?",
-                   (part["message_id"], part["part_no"], self.db.now(), report_id))
+                        (part["message_id"], part["part_no"], self.db.now(), report_id))
         target = OUTCOMES[rep["outcome"]]
         self.db.execute("UPDATE message_parts SET status_code = ?, status_at = ? WHERE message_id = ? AND part_no = ?",
-                   (rep["status_code"], self.db.now(), part["message_id"], part["part_no"]))
+                        (rep["status_code"], self.db.now(), part["message_id"], part["part_no"]))
         if target is not None and part["state"] == PartState.SUBMITTED:
             self.outbox.part_to(part["message_id"], part["part_no"], target)
         new_state = self.settle_delivery(part["message_id"])

@@ -31,9 +31,9 @@ class Inbox:
         self.modems = modems
 
     def store(self, *, modem_id: int | None, sender: str, body: str, dedupe_key: str,
-                      sent_at: str | None = None, pdu: str | None = None, encoding: str | None = None,
-                      decode_error: str | None = None, parts_total: int = 1,
-                      missing_parts: str | None = None) -> tuple[Inbound, bool]:
+              sent_at: str | None = None, pdu: str | None = None, encoding: str | None = None,
+              decode_error: str | None = None, parts_total: int = 1,
+              missing_parts: str | None = None) -> tuple[Inbound, bool]:
         """Store a received message once. Returns (row, created); created is False for a re-read."""
         now = self.db.now()
         with self.db.transaction():

@@ -25,10 +25,10 @@ class Keywords:
 
     # -- keyword rules -------------------------------------------------------------------------------
     def add(self, keyword: str, *, aliases: Sequence[str] = (), reply: str | None = None,
-                    tag: str | None = None, opt_in_scope: str | None = None, route: str | None = None,
-                    forward_to: str | None = None, webhook: str | None = None, hours: str | None = None,
-                    menu: Mapping[str, str] | None = None, priority: int = 100, actor: str = "cli",
-                    replace: bool = False) -> int:
+            tag: str | None = None, opt_in_scope: str | None = None, route: str | None = None,
+            forward_to: str | None = None, webhook: str | None = None, hours: str | None = None,
+            menu: Mapping[str, str] | None = None, priority: int = 100, actor: str = "cli",
+            replace: bool = False) -> int:
         """Store a validated rule (see `smsgate.keywords.rules.build_rule`). Words must be unique."""
         now = self.db.now()
         words = {keyword, *aliases}
@@ -52,9 +52,9 @@ class Keywords:
             )
             rule_id = int(cur.lastrowid or 0)
             self.audit.record(actor, "keyword.add", "keyword", rule_id,
-                       {"keyword": keyword, "aliases": list(aliases), "reply": reply, "tag": tag,
-                        "opt_in": opt_in_scope, "route": route, "forward_to": forward_to, "webhook": webhook,
-                        "hours": hours, "menu": dict(menu or {})})
+                              {"keyword": keyword, "aliases": list(aliases), "reply": reply, "tag": tag,
+                               "opt_in": opt_in_scope, "route": route, "forward_to": forward_to, "webhook": webhook,
+                               "hours": hours, "menu": dict(menu or {})})
             return rule_id
 
     def all(self, *, enabled_only: bool = False) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Outbound messages: enqueue, atomic claims with leases, and the monotone state machine.
+"""Outbound messages: admission (the checks and writes are in `enqueue.py`), atomic claims with leases,
+and the monotone state machine.
 
 The order of writes is the crash-safety argument (RELIABILITY.md §2.2): a part is committed as
 `submitting` before `AT+CMGS` is written, and its TP-MR is committed the moment the modem answers. After a
@@ -8,21 +9,18 @@ crash, a part still `submitting` may have gone out, so it becomes `unknown` and 
 from __future__ import annotations
 
 import json
-import random
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from smsgate.numbers import InvalidNumber, normalize
 
 from .audit import AuditLog
 from .clock import parse_ts, ts
 from .consent import ConsentLedger
 from .contacts import Contacts, Conversations
 from .db import Db
-from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound, StoreError
+from .enqueue import check_answers, check_number, check_text, insert_bulk, insert_message, with_footer
+from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound
 from .modems import ModemRegistry
 from .records import (
     DEFAULT_POLICY,
@@ -38,11 +36,11 @@ from .records import (
     State,
 )
 
+# States in which a message has been handed to a modem (or may have been): these count against caps.
+SENT_STATES = ("claimed", "submitting", "submitted", "delivered", "undeliverable", "unknown")
 # Modem states (written by the daemon) in which a modem is out of service for more than a moment. A
 # half-sent multipart message waits for the SIM that sent its first parts through anything milder (a
 # restart, a re-initialisation): a phone joins parts by sender, so parts from two SIMs never join.
-# States in which a message has been handed to a modem (or may have been): these count against caps.
-SENT_STATES = ("claimed", "submitting", "submitted", "delivered", "undeliverable", "unknown")
 _DOWN_STATES = "('offline', 'locked', 'stopped')"
 # The audit reason that marks a resend the daemon made by itself (counted against sending.max_attempts).
 AUTOMATIC_RESEND = "re-sent automatically (sending.resend_unknown)"
@@ -66,39 +64,6 @@ class Refuse:
 # Asked inside the claim transaction for each due message: defer it, refuse it, or let it go (None).
 # A gate that reads the store is bound to the caller's store before it is passed in.
 ClaimGate = Callable[[Message, datetime], Defer | Refuse | None]
-
-
-_TS_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-
-
-def _checked_ts(text: str) -> str:
-    if not _TS_TEXT.fullmatch(text):
-        raise ValueError(f"not a store timestamp: {text!r}")
-    return text
-
-
-def _with_footer(text: str, footer: str | None) -> str:
-    if not footer or not footer.strip():
-        return text
-    return f"{text}{'' if text.endswith((' ', chr(10))) else ' '}{footer.strip()}"
-
-
-def _check_answers(expect: Mapping[str, str] | None, follow_up: Mapping[str, str] | None) -> None:
-    """An empty answer word never matches a reply and an empty outcome records nothing, so the mistake
-    would only show weeks later as "no answer"; refuse it while the sender can still fix it."""
-    for what, mapping in (("expected answer", expect), ("follow-up", follow_up)):
-        for word, value in (mapping or {}).items():
-            if not str(word).strip() or not str(value).strip():
-                raise MessageRejected(f"{what} {word!r}: {value!r} needs both a word and what it leads to, "
-                                      'e.g. {"YES": "confirmed"}')
-
-
-def segment(text: str) -> tuple[int, str]:
-    """(parts, encoding) for `text`, from the PDU codec's own segmentation."""
-    from smsgate.at_commands.pdu import preview
-
-    p = preview(text)
-    return p.parts, p.encoding
 
 
 class Outbox:
@@ -141,9 +106,9 @@ class Outbox:
         """
         kind = Kind(kind)
         footer, max_parts = policy.footer, policy.max_parts
-        number = self._check_number(to)
-        parts, encoding = self._check_text(text, max_parts)
-        _check_answers(expect, follow_up)
+        number = check_number(to, self.db.default_region)
+        parts, encoding = check_text(text, max_parts)
+        check_answers(expect, follow_up)
         now = self.db.clock()
         with self.db.transaction():
             if kind == Kind.MARKETING and not self.consent.status(number, scope or "all").opted_in:
@@ -158,7 +123,7 @@ class Outbox:
                 )
                 if existing is not None:
                     if existing["to_number"] != number or existing["body"] not in (
-                            text, _with_footer(text, footer)):
+                            text, with_footer(text, footer)):
                         raise IdempotencyConflict(
                             f"idempotency key {idempotency_key!r} was already used for message "
                             f"#{existing['id']} with a different recipient or text; use a new key"
@@ -166,14 +131,14 @@ class Outbox:
                     return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
             if (footer and footer.strip() and "STOP" not in text.upper()
                     and not self.contacts.has_been_texted(number)):
-                text = _with_footer(text, footer)
-                parts, encoding = self._check_text(text, max_parts)
+                text = with_footer(text, footer)
+                parts, encoding = check_text(text, max_parts)
             contact_id = self.contacts.ensure(number)
             if preferred_modem_id is None and required_modem_id is None:
                 preferred_modem_id = self.contacts.last_modem_id(contact_id)
             conversation_id = self.conversations.for_contact(contact_id,
                                                              required_modem_id or preferred_modem_id or 0)
-            msg_id = self._insert_message(
+            msg_id = insert_message(self.db,
                 number=number,
                 text=text,
                 kind=kind,
@@ -226,14 +191,14 @@ class Outbox:
         default_nb = ts(not_before) if not_before else None
         seg_cache: dict[str, tuple[int, str]] = {}
         rows: list[tuple[Any, ...]] = []
-        check_number = self._check_number
+        region = self.db.default_region
         for i, item in enumerate(items, start=1):
             raw_to, text = item["to"], item["text"]
             try:
-                number = check_number(raw_to)
+                number = check_number(raw_to, region)
                 seg = seg_cache.get(text)
                 if seg is None:
-                    seg = seg_cache[text] = self._check_text(text, max_parts)
+                    seg = seg_cache[text] = check_text(text, max_parts)
             except MessageRejected as exc:
                 raise MessageRejected(f"row {i}: {exc}") from None
             nb = item.get("not_before")
@@ -241,126 +206,8 @@ class Outbox:
             due = nb_s if nb_s and nb_s > now_s else now_s
             rows.append((number, text, seg[0], seg[1], nb_s, due, item.get("idempotency_key")))
         with self.db.large_write():
-            return self._insert_bulk(rows, kind_v, prio, max_attempts, created_by, source, campaign, now_s)
-
-    def _insert_bulk(self, rows: list[tuple[Any, ...]], kind_v: str, prio: int, max_attempts: int,
-                     created_by: str, source: str, campaign: str | None, now_s: str) -> list[int]:
-        with self.db.transaction():
-            result: list[int | None] = [None] * len(rows)
-            fresh: list[int] = []  # indexes of rows to insert
-            same_as: dict[int, int] = {}  # row index -> index of the earlier row with its key
-            keyed = [r[6] for r in rows if r[6] is not None]
-            if keyed:
-                known = self._known_keys(keyed)
-                first_row: dict[str, int] = {}
-                for idx, r in enumerate(rows):
-                    key = r[6]
-                    if key is None:
-                        fresh.append(idx)
-                        continue
-                    hit = known.get(key)
-                    earlier = first_row.get(key)
-                    prior = hit[1:] if hit else (rows[earlier][0], rows[earlier][1]) if earlier is not None else None
-                    if prior is not None and prior != (r[0], r[1]):
-                        where = f"message #{hit[0]}" if hit else f"row {earlier + 1}"  # type: ignore[operator]
-                        raise IdempotencyConflict(
-                            f"row {idx + 1}: idempotency key {key!r} was already used for {where} with a "
-                            "different recipient or text; use a new key. Nothing was queued."
-                        )
-                    if hit:
-                        result[idx] = hit[0]
-                    elif earlier is not None:
-                        same_as[idx] = earlier
-                    else:
-                        first_row[key] = idx
-                        fresh.append(idx)
-            else:
-                fresh = list(range(len(rows)))
-            first = self.db.one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
-            # Values the same for every row and made by this code (an enum value, two integers, a timestamp
-            # from ts()) are written into the statement once instead of being bound 100,000 times; anything
-            # a person typed (creator, source, campaign name) stays a bound parameter.
-            constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{_checked_ts(now_s)}'"
-            batch = (created_by, source, campaign)
-            self.db.executemany(
-                "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
-                " created_by, source, campaign, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{_checked_ts(now_s)}', random() & 255)",
-                (rows[i] + batch for i in fresh),
-            )
-            # We hold the write lock and ids are INTEGER PRIMARY KEY without AUTOINCREMENT, so each row
-            # took MAX(id) + 1: the batch is first+1 .. last. Checked, not assumed.
-            last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0] if fresh else first
-            if last - first != len(fresh):
-                raise StoreError(f"bulk insert stored ids {first + 1}..{last} for {len(fresh)} items; "
-                                 "nothing queued")
-            ids = range(first + 1, last + 1)
-            for idx, mid in zip(fresh, ids, strict=True):
-                result[idx] = mid
-            for idx, earlier in same_as.items():
-                result[idx] = result[earlier]
-            self.audit.record(created_by, "campaign.enqueue", "campaign", None,
-                       {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
-                        "last_id": ids[-1] if ids else None})
-        return [int(x) for x in result]  # type: ignore[arg-type]
-
-    def _known_keys(self, keys: list[str]) -> dict[str, tuple[int, str, str]]:
-        """Existing messages by idempotency key: key -> (id, to_number, body)."""
-        out: dict[str, tuple[int, str, str]] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.db.execute(
-                f"SELECT id, idempotency_key, to_number, body FROM messages WHERE idempotency_key IN ({marks})",
-                chunk,
-            ):
-                out[r[1]] = (r[0], r[2], r[3])
-        return out
-
-    def _check_number(self, to: str) -> str:
-        try:
-            return normalize(to, default_region=self.db.default_region)
-        except InvalidNumber as exc:
-            raise MessageRejected(str(exc)) from None
-
-    def _check_text(self, text: str, max_parts: int) -> tuple[int, str]:
-        if text is None or not str(text).strip():
-            raise MessageRejected("the text is empty; write what the patient should read")
-        parts, encoding = segment(text)
-        if parts > max_parts:
-            raise MessageRejected(
-                f"the text needs {parts} SMS parts ({encoding}) but at most {max_parts} are allowed; "
-                "shorten it, or raise sending.max_parts in the configuration"
-            )
-        return parts, encoding
-
-    def _insert_message(self, *, number: str, text: str, kind: Kind, parts: int, encoding: str,
-                        now: datetime, not_before: datetime | None, **extra: Any) -> int:
-        due = ts(not_before) if not_before and not_before > now else ts(now)
-        cur = self.db.execute(
-            "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
-            " max_attempts, not_before, due_at, idempotency_key, created_by, source, expect, follow_up,"
-            " in_reply_to, preferred_modem_id, required_modem_id, campaign, scope, status_report,"
-            " conversation_id, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                number, text, kind.value, int(kind.priority), parts, encoding, random.randint(0, 255),
-                extra["max_attempts"], ts(not_before) if not_before else None, due,
-                extra["idempotency_key"], extra["created_by"], extra["source"],
-                json.dumps(dict(extra["expect"])) if extra["expect"] else None,
-                json.dumps(dict(extra["follow_up"])) if extra["follow_up"] else None,
-                extra["in_reply_to"], extra["preferred_modem_id"], extra["required_modem_id"],
-                extra["campaign"], extra["scope"], int(extra["status_report"]), extra["conversation_id"],
-                ts(now), ts(now),
-            ),
-        )
-        msg_id = int(cur.lastrowid or 0)
-        self.db.executemany(
-            "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)",
-            ((msg_id, n, number) for n in range(1, parts + 1)),
-        )
-        return msg_id
+            return insert_bulk(self.db, self.audit, rows, kind_v, prio, max_attempts, created_by, source, campaign,
+                               now_s)
 
     # -- reading -------------------------------------------------------------------------------------
     def get(self, message_id: int) -> Message:
@@ -472,7 +319,7 @@ class Outbox:
                         self._move(msg.id, State.QUEUED, State.CANCELLED, "policy", {"reason": verdict.reason},
                                    {"last_error": verdict.reason})
                         self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ?"
-                                   " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
+                                        " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
                         continue
                     if isinstance(verdict, Defer):
                         self.db.execute(
@@ -535,7 +382,7 @@ class Outbox:
     def _held_state(self, claim: Claim) -> tuple[str, int | None]:
         """(state, modem_id) of a message `claim` still holds; the light `_held` of the sending path."""
         row = self.db.execute("SELECT state, modem_id, lease_owner FROM messages WHERE id = ?",
-                                 (claim.message.id,)).fetchone()
+                              (claim.message.id,)).fetchone()
         if row is None:
             raise NotFound(f"no message #{claim.message.id}")
         if row[2] != claim.owner:
@@ -549,8 +396,8 @@ class Outbox:
             state, modem_id = self._held_state(claim)
             # The part may only move forward: pending -> submitting (or stay submitting on a repeat).
             cur = self.db.execute("UPDATE message_parts SET state = 'submitting', modem_id = ?"
-                                     " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
-                                     (modem_id, mid, part_no))
+                                  " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
+                                  (modem_id, mid, part_no))
             if cur.rowcount != 1:
                 self.part_to(mid, part_no, PartState.SUBMITTING, modem_id=modem_id)  # raises why not
             if state != State.SUBMITTING:
@@ -593,19 +440,19 @@ class Outbox:
         if row is None or row["state"] != State.UNKNOWN:
             return False
         last = self.db.one("SELECT actor, detail FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
-                         " ORDER BY id DESC LIMIT 1", (claim.message.id,))
+                           " ORDER BY id DESC LIMIT 1", (claim.message.id,))
         if last is None or last["actor"] != "lease-expiry" or json.loads(last["detail"] or "{}").get(
                 "owner") != claim.owner:
             return False
         part = self.db.one("SELECT state, modem_id FROM message_parts WHERE message_id = ? AND part_no = ?",
-                         (claim.message.id, part_no))
+                           (claim.message.id, part_no))
         if part is None or part["state"] != PartState.UNKNOWN:
             return False
         modem_id = part["modem_id"] if part["modem_id"] is not None else row["modem_id"]
         self.part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
                       modem_id=modem_id, last_error=None)
         left = self.db.one("SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ?"
-                         " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
+                           " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
         if left and left["n"] == 0:
             conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now)
             self.transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
@@ -649,7 +496,7 @@ class Outbox:
                    code: int | None, error_class: str) -> None:
         # Both ways to `failed` count against the modem, so its failure counter matches the outbox.
         self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                   " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
+                        " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
         self.transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
                          {"reason": reason, "code": code, "class": error_class},
                          lease_owner=None, lease_until=None, last_error=reason, last_error_code=code,
@@ -669,7 +516,7 @@ class Outbox:
                  code: int | None, error_class: str) -> None:
         due = ts(self.db.clock() + timedelta(seconds=delay))
         self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'",
-                   (claim.message.id,))
+                        (claim.message.id,))
         self.transition(claim.message.id, State(row["state"]), State.QUEUED, claim.owner,
                          {"reason": reason, "retry_in": delay, "class": error_class},
                          lease_owner=None, lease_until=None, modem_id=None, due_at=due, attempts=attempts,
@@ -681,8 +528,8 @@ class Outbox:
         sender, so the rest must come from the same number while that modem is ready (the claim's normal
         preferred-modem failover applies when it is not)."""
         row = self.db.one("SELECT modem_id FROM message_parts WHERE message_id = ? AND modem_id IS NOT NULL"
-                        " AND state IN ('submitted', 'delivered', 'undeliverable') ORDER BY part_no LIMIT 1",
-                        (message_id,))
+                          " AND state IN ('submitted', 'delivered', 'undeliverable') ORDER BY part_no LIMIT 1",
+                          (message_id,))
         return {"preferred_modem_id": row["modem_id"]} if row else {}
 
     def mark_unknown(self, claim: Claim, part_no: int, reason: str) -> None:
@@ -705,7 +552,7 @@ class Outbox:
             self.transition(message_id, State(row["state"]), State.CANCELLED, actor, {"reason": reason},
                              last_error=reason, finished_at=self.db.now())
             self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                       " AND state IN ('pending', 'unknown')", (reason, message_id))
+                            " AND state IN ('pending', 'unknown')", (reason, message_id))
 
     def resend(self, message_id: int, actor: str, *, reason: str = "re-sent by staff") -> None:
         """Put an `unknown` or `failed` message back in the queue: its unsure parts are sent again."""
@@ -716,7 +563,7 @@ class Outbox:
             if row["state"] not in (State.UNKNOWN, State.FAILED):
                 raise IllegalTransition(message_id, row["state"], State.QUEUED)
             self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
-                       " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
+                            " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
             self.transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": reason},
                              due_at=self.db.now(), attempts=0, finished_at=None)
 
@@ -740,13 +587,13 @@ class Outbox:
         counts = {"requeued": 0, "unknown": 0}
         with self.db.transaction():
             rows = self.db.all("SELECT id, state, lease_owner, lease_until FROM messages"
-                             " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
+                               " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
             for row in rows:
                 expired = row["lease_until"] is not None and row["lease_until"] < now
                 if not expired and not (owner_is_dead and owner_is_dead(row["lease_owner"])):
                     continue
                 in_flight = self.db.all("SELECT part_no FROM message_parts WHERE message_id = ?"
-                                      " AND state = 'submitting'", (row["id"],))
+                                        " AND state = 'submitting'", (row["id"],))
                 if in_flight:
                     for p in in_flight:
                         self.part_to(row["id"], p["part_no"], PartState.UNKNOWN,
@@ -783,11 +630,11 @@ class Outbox:
         """Record the answer to a message's question; a later answer replaces it (both are in the audit)."""
         with self.db.transaction():
             cur = self.db.execute("UPDATE messages SET outcome = ?, outcome_at = ?, answered_by = ? WHERE id = ?",
-                             (outcome, self.db.now(), inbound_id, message_id))
+                                  (outcome, self.db.now(), inbound_id, message_id))
             if cur.rowcount != 1:
                 raise NotFound(f"no message #{message_id}")
             self.audit.record(actor, "message.outcome", "message", message_id,
-                       {"outcome": outcome, "inbound_id": inbound_id})
+                              {"outcome": outcome, "inbound_id": inbound_id})
 
     # -- counts for guard rails and caps -------------------------------------------------------------
     def auto_replies_since(self, number: str, since: str) -> int:

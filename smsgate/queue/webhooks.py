@@ -47,33 +47,33 @@ class WebhookOutbox:
         now = self.db.now()
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
         cur = self.db.execute("INSERT INTO webhook_deliveries (url, event, payload, next_attempt_at, created_at)"
-                         " VALUES (?,?,?,?,?)", (url, event, text, now, now))
+                              " VALUES (?,?,?,?,?)", (url, event, text, now, now))
         return int(cur.lastrowid or 0)
 
     def claim(self, *, limit: int = 20, lease_seconds: float = 60.0
-                                 ) -> list[WebhookDelivery]:
+              ) -> list[WebhookDelivery]:
         """Due pending deliveries, leased for `lease_seconds` (their next attempt is moved past the lease)."""
         now = self.db.clock()
         until = ts(now + timedelta(seconds=lease_seconds))
         with self.db.transaction():
             rows = self.db.all("SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
-                             " ORDER BY next_attempt_at, id LIMIT ?", (ts(now), limit))
+                               " ORDER BY next_attempt_at, id LIMIT ?", (ts(now), limit))
             self.db.executemany("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
-                                   ((until, r["id"]) for r in rows))
+                                ((until, r["id"]) for r in rows))
         return [_delivery(r) for r in rows]
 
     def delivered(self, delivery_id: int) -> None:
         self.db.execute("UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?,"
-                   " last_error = NULL WHERE id = ?", (self.db.now(), delivery_id))
+                        " last_error = NULL WHERE id = ?", (self.db.now(), delivery_id))
 
     def attempt_failed(self, delivery_id: int, error: str, *, retry_at: datetime | None) -> None:
         """Note a failed attempt; retry at `retry_at`, or give up (state `failed`) when it is None."""
         if retry_at is None:
             self.db.execute("UPDATE webhook_deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?"
-                       " WHERE id = ?", (error, delivery_id))
+                            " WHERE id = ?", (error, delivery_id))
         else:
             self.db.execute("UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-                       " WHERE id = ?", (error, ts(retry_at), delivery_id))
+                            " WHERE id = ?", (error, ts(retry_at), delivery_id))
 
     def get(self, delivery_id: int) -> WebhookDelivery:
         row = self.db.one("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,))

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from smsgate.queue.accounts import TOKEN_PREFIX
 
-from .app import get_store, json_error, smsgate_config, wants_json
+from .context import ApiError, get_store, smsgate_config, wants_json
 
 log = logging.getLogger(__name__)
 
@@ -62,29 +62,29 @@ def csrf_token() -> str:
     return str(token)
 
 
-def load_identity() -> Response | None:
+def load_identity() -> None:
     """Runs before every request: refuse credentials in the URL, then find the session or token."""
     g.user = None
     g.token = None
     for name, value in request.args.items(multi=True):
         if name.lower() in CREDENTIAL_PARAMS or value.startswith(TOKEN_PREFIX):
-            return json_error(400, "credentials_in_url",
-                              "Credentials are never accepted in the URL (they end up in logs). Send the "
-                              "token in the header `Authorization: Bearer <token>` and remove it from the "
-                              "query string.")
+            raise ApiError(400, "credentials_in_url",
+                           "Credentials are never accepted in the URL (they end up in logs). Send the "
+                           "token in the header `Authorization: Bearer <token>` and remove it from the "
+                           "query string.")
     if request.endpoint == "static":
-        return None
+        return
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            return json_error(401, "bad_authorization", "Use `Authorization: Bearer <token>`.")
+            raise ApiError(401, "bad_authorization", "Use `Authorization: Bearer <token>`.")
         token = get_store().accounts.token_for_secret(secret.strip())
         if token is None:
-            return json_error(401, "invalid_token", "The token is unknown or was revoked; ask an admin for "
-                                                    "a new one (`smsgate tokens create`).")
+            raise ApiError(401, "invalid_token", "The token is unknown or was revoked; ask an admin for "
+                                                 "a new one (`smsgate tokens create`).")
         g.token = token
-        return None
+        return
     sid = session.get("sid")
     if sid:
         cfg = smsgate_config().web
@@ -94,7 +94,6 @@ def load_identity() -> Response | None:
             g.session_expired = True
         else:
             g.user = web_session.user
-    return None
 
 
 def check_csrf() -> Response | None:
@@ -120,8 +119,8 @@ def check_csrf() -> Response | None:
 def _csrf_refused(why: str) -> Response:
     log.warning("refused %s %s: %s", request.method, request.path, why)
     if wants_json():
-        return json_error(403, "csrf", f"Refused: {why}. API clients authenticate with "
-                                       "`Authorization: Bearer <token>`.")
+        raise ApiError(403, "csrf", f"Refused: {why}. API clients authenticate with "
+                                    "`Authorization: Bearer <token>`.")
     return Response(render_template("error.html", code=403, name="Forbidden",
                                     description=f"Refused: {why}. Reload the page and try again."),
                     status=403, mimetype="text/html")
@@ -220,18 +219,17 @@ def api_auth(scope: str) -> Callable[[F], F]:
             token, user = g.get("token"), g.get("user")
             if token is not None:
                 if token.scope not in TOKEN_SCOPES_FOR[scope]:
-                    return json_error(403, "scope", f"This token has scope {token.scope!r}; this call needs "
-                                                    f"{' or '.join(TOKEN_SCOPES_FOR[scope])}.")
+                    raise ApiError(403, "scope", f"This token has scope {token.scope!r}; this call needs "
+                                                 f"{' or '.join(TOKEN_SCOPES_FOR[scope])}.")
                 return view(*args, **kwargs)
             if user is not None:
                 needed = {"read": "viewer", "read_own": "viewer", "send": "staff", "admin": "admin"}[scope]
                 if ROLE_RANK[user.role] < ROLE_RANK[needed]:
-                    return json_error(403, "role", f"This needs the {needed} role; you are {user.role}.")
+                    raise ApiError(403, "role", f"This needs the {needed} role; you are {user.role}.")
                 return view(*args, **kwargs)
-            response = json_error(401, "unauthorized", "Send `Authorization: Bearer <token>` "
-                                                       "(create one with `smsgate tokens create`).")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="smsgate"'
-            return response
+            raise ApiError(401, "unauthorized", "Send `Authorization: Bearer <token>` "
+                                                "(create one with `smsgate tokens create`).",
+                           headers={"WWW-Authenticate": 'Bearer realm="smsgate"'})
 
         return wrapped  # type: ignore[return-value]
 

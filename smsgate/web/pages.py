@@ -1,12 +1,11 @@
 """The staff pages: status, shared inbox, outbox, reports, exports and the audit log.
 
 SMS text is attacker input: it only ever reaches a template as a variable (autoescaped), and CSV cells
-go through `csv_cell`; nothing here marks text safe or renders text as a template.
+go through `smsgate.spreadsheet`; nothing here marks text safe or renders text as a template.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -19,12 +18,13 @@ from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import IllegalTransition, MessageRejected, NotFound, SendPolicy, views
 from smsgate.queue.clock import ts
 from smsgate.queue.records import PRIORITY_NAMES
+from smsgate.spreadsheet import write_csv
 
-from .app import get_store, smsgate_config
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
+from .context import get_store, smsgate_config
 from .snapshot import status_snapshot
-from .words import STATE_WORDS, age, csv_cell, duration, failure_in_words
+from .words import STATE_WORDS, age, duration, failure_in_words
 
 bp = Blueprint("pages", __name__)
 
@@ -45,9 +45,12 @@ def register_filters(app: Flask) -> None:
         return {"current_user": g.get("user"), "clinic_name": smsgate_config().clinic.name}
 
 
+MAX_PAGE = 10**6  # keeps (page - 1) * PAGE_SIZE inside what SQLite takes as an OFFSET
+
+
 def _page() -> int:
     try:
-        return max(int(request.args.get("page", "1")), 1)
+        return min(max(int(request.args.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         return 1
 
@@ -108,7 +111,7 @@ def _conversation_or_404(conversation_id: int) -> dict[str, Any]:
         abort(404, f"There is no conversation #{conversation_id}.")
 
 
-@bp.route("/inbox/<int:conversation_id>")
+@bp.route("/inbox/<id:conversation_id>")
 @login_required()
 def conversation(conversation_id: int, *, reply_text: str = "", error: str | None = None, status: int = 200) -> Any:
     store = get_store()
@@ -125,7 +128,7 @@ def conversation(conversation_id: int, *, reply_text: str = "", error: str | Non
     return Response(body, status=status, mimetype="text/html")
 
 
-@bp.route("/inbox/<int:conversation_id>/reply", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/reply", methods=["POST"])
 @login_required("staff")
 def reply(conversation_id: int) -> Any:
     store = get_store()
@@ -146,7 +149,7 @@ def reply(conversation_id: int) -> Any:
     return redirect(url_for("pages.conversation", conversation_id=conversation_id))
 
 
-@bp.route("/inbox/<int:conversation_id>/assign", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/assign", methods=["POST"])
 @login_required("staff")
 def assign(conversation_id: int) -> Any:
     _conversation_or_404(conversation_id)
@@ -157,20 +160,20 @@ def assign(conversation_id: int) -> Any:
     return redirect(url_for("pages.conversation", conversation_id=conversation_id))
 
 
-@bp.route("/inbox/<int:conversation_id>/done", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/done", methods=["POST"])
 @login_required("staff")
 def mark_done(conversation_id: int) -> Any:
     _conversation_or_404(conversation_id)
     reopen = request.form.get("reopen") == "1"
     get_store().conversations.update(conversation_id, actor=actor(), status="open" if reopen else "done",
-                                    **({} if reopen else {"unread": 0}))
+                                     **({} if reopen else {"unread": 0}))
     flash("Conversation reopened." if reopen else "Conversation marked done.", "ok")
     if reopen:
         return redirect(url_for("pages.conversation", conversation_id=conversation_id))
     return redirect(url_for("pages.inbox"))
 
 
-@bp.route("/inbox/<int:conversation_id>/opt-out", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/opt-out", methods=["POST"])
 @login_required("staff")
 def likely_opt_out(conversation_id: int) -> Any:
     """Confirm (write an opt-out to the consent ledger) or dismiss a "likely opt-out" flag."""
@@ -189,7 +192,7 @@ def likely_opt_out(conversation_id: int) -> Any:
         with store.transaction():
             store.conversations.update(conversation_id, actor=actor(), likely_opt_out=0)
             store.audit.record(actor(), "consent.likely_opt_out_dismissed", "conversation", conversation_id,
-                        {"number": conv["number"]})
+                               {"number": conv["number"]})
         flash("Flag dismissed: the number stays subscribed.", "ok")
     else:
         abort(400, "Choose confirm or dismiss.")
@@ -233,7 +236,7 @@ def outbox() -> Any:
                            page=page, more=more)
 
 
-@bp.route("/outbox/<int:message_id>")
+@bp.route("/outbox/<id:message_id>")
 @login_required()
 def message(message_id: int) -> Any:
     store = get_store()
@@ -246,7 +249,7 @@ def message(message_id: int) -> Any:
     return render_template("message.html", msg=msg, history=store.outbox.history(message_id), reason=reason)
 
 
-@bp.route("/outbox/<int:message_id>/<any(cancel, retry):action>", methods=["POST"])
+@bp.route("/outbox/<id:message_id>/<any(cancel, retry):action>", methods=["POST"])
 @login_required("admin")
 def message_action(message_id: int, action: str) -> Any:
     store = get_store()
@@ -280,13 +283,10 @@ def export(what: str) -> Response:
         rows = views.inbound_export(store, EXPORT_MAX_ROWS)
         columns = ["id", "sender", "modem_id", "received_at", "keyword", "body"]
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for r in rows:
-        writer.writerow([csv_cell(r[c]) for c in columns])
+    write_csv(out, columns, ([r[c] for c in columns] for r in rows))
     with store.transaction():
         store.audit.record(actor(), "export", "export", None, {"what": what, "rows": len(rows),
-                                                        "filters": dict(request.args)})
+                           "filters": dict(request.args)})
     stamp = _now().strftime("%Y%m%d-%H%M")
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="smsgate-{what}-{stamp}.csv"'})
