@@ -108,7 +108,7 @@ def harness(base: Path, specs: Iterable[SimModemSpec], *, start: bool = True, si
         ids = {m.name: {"imei": m.imei, "imsi": m.imsi} for m in sim.modems}
         config = simulated_config(base / "smsgate.db", [(m.name, str(m.path)) for m in sim.modems],
                                   identities=ids, **(config_kwargs or {}))
-        store = Store.open(config.database_path)
+        store = Store.for_config(config)
         h = Harness(sim, config, store, daemon_kwargs=daemon_kwargs)
         try:
             if start:
