@@ -2,7 +2,9 @@
 
 Line framing and classification, the `AtChannel` that keeps one command in flight with absolute deadlines,
 typed `Modem` helpers, error classes an admin can act on, and the SMS PDU codec (TS 23.040/23.038).
-"""
+
+May import: the standard library and pyserial. Nothing else of smsgate (not even config), so the codec
+and the engine can be tested, and reused, on their own."""
 
 from .channel import AtChannel
 from .classify import Urc, classify, pending_for

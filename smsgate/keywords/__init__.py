@@ -2,9 +2,11 @@
 expected answers) and the outbound guard rails (quiet hours, frequency caps).
 
 The daemon builds `RulesEngine(config)` once and calls `engine.process(store, inbound)` inside the
-transaction that stored each inbound message; its drain loop passes `make_gate(config)` to
-`Store.outbox.claim(..., gate=...)`.
-"""
+transaction that stored each inbound message; its drain loop binds `make_gate(config)` to its store and
+passes it to `store.outbox.claim(..., gate=...)`.
+
+May import: `queue`, `config`, `numbers`, `spreadsheet`, `webhook_events`. Never the top layer (cli, web,
+modemd, gateway, webhooks, status) or the simulator."""
 
 from .answers import WordMapError, match_answer, parse_expect, parse_word_map
 from .compliance import Intent, Vocabulary

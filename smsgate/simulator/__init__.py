@@ -1,7 +1,7 @@
 """Virtual GSM modems on real pseudo-terminals, a virtual network, and fault injection.
 
-Independent of ``smsgate.at_commands`` on purpose: it is the yardstick for that code.
-"""
+Independent of ``smsgate.at_commands`` on purpose: it is the yardstick for that code, so it has its own AT
+parser and PDU code and may import nothing of smsgate but itself (the standard library only)."""
 
 from .control import ControlError, ControlServer, SimulatorClient
 from .core import (
