@@ -44,8 +44,8 @@ def run(n_modems: int, messages: int, inbound: int) -> dict[str, float]:
         h.wait_ready(timeout=60)
         numbers = [f"+1202555{i:04d}" for i in range(200)]
         t0, c0 = time.monotonic(), cpu()
-        h.store.enqueue_many([{"to": numbers[i % len(numbers)], "text": f"Reminder {i}: your visit is tomorrow"}
-                              for i in range(messages)], kind="transactional", campaign="bench")
+        h.store.outbox.enqueue_many([{"to": numbers[i % len(numbers)], "text": f"Reminder {i}: your visit is tomorrow"}
+                                    for i in range(messages)], kind="transactional", campaign="bench")
 
         def done() -> bool:
             n = h.store.query("SELECT COUNT(*) AS n FROM messages WHERE state IN ('submitted','delivered')")[0]["n"]
@@ -58,10 +58,10 @@ def run(n_modems: int, messages: int, inbound: int) -> dict[str, float]:
         modems = h.sim.modems
         for i in range(inbound):
             modem = modems[i % len(modems)]
-            before = len(h.store.list_inbound(limit=100_000))
+            before = len(h.store.inbox.recent(limit=100_000))
             start = time.monotonic()
             h.sim.handset("+15555550101").send(modem.msisdn, f"inbound {i}")
-            wait_until(lambda b=before: len(h.store.list_inbound(limit=100_000)) > b, timeout=10, interval=0.001)
+            wait_until(lambda b=before: len(h.store.inbox.recent(limit=100_000)) > b, timeout=10, interval=0.001)
             lat.append((time.monotonic() - start) * 1000)
         idle = None
         if n_modems == 64:

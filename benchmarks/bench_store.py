@@ -83,40 +83,40 @@ def main() -> None:
         store = Store.open(d / "single.db")
         nums = numbers(args.single, seed=2)
         timed("enqueue one by one (one commit each)", args.single,
-              lambda: [store.enqueue(n, "Reminder: your appointment is tomorrow at 3:15 PM.") for n in nums])
+              lambda: [store.outbox.enqueue(n, "Reminder: your appointment is tomorrow at 3:15 PM.") for n in nums])
         store.close()
 
         bulk_nums = numbers(args.bulk, seed=3)
         store = Store.open(d / "bulk.db")
         rows = [{"to": n, "text": "Flu shots are available this week. Reply STOP to opt out."} for n in bulk_nums]
         timed(f"enqueue_many, {args.bulk:,} distinct numbers, one text, one call", args.bulk,
-              lambda: store.enqueue_many(rows, campaign="flu"))
+              lambda: store.outbox.enqueue_many(rows, campaign="flu"))
         store.close()
         store = Store.open(d / "bulk2.db")
         rows = [{"to": n, "text": f"Hi patient {i}, flu shots are available this week. Reply STOP to opt out."}
                 for i, n in enumerate(bulk_nums)]
         timed(f"enqueue_many, {args.bulk:,} distinct numbers, personal texts, one call", args.bulk,
-              lambda: store.enqueue_many(rows, campaign="flu2"))
+              lambda: store.outbox.enqueue_many(rows, campaign="flu2"))
         store.close()
 
         for limit, batched in ((1, False), (50, False), (50, True)):
             store = Store.open(d / f"drain{limit}{batched}.db")
-            store.enqueue_many([{"to": n, "text": "Reminder"} for n in numbers(args.drain, seed=4)])
-            modem = store.upsert_modem("m1", state="ready")
+            store.outbox.enqueue_many([{"to": n, "text": "Reminder"} for n in numbers(args.drain, seed=4)])
+            modem = store.modems.upsert("m1", state="ready")
 
             def drain(store: Store = store, modem: int = modem, limit: int = limit, batched: bool = batched) -> None:
-                while claims := store.claim("bench", modem, limit=limit):
+                while claims := store.outbox.claim("bench", modem, limit=limit):
                     if batched:
                         with store.transaction():
                             for c in claims:
-                                store.mark_submitting(c, 1)
+                                store.outbox.mark_submitting(c, 1)
                         with store.transaction():
                             for c in claims:
-                                store.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
+                                store.outbox.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
                     else:
                         for c in claims:
-                            store.mark_submitting(c, 1)
-                            store.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
+                            store.outbox.mark_submitting(c, 1)
+                            store.outbox.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
 
             how = "3 commits per batch" if batched else "2 commits per message + 1 per claim"
             # The disk is shared and noisy: measure the physical limit again right before each row.

@@ -45,30 +45,41 @@ def numbers(n: int) -> list[str]:
 def populate(path: Path, messages: int, inbound: int) -> None:
     now = datetime.now(UTC)
     with Store.open(path, default_region="US") as store:
-        m1 = store.upsert_modem("front-desk", state="ready", signal_dbm=-71, signal_bars=4, registration="home",
-                                operator="Simnet", msisdn="+15555550100", storage_used=3, storage_total=30)
-        m2 = store.upsert_modem("back-office", state="ready", signal_dbm=-85, signal_bars=3, registration="home",
-                                operator="Simnet", msisdn="+15555550199", storage_used=0, storage_total=30)
+        m1 = store.modems.upsert("front-desk", state="ready", signal_dbm=-71, signal_bars=4, registration="home",
+                                 operator="Simnet", msisdn="+15555550100", storage_used=3, storage_total=30)
+        m2 = store.modems.upsert("back-office", state="ready", signal_dbm=-85, signal_bars=3, registration="home",
+                                 operator="Simnet", msisdn="+15555550199", storage_used=0, storage_total=30)
         people = numbers(2000)
         texts = [f"Reminder: your appointment on day {d} at 10:{d:02d}. Reply YES to confirm." for d in range(30)]
-        store.enqueue_many(({"to": random.choice(people), "text": random.choice(texts)} for _ in range(messages)),
-                           campaign="bench")
-        store.add_user("bench", PASSWORD, "admin", actor="bench")
+        store.outbox.enqueue_many(
+            ({"to": random.choice(people), "text": random.choice(texts)} for _ in range(messages)), campaign="bench"
+        )
+        store.accounts.add_user("bench", PASSWORD, "admin", actor="bench")
     conn = sqlite3.connect(path)
     rng = random.Random(7)
     updates = []
     for mid in range(1, messages + 1):
         created = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
         r = rng.random()
-        state = ("delivered" if r < 0.90 else "failed" if r < 0.95 else "undeliverable" if r < 0.97 else "queued")
+        state = "delivered" if r < 0.90 else "failed" if r < 0.95 else "undeliverable" if r < 0.97 else "queued"
         modem = m1 if rng.random() < 0.6 else m2
         done = created + timedelta(seconds=rng.uniform(5, 120))
-        updates.append((state, ts(created), None if state == "queued" else modem,
-                        None if state in ("queued", "failed") else ts(done),
-                        None if state == "queued" else ts(done),
-                        "+CMS ERROR: 38 network out of order" if state == "failed" else None, mid))
-    conn.executemany("UPDATE messages SET state = ?, created_at = ?, modem_id = ?, submitted_at = ?,"
-                     " finished_at = ? , last_error = ? WHERE id = ?", updates)
+        updates.append(
+            (
+                state,
+                ts(created),
+                None if state == "queued" else modem,
+                None if state in ("queued", "failed") else ts(done),
+                None if state == "queued" else ts(done),
+                "+CMS ERROR: 38 network out of order" if state == "failed" else None,
+                mid,
+            )
+        )
+    conn.executemany(
+        "UPDATE messages SET state = ?, created_at = ?, modem_id = ?, submitted_at = ?,"
+        " finished_at = ? , last_error = ? WHERE id = ?",
+        updates,
+    )
     conn.execute("UPDATE contacts SET last_modem_id = NULL")
     rows = []
     for i in range(inbound):
@@ -86,8 +97,9 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.cookie = ""
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         h = {**(headers or {}), **({"Cookie": self.cookie} if self.cookie else {})}
         self.conn.request(method, path, body=body, headers=h)
         response = self.conn.getresponse()
@@ -130,9 +142,11 @@ def run(name: str, clients: list[Client], per_client: int, call: Callable[[Clien
         t.join()
     elapsed = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    print(f"{name:34s} n={len(latencies):4d} clients={len(clients)}  p50 {q[49]:6.1f} ms  p99 {q[98]:6.1f} ms"
-          f"  max {max(latencies):6.1f} ms  {len(latencies) / elapsed:6.1f} req/s"
-          + (f"  ERRORS {len(errors)} (e.g. {errors[0]})" if errors else ""))
+    print(
+        f"{name:34s} n={len(latencies):4d} clients={len(clients)}  p50 {q[49]:6.1f} ms  p99 {q[98]:6.1f} ms"
+        f"  max {max(latencies):6.1f} ms  {len(latencies) / elapsed:6.1f} req/s"
+        + (f"  ERRORS {len(errors)} (e.g. {errors[0]})" if errors else "")
+    )
 
 
 def main() -> None:
@@ -148,13 +162,14 @@ def main() -> None:
         db = Path(tmp) / "bench.db"
         t0 = time.perf_counter()
         populate(db, args.messages, args.inbound)
-        print(f"database: {args.messages} messages, {args.inbound} inbound, {db.stat().st_size / 1e6:.1f} MB"
-              f" (built in {time.perf_counter() - t0:.1f} s)")
-        config = config_from_dict({"database": str(db), "clinic": {"region": "US"},
-                                   "web": {"api_sends_per_minute": 0}})
+        print(
+            f"database: {args.messages} messages, {args.inbound} inbound, {db.stat().st_size / 1e6:.1f} MB"
+            f" (built in {time.perf_counter() - t0:.1f} s)"
+        )
+        config = config_from_dict({"database": str(db), "clinic": {"region": "US"}, "web": {"api_sends_per_minute": 0}})
         app = create_app(config)
         with Store.open(db) as store:
-            _, token = store.create_token("bench", "admin", actor="bench")
+            _, token = store.accounts.create_token("bench", "admin", actor="bench")
             # A fresh daemon heartbeat, so /api/v1/health answers "ok" as it would in production.
             store.set_status("daemon", {"running": True, "pid": os.getpid()})
             sample_ids = [r["id"] for r in store.query("SELECT id FROM messages ORDER BY random() LIMIT 500")]
@@ -166,20 +181,35 @@ def main() -> None:
             for c in clients:
                 c.login()
             per = max(args.requests // args.clients, 1)
-            run("GET /status (1 client)", clients[:1], min(per * 2, args.requests),
-                lambda c, i: c.request("GET", "/status")[0])
+            run(
+                "GET /status (1 client)",
+                clients[:1],
+                min(per * 2, args.requests),
+                lambda c, i: c.request("GET", "/status")[0],
+            )
             run("GET /status", clients, per, lambda c, i: c.request("GET", "/status")[0])
             run("GET /inbox", clients, per, lambda c, i: c.request("GET", "/inbox")[0])
             run("GET /outbox?state=failed", clients, per, lambda c, i: c.request("GET", "/outbox?state=failed")[0])
             run("GET /reports", clients, max(per // 4, 5), lambda c, i: c.request("GET", "/reports")[0])
             run("GET /api/v1/health", clients, per, lambda c, i: c.request("GET", "/api/v1/health")[0])
             run("GET /api/v1/modems", clients, per, lambda c, i: c.request("GET", "/api/v1/modems", None, auth)[0])
-            run("GET /api/v1/messages/<id>", clients, per,
-                lambda c, i: c.request("GET", f"/api/v1/messages/{sample_ids[i % len(sample_ids)]}", None, auth)[0])
-            run("POST /api/v1/messages", clients, per, lambda c, i: c.request(
-                "POST", "/api/v1/messages",
-                json.dumps({"to": "+15555550101", "text": f"bench {i}", "idempotency_key": f"bench-{i}"}).encode(),
-                {**auth, "Content-Type": "application/json"})[0])
+            run(
+                "GET /api/v1/messages/<id>",
+                clients,
+                per,
+                lambda c, i: c.request("GET", f"/api/v1/messages/{sample_ids[i % len(sample_ids)]}", None, auth)[0],
+            )
+            run(
+                "POST /api/v1/messages",
+                clients,
+                per,
+                lambda c, i: c.request(
+                    "POST",
+                    "/api/v1/messages",
+                    json.dumps({"to": "+15555550101", "text": f"bench {i}", "idempotency_key": f"bench-{i}"}).encode(),
+                    {**auth, "Content-Type": "application/json"},
+                )[0],
+            )
             run("GET /metrics", clients, max(per // 2, 5), lambda c, i: c.request("GET", "/metrics", None, auth)[0])
         finally:
             server.close()

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from smsgate.config import Config, ConfigError, find_config_path, load_config, render_default_config
-from smsgate.queue import MessageRejected, NotFound, State, Store, StoreError
+from smsgate.queue import MessageRejected, NotFound, SendPolicy, State, Store, StoreError, views
 
 log = logging.getLogger("smsgate")
 
@@ -40,7 +40,7 @@ class Context:
     def store(self) -> Store:
         cfg = self.config
         try:
-            store = Store.open(cfg.database_path, default_region=cfg.clinic.region or None)
+            store = Store.for_config(cfg)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
         self._stores.append(store)
@@ -107,13 +107,13 @@ def init(ctx: Context, database: str, demo: bool, force: bool) -> None:
     click.echo(f"database ready at {store.path}")
     if cfg.uses_simulator:
         click.echo("no modem configured: `smsgate serve` will start simulated modems")
-    if demo and not store.list_users():
+    if demo and not store.accounts.list_users():
         import secrets
 
         password = secrets.token_urlsafe(12)
-        store.add_user("admin", password, "admin", actor="init")
+        store.accounts.add_user("admin", password, "admin", actor="init")
         click.echo(f"status page login: admin / {password}  (shown once; change it with `smsgate users`)")
-    elif not store.list_users():
+    elif not store.accounts.list_users():
         click.echo("next: create a staff login with `smsgate users add NAME --role admin`")
 
 
@@ -143,34 +143,6 @@ def db_migrate(ctx: Context) -> None:
 
 # --- messages ----------------------------------------------------------------------------------------
 
-def _parse_expect(value: str | None) -> dict[str, str] | None:
-    if not value:
-        return None
-    if value.strip() in ("1-5", "rating"):
-        return {str(i): f"rating:{i}" for i in range(1, 6)}
-    out: dict[str, str] = {}
-    for item in value.split(","):
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r}: write answers as WORD=outcome, e.g. YES=confirmed,NO=cancelled")
-        word, outcome = (part.strip() for part in item.split("=", 1))
-        if not word or not outcome:
-            raise click.BadParameter(f"{item!r}: both the answer word and its outcome are needed, e.g. YES=confirmed")
-        out[word.upper()] = outcome
-    return out
-
-
-def _parse_follow_up(values: tuple[str, ...]) -> dict[str, str] | None:
-    out: dict[str, str] = {}
-    for item in values:
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r}: write follow-ups as WORD=\"text\"")
-        word, text = item.split("=", 1)
-        if not word.strip() or not text.strip():
-            raise click.BadParameter(f"{item!r}: both the answer word and the reply are needed, e.g. YES=\"See you!\"")
-        out[word.strip().upper()] = text
-    return out or None
-
-
 @cli.command()
 @click.argument("number")
 @click.argument("text")
@@ -191,15 +163,24 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
         smsgate send +15551234567 "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm" \\
             --expect YES=confirmed,NO=cancelled --follow-up YES="See you then!"
     """
+    from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
+
+    try:
+        answers = parse_expect(expect)
+    except WordMapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from None
+    try:
+        replies = parse_word_map(follow_up, what="reply", example='YES="See you then!"') or None
+    except WordMapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--follow-up") from None
     cfg = ctx.config
     nb = not_before.astimezone(UTC) if not_before else None
     store = ctx.store()
     try:
-        result = store.enqueue(
-            number, text, kind=kind, not_before=nb, expect=_parse_expect(expect),
-            follow_up=_parse_follow_up(follow_up), idempotency_key=idempotency_key, created_by="cli",
-            source="cli", max_parts=cfg.sending.max_parts, max_attempts=cfg.sending.max_attempts,
-            footer=cfg.compliance.first_message_footer if kind != "reply" else None,
+        result = store.outbox.enqueue(
+            number, text, kind=kind, not_before=nb, expect=answers, follow_up=replies,
+            idempotency_key=idempotency_key, created_by="cli",
+            source="cli", policy=SendPolicy.from_config(cfg, kind),
         )
     except MessageRejected as exc:
         raise _fail(exc) from None
@@ -233,7 +214,7 @@ def _cell(value: Any, width: int = 48) -> str:
 @pass_ctx
 def outbox(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
     """List outbound messages, newest first, with the reason for each failure."""
-    msgs = ctx.store().list_messages(state=state, limit=limit)
+    msgs = ctx.store().outbox.recent(state=state, limit=limit)
     rows = [
         {"id": m.id, "to": m.to_number, "state": m.state.value, "kind": m.kind.value, "parts": m.parts_total,
          "created": m.created_at[:19], "outcome": m.outcome, "error": m.last_error, "text": m.body}
@@ -248,7 +229,7 @@ def outbox(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
 @pass_ctx
 def inbox(ctx: Context, limit: int, as_json: bool) -> None:
     """List received messages, newest first."""
-    rows = ctx.store().list_inbound(limit=limit)
+    rows = ctx.store().inbox.recent(limit=limit)
     out = [
         {"id": r["id"], "from": r["sender"], "received": r["received_at"][:19], "keyword": r["keyword"],
          "flag": "undecodable" if r["decode_error"] else ("gap" if r["missing_parts"] else ""), "text": r["body"]}
@@ -263,7 +244,7 @@ def inbox(ctx: Context, limit: int, as_json: bool) -> None:
 def cancel(ctx: Context, message_id: int) -> None:
     """Cancel a queued (or unknown) message."""
     try:
-        ctx.store().cancel(message_id, actor="cli")
+        ctx.store().outbox.cancel(message_id, actor="cli")
     except (NotFound, StoreError) as exc:
         raise _fail(exc) from None
     click.echo(f"cancelled #{message_id}")
@@ -275,7 +256,7 @@ def cancel(ctx: Context, message_id: int) -> None:
 def resend(ctx: Context, message_id: int) -> None:
     """Send an `unknown` or `failed` message again (a person has checked it did not arrive)."""
     try:
-        ctx.store().resend(message_id, actor="cli")
+        ctx.store().outbox.resend(message_id, actor="cli")
     except (NotFound, StoreError) as exc:
         raise _fail(exc) from None
     click.echo(f"re-queued #{message_id}")
@@ -344,17 +325,17 @@ def keywords_add(ctx: Context, keyword: str, reply: str | None, aliases: tuple[s
             --opt-in marketing
     """
     from smsgate.keywords import RuleError, Vocabulary, build_rule, parse_menu
-    from smsgate.queue.rules import KeywordExists
+    from smsgate.queue.keywords import KeywordExists
 
     cfg = ctx.config
     try:
         rule = build_rule(keyword, vocabulary=Vocabulary(cfg.compliance), aliases=aliases, reply=reply, tag=tag,
                           opt_in_scope=opt_in, route=route, forward_to=forward_to, webhook=webhook, hours=hours,
                           menu=parse_menu(menu), priority=priority, default_region=cfg.clinic.region or None)
-        ctx.store().add_keyword(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
-                                opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
-                                webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority,
-                                actor="cli", replace=replace)
+        ctx.store().keywords.add(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
+                                 opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                                 webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority,
+                                 actor="cli", replace=replace)
     except (RuleError, KeywordExists, ValueError) as exc:
         raise _fail(exc) from None
     click.echo(f"keyword {rule.keyword}: {'; '.join(rule.actions())}")
@@ -369,15 +350,16 @@ def keywords_list(ctx: Context, as_json: bool) -> None:
 
     vocab = Vocabulary(ctx.config.compliance)
     store = ctx.store()
-    hits = {(r["keyword"], r["action"]): r["n"] for r in store.keyword_hits()}
+    hits = views.keyword_hits(store)
     rows: list[dict[str, Any]] = []
     for action, words in (("opt_out", vocab.opt_out), ("opt_in", vocab.opt_in), ("help", vocab.help)):
         rows.append({"keyword": words[0], "aliases": ", ".join(words[1:]), "does": f"built-in {action}",
                      "hours": "", "hits": sum(hits.get((w, action), 0) for w in words)})
-    for row in store.list_keywords():
+    for row in store.keywords.all():
         rule = Rule.from_row(row)
         rows.append({"keyword": rule.keyword, "aliases": ", ".join(rule.aliases), "does": "; ".join(rule.actions()),
-                     "hours": rule.hours or "", "hits": rule.hits})
+                     "hours": rule.hours or "",
+                     "hits": sum(n for (w, _a), n in hits.items() if w in {rule.keyword, *rule.aliases})})
     _print_rows(rows, ["keyword", "aliases", "does", "hours", "hits"], as_json)
 
 
@@ -389,7 +371,7 @@ def keywords_remove(ctx: Context, keyword: str) -> None:
     from smsgate.keywords import canonical
 
     try:
-        ctx.store().remove_keyword(canonical(keyword), actor="cli")
+        ctx.store().keywords.remove(canonical(keyword), actor="cli")
     except NotFound as exc:
         raise _fail(exc) from None
     click.echo(f"removed {canonical(keyword)}")
@@ -490,7 +472,7 @@ def users_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = ctx.store().add_user(name, password, role, actor="cli")
+        user = ctx.store().accounts.add_user(name, password, role, actor="cli")
     except AccountError as exc:
         raise _fail(exc) from None
     click.echo(f"added {user.username} ({user.role})")
@@ -503,7 +485,7 @@ def users_list(ctx: Context, as_json: bool) -> None:
     """List accounts with their role and last login."""
     rows = [{"name": u.username, "role": u.role, "disabled": "yes" if u.disabled else "",
              "created": u.created_at[:19], "last_login": (u.last_login_at or "")[:19]}
-            for u in ctx.store().list_users()]
+            for u in ctx.store().accounts.list_users()]
     _print_rows(rows, ["name", "role", "disabled", "created", "last_login"], as_json)
 
 
@@ -513,7 +495,7 @@ def users_list(ctx: Context, as_json: bool) -> None:
 def users_disable(ctx: Context, name: str) -> None:
     """Disable the account NAME and end its open sessions."""
     try:
-        ctx.store().disable_user(name, actor="cli")
+        ctx.store().accounts.disable_user(name, actor="cli")
     except NotFound as exc:
         raise _fail(exc) from None
     click.echo(f"disabled {name}")
@@ -539,7 +521,7 @@ def tokens_create(ctx: Context, name: str, scope: str) -> None:
     from smsgate.queue.accounts import AccountError
 
     try:
-        token, secret = ctx.store().create_token(name, scope, actor="cli")
+        token, secret = ctx.store().accounts.create_token(name, scope, actor="cli")
     except AccountError as exc:
         raise _fail(exc) from None
     click.echo(secret)
@@ -554,7 +536,7 @@ def tokens_list(ctx: Context, as_json: bool) -> None:
     """List tokens (prefix only, never the secret)."""
     rows = [{"id": t.id, "name": t.name, "prefix": t.prefix + "...", "scope": t.scope,
              "created": t.created_at[:19], "last_used": (t.last_used_at or "")[:19],
-             "revoked": (t.revoked_at or "")[:19]} for t in ctx.store().list_tokens()]
+             "revoked": (t.revoked_at or "")[:19]} for t in ctx.store().accounts.list_tokens()]
     _print_rows(rows, ["id", "name", "prefix", "scope", "created", "last_used", "revoked"], as_json)
 
 
@@ -564,7 +546,7 @@ def tokens_list(ctx: Context, as_json: bool) -> None:
 def tokens_revoke(ctx: Context, token_id: int) -> None:
     """Revoke token TOKEN_ID at once (see `smsgate tokens list`)."""
     try:
-        ctx.store().revoke_token(token_id, actor="cli")
+        ctx.store().accounts.revoke_token(token_id, actor="cli")
     except NotFound as exc:
         raise _fail(exc) from None
     click.echo(f"revoked token #{token_id}")

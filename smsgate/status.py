@@ -11,9 +11,9 @@ from typing import Any
 
 from smsgate.queue import Store, views
 from smsgate.queue.clock import parse_ts
+from smsgate.queue.records import PRIORITY_NAMES
 
 HEARTBEAT_STALE_S = 30.0
-PRIORITY_NAMES = {0: "reply", 1: "transactional", 2: "bulk"}
 
 
 def gather_status(store: Store, *, now: datetime) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def gather_status(store: Store, *, now: datetime) -> dict[str, Any]:
         else:
             summary = f"daemon: stopped ({updated[:19]} UTC)"
     modems = []
-    for m in store.list_modems():
+    for m in store.modems.all():
         modems.append({
             "id": m["id"],
             "name": m["name"],
@@ -53,7 +53,7 @@ def gather_status(store: Store, *, now: datetime) -> dict[str, Any]:
             "heartbeat_at": m["heartbeat_at"],
             "device": m["device"],
         })
-    counts = store.queue_counts()
+    counts = store.outbox.queue_counts()
     queue: dict[str, int] = {state: sum(by_prio.values()) for state, by_prio in sorted(counts.items())}
     queued_by_priority = {PRIORITY_NAMES.get(p, str(p)): n for p, n in counts.get("queued", {}).items()}
 
@@ -63,5 +63,5 @@ def gather_status(store: Store, *, now: datetime) -> dict[str, Any]:
         "queue": queue,
         "queued_by_priority": queued_by_priority,
         "oldest_queued_age_s": views.oldest_queued_age(store, now),
-        "alerts": store.open_alerts(),
+        "alerts": store.alerts.open_alerts(),
     }

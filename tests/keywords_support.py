@@ -4,6 +4,7 @@ transaction (as the daemon does it), and a modem that "sends" whatever it may cl
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 
 from smsgate.config import Config, config_from_dict
@@ -28,19 +29,19 @@ def receive(store: Store, engine: RulesEngine, sender: str, body: str, modem_id:
             key: str | None = None) -> tuple[Inbound, Outcome]:
     """Store an inbound message and run the rules on it in one transaction, as the daemon does."""
     with store.transaction():
-        inbound, _ = store.store_inbound(modem_id=modem_id, sender=sender, body=body,
-                                         dedupe_key=key or f"test-{next(_keys)}")
+        inbound, _ = store.inbox.store(modem_id=modem_id, sender=sender, body=body,
+                                       dedupe_key=key or f"test-{next(_keys)}")
         outcome = engine.process(store, inbound)
     return inbound, outcome
 
 
 def send_all(store: Store, config: Config, modem_id: int, limit: int = 50) -> list[Claim]:
     """Claim through the gate and mark every claimed message submitted (a modem that always succeeds)."""
-    claims = store.claim("test-worker", modem_id, limit=limit, gate=make_gate(config))
+    claims = store.outbox.claim("test-worker", modem_id, limit=limit, gate=partial(make_gate(config), store))
     for n, c in enumerate(claims):
         for p in c.pending_parts:
-            store.mark_submitting(c, p.part_no)
-            store.mark_part_submitted(c, p.part_no, tp_mr=n % 256)
+            store.outbox.mark_submitting(c, p.part_no)
+            store.outbox.mark_part_submitted(c, p.part_no, tp_mr=n % 256)
     return claims
 
 

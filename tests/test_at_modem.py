@@ -10,7 +10,6 @@ from at_peer import AtPeer, script
 from smsgate.at_commands.channel import AtChannel
 from smsgate.at_commands.errors import CmeError, SimLocked
 from smsgate.at_commands.modem import (
-    CnmiSupport,
     MemoryUse,
     Modem,
     parse_cmgl,
@@ -23,7 +22,6 @@ from smsgate.at_commands.modem import (
     parse_csq,
     parse_pin_attempts,
     parse_registration,
-    preferred_cnmi,
 )
 
 OK = "\r\nOK\r\n"
@@ -136,13 +134,6 @@ def test_cnmi_support_ranges(line, mode, mt, ds) -> None:
     assert (got.mode, got.mt, got.ds) == (mode, mt, ds)
 
 
-def test_preferred_cnmi_buffers_and_stores() -> None:
-    assert preferred_cnmi(parse_cnmi_test(["+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)"])) == (2, 1, 0, 2, 0)
-    assert preferred_cnmi(parse_cnmi_test(["+CNMI: (2),(0-1,3),(0,2),(0-1),(0)"])) == (2, 1, 0, 1, 0)
-    empty = CnmiSupport(*(frozenset(),) * 5)
-    assert preferred_cnmi(empty) == (0, 0, 0, 0, 0)
-
-
 def test_cmgl_headers_with_every_alpha_form_and_pdu_oddities() -> None:
     lines = ["+CMGL: 0,0,,35", DELIVER.lower(), '+CMGL: 1,1,"abc123",39', DELIVER + '"',
              "+CMGL: 2,1,Test User 123,30", DELIVER + "FFFFFFFF", '+CMGL: 3,1,"",39', DELIVER]
@@ -248,7 +239,7 @@ def test_message_store_commands_over_pty(modem_for) -> None:
     assert modem.select_storage("SM", "SM") == (MemoryUse("SM", 14, 50), MemoryUse("SM", 14, 50))
     support = modem.supported_cnmi()
     assert support is not None
-    modem.set_cnmi(*preferred_cnmi(support))
+    modem.set_cnmi(2, 1, 0, 2, 0)
     modem.set_pdu_mode()
     modem.set_echo(False)
     modem.set_numeric_errors()

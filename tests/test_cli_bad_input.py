@@ -39,7 +39,7 @@ def test_send_refuses_an_expected_answer_without_word_or_outcome(cli_config: Pat
 def test_send_refuses_a_follow_up_without_word_or_text(cli_config: Path, follow_up: str) -> None:
     code, out = run(cli_config, "send", "+12025550123", "Reply YES", "--expect", "YES=confirmed",
                     "--follow-up", follow_up)
-    assert code == 2 and "both the answer word and the reply" in out
+    assert code == 2 and "both the answer word and its reply" in out
     assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
 
 

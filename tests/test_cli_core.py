@@ -56,7 +56,7 @@ def test_send_errors_are_sentences_with_nonzero_exit(cli_config: Path, args: lis
 
 def test_inbox_lists_received_messages(cli_config: Path) -> None:
     with Store.open(cli_config.parent / "smsgate.db") as store:
-        store.store_inbound(modem_id=None, sender="+12025550123", body="YES please", dedupe_key="k")
+        store.inbox.store(modem_id=None, sender="+12025550123", body="YES please", dedupe_key="k")
     code, out = run(cli_config, "inbox")
     assert code == 0 and "YES please" in out and "+12025550123" in out
     assert json.loads(run(cli_config, "inbox", "--json")[1])[0]["text"] == "YES please"
@@ -76,8 +76,8 @@ def test_db_check_says_ok_on_a_healthy_database(cli_config: Path) -> None:
 
 def test_db_check_reports_a_damaged_file_with_nonzero_exit(cli_config: Path) -> None:
     with Store.open(cli_config.parent / "smsgate.db") as store:
-        store.enqueue_many([{"to": "+12025550123", "text": f"message {i} " * 20} for i in range(300)])
-        store._exec("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.outbox.enqueue_many([{"to": "+12025550123", "text": f"message {i} " * 20} for i in range(300)])
+        store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db = cli_config.parent / "smsgate.db"
     data = bytearray(db.read_bytes())
     page = 4096

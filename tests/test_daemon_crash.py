@@ -65,7 +65,7 @@ def test_sigkill_at_many_points_loses_nothing_and_sends_nothing_twice(tmp_path: 
             for j in range(4):
                 to = rng.choice(PATIENTS)
                 text = f"out {k}-{j} " + ("long " * 40 if j == 0 else "")
-                accepted[store.enqueue(to, text.strip(), kind=Kind.REPLY).id] = text.strip()
+                accepted[store.outbox.enqueue(to, text.strip(), kind=Kind.REPLY).id] = text.strip()
 
         def receive_wave(k: int) -> None:
             numbers = [m["msisdn"] for m in modems.values()]
@@ -92,7 +92,7 @@ def test_sigkill_at_many_points_loses_nothing_and_sends_nothing_twice(tmp_path: 
             def settled() -> bool:
                 open_states = store.query("SELECT COUNT(*) AS n FROM messages WHERE state IN "
                                           "('queued', 'claimed', 'submitting')")[0]["n"]
-                return open_states == 0 and len(store.list_inbound(limit=10_000)) >= len(inbound_sent)
+                return open_states == 0 and len(store.inbox.recent(limit=10_000)) >= len(inbound_sent)
 
             def running() -> bool:
                 status = store.get_status("daemon")
@@ -110,7 +110,7 @@ def test_sigkill_at_many_points_loses_nothing_and_sends_nothing_twice(tmp_path: 
         received: Counter[str] = Counter()
         for number in PATIENTS:
             received.update(client.inbox(number)["texts"])
-        states = {m.id: m.state.value for m in store.list_messages(limit=100_000)}
+        states = {m.id: m.state.value for m in store.outbox.recent(limit=100_000)}
         unknown = 0
         for msg_id, text in accepted.items():
             state = states[msg_id]
@@ -122,7 +122,7 @@ def test_sigkill_at_many_points_loses_nothing_and_sends_nothing_twice(tmp_path: 
             else:
                 unknown += 1
                 assert received[text] <= 1, (msg_id, text)
-        stored = Counter(r["body"] for r in store.list_inbound(limit=100_000))
+        stored = Counter(r["body"] for r in store.inbox.recent(limit=100_000))
         for text, n in Counter(inbound_sent).items():
             assert stored[text] == n, (text, stored[text], n)
         for helper in helpers_used:

@@ -20,7 +20,7 @@ DIRECT = SimModemSpec("m1", direct_delivery_only=True)
 
 
 def _bodies(h: Harness) -> list[str]:
-    return [r["body"] for r in h.store.list_inbound()]
+    return [r["body"] for r in h.store.inbox.recent()]
 
 
 def _stored_count(db: Path, body: str) -> int:
@@ -61,7 +61,7 @@ def test_several_sms_by_cmt_each_wait_for_their_ack_and_all_are_stored_once(tmp_
         texts = [f"message {i}" for i in range(5)]
         for t in texts:
             h.sim.handset(PHONE).send(modem.msisdn, t)
-        wait_until(lambda: len(h.store.list_inbound()) == 5, what="five stored")
+        wait_until(lambda: len(h.store.inbox.recent()) == 5, what="five stored")
         assert sorted(_bodies(h)) == sorted(texts)
         wait_until(lambda: modem.counters.acks == 5, what="five acknowledgements")
 
@@ -72,7 +72,7 @@ def test_multipart_by_cmt_is_reassembled_into_one_message(tmp_path: Path) -> Non
         h.wait_ready()
         modem = h.sim.modem("m1")
         assert h.sim.handset(PHONE).send(modem.msisdn, text, shuffle=True) == 4
-        rows = wait_until(lambda: h.store.list_inbound(), what="the long message")
+        rows = wait_until(lambda: h.store.inbox.recent(), what="the long message")
         assert len(rows) == 1 and rows[0]["body"] == text and not rows[0]["missing_parts"]
         wait_until(lambda: modem.counters.acks == 4, what="every part acknowledged")
 
@@ -81,12 +81,12 @@ def test_status_report_by_cds_is_matched_and_acknowledged(tmp_path: Path) -> Non
     with harness(tmp_path, [DIRECT]) as h:
         h.wait_ready()
         modem = h.sim.modem("m1")
-        queued = h.store.enqueue(PHONE, "please confirm")
+        queued = h.store.outbox.enqueue(PHONE, "please confirm")
         h.wait_message(queued.id, "delivered")
         counters = modem.counters
         assert counters.status_reports_routed == 1 and modem.storage("SR") == []  # came as +CDS, not stored
         wait_until(lambda: modem.counters.acks == 1, what="the +CDS acknowledged")
-        assert h.store.list_inbound() == []  # a report is not an inbound message
+        assert h.store.inbox.recent() == []  # a report is not an inbound message
 
 
 def test_lost_acknowledgement_means_a_redelivery_that_is_stored_once(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_lost_acknowledgement_means_a_redelivery_that_is_stored_once(tmp_path: P
         wait_until(lambda: modem.counters.inbound_direct >= 2, what="the network re-delivering")
         wait_until(lambda: modem.counters.acks >= 1, what="the re-delivery acknowledged")
         assert _bodies(h) == ["said twice by the network"]
-        after = h.store.enqueue(PHONE, "still sending")  # the refused ack did not upset the modem
+        after = h.store.outbox.enqueue(PHONE, "still sending")  # the refused ack did not upset the modem
         h.wait_message(after.id, "submitted", "delivered")
 
 
@@ -111,13 +111,13 @@ def test_daemon_gone_between_receiving_and_storing_gets_the_sms_again_and_stores
         assert h.stop_daemon()
         h.sim.handset(PHONE).send(modem.msisdn, "while nobody listened")
         wait_until(lambda: modem.counters.inbound_direct >= 2, what="delivered, unacknowledged, delivered again")
-        assert h.store.list_inbound() == []
+        assert h.store.inbox.recent() == []
         h.start_daemon()
         h.wait_ready()
-        wait_until(lambda: h.store.list_inbound(), timeout=10, what="stored after the restart")
+        wait_until(lambda: h.store.inbox.recent(), timeout=10, what="stored after the restart")
         wait_until(lambda: modem.counters.acks >= 1, what="acknowledged after the restart")
         h.sim.handset(PHONE).send(modem.msisdn, "after the restart")
-        wait_until(lambda: len(h.store.list_inbound()) == 2, what="the next one")
+        wait_until(lambda: len(h.store.inbox.recent()) == 2, what="the next one")
         assert sorted(_bodies(h)) == ["after the restart", "while nobody listened"]
 
 
@@ -130,7 +130,7 @@ def test_cmt_inside_another_commands_reply_is_stored_and_the_reply_still_read(tm
         h.sim.handset(PHONE).send(modem.msisdn, "squeezed into +CSQ")
         assert modem.pending_at_network() == 1  # held until the next AT+CSQ
         h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
-        wait_until(lambda: h.store.list_inbound(), what="the +CMT from inside the reply stored")
+        wait_until(lambda: h.store.inbox.recent(), what="the +CMT from inside the reply stored")
         assert _bodies(h) == ["squeezed into +CSQ"]
         wait_until(lambda: modem.counters.acks == 1, what="acknowledged")
         wait_until(lambda: h.modem_row("m1")["signal_dbm"] == -113 + 2 * 9, what="the +CSQ answer still read")
@@ -143,10 +143,10 @@ def test_cmt_during_a_send_on_the_air_is_stored_and_the_send_completes(tmp_path:
         h.start_daemon()
         h.wait_ready()
         modem = h.sim.modem("m1")
-        queued = h.store.enqueue(PHONE, "slow send")
+        queued = h.store.outbox.enqueue(PHONE, "slow send")
         wait_until(lambda: h.message_state(queued.id) == "submitting", what="a send on the air")
         h.sim.handset(PHONE).send(modem.msisdn, "arrives mid-send")
         h.wait_message(queued.id, "submitted", "delivered")
-        wait_until(lambda: h.store.list_inbound(), what="stored")
+        wait_until(lambda: h.store.inbox.recent(), what="stored")
         assert _bodies(h) == ["arrives mid-send"]
         wait_until(lambda: modem.counters.acks >= 1, what="acknowledged")

@@ -27,7 +27,7 @@ PHONE = "+15555550101"
 
 
 def _alerts(h: Harness) -> dict[str, str]:
-    return {a["kind"]: a["message"] for a in h.store.open_alerts()}
+    return {a["kind"]: a["message"] for a in h.store.alerts.open_alerts()}
 
 
 def _write_stored_outgoing(path: Path, count: int) -> None:
@@ -71,7 +71,7 @@ def test_sim_busy_right_after_the_pin_is_waited_out_without_a_reset(tmp_path: Pa
         h.wait_ready("m1")
         assert modem.pin_attempts == 3 and modem.sim_state == "READY"  # the PIN went in once, and was right
         assert modem.counters.reboots == 0  # waited out, not escalated to AT+CFUN=1,1
-        queued = h.store.enqueue(PHONE, "after the SIM woke up")
+        queued = h.store.outbox.enqueue(PHONE, "after the SIM woke up")
         h.wait_message(queued.id, "submitted", "delivered")
 
 
@@ -83,7 +83,7 @@ def test_registration_denied_raises_an_alert_and_does_not_hammer_the_modem(tmp_p
         row = h.wait_state("m1", "no_network")
         assert row["state_detail"] == "registration denied"
         assert "not registered" in _alerts(h)["no_network"]
-        queued = h.store.enqueue(PHONE, "waits until the network lets the SIM in")
+        queued = h.store.outbox.enqueue(PHONE, "waits until the network lets the SIM in")
         before = modem.counters.commands
         time.sleep(1.5)  # a measured interval, not synchronisation: how many commands in 1.5 s
         polled = modem.counters.commands - before
@@ -100,12 +100,12 @@ def test_unknown_smsc_keeps_the_message_queued_and_tells_the_admin_to_set_csca(t
         h.wait_ready()
         modem = h.sim.modem("m1")
         modem.faults.cms_error(330, n=3)
-        queued = h.store.enqueue(PHONE, "no service centre")
+        queued = h.store.outbox.enqueue(PHONE, "no service centre")
         alert = wait_until(lambda: _alerts(h).get("smsc_unknown"), what="smsc alert")
         assert "AT+CSCA" in alert and "m1" in alert
         # waits, not failed (it may already be on its next try by the time we look)
         assert h.message_state(queued.id) in ("queued", "claimed", "submitting", "submitted", "delivered")
-        assert h.store.get_message(queued.id).attempts == 0
+        assert h.store.outbox.get(queued.id).attempts == 0
         # the SIM gets its service centre back (the fault runs out): the same message goes out
         msg = h.wait_message(queued.id, "submitted", "delivered", timeout=20)
         assert msg.attempts == 0  # a SIM problem never used up the message's attempts
@@ -120,10 +120,10 @@ def test_status_report_announced_in_sm_but_stored_in_sr_is_found_by_listing(tmp_
         h.wait_ready()
         modem = h.sim.modem("m1")
         modem.faults.misfiled_status_reports()  # +CDSI: "SM",1 -> reading SM 1 gives CMS 321
-        queued = h.store.enqueue(PHONE, "report filed elsewhere")
+        queued = h.store.outbox.enqueue(PHONE, "report filed elsewhere")
         h.wait_message(queued.id, "delivered", timeout=2.5)  # well before the 3 s periodic sweep
         wait_until(lambda: modem.storage("SR") == [], what="SR emptied")
-        assert h.store.unmatched_reports() == []
+        assert h.store.reports.unmatched() == []
 
 
 def test_status_report_announced_at_an_index_holding_another_message_is_still_found_at_once(
@@ -134,10 +134,10 @@ def test_status_report_announced_at_an_index_holding_another_message_is_still_fo
         h.start_daemon()
         h.wait_ready()
         modem.faults.misfiled_status_reports()
-        queued = h.store.enqueue(PHONE, "report behind a draft")
+        queued = h.store.outbox.enqueue(PHONE, "report behind a draft")
         h.wait_message(queued.id, "delivered", timeout=2.5)  # not left for the periodic sweep
         assert len(modem.storage("SM")) == 1  # the draft is not ours: neither stored nor deleted
-        assert h.store.list_inbound() == []
+        assert h.store.inbox.recent() == []
 
 
 def test_storage_at_eighty_percent_that_the_daemon_cannot_empty_raises_an_alert(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_storage_at_eighty_percent_that_the_daemon_cannot_empty_raises_an_alert(
         assert "25/30" in alert
         assert h.modem_row("m1")["storage_used"] == 25
         h.sim.handset(PHONE).send(h.sim.modem("m1").msisdn, "still received")
-        wait_until(lambda: h.store.list_inbound(), what="inbound stored")
+        wait_until(lambda: h.store.inbox.recent(), what="inbound stored")
 
 
 def test_failed_delete_neither_loses_nor_duplicates_the_message(tmp_path: Path) -> None:
@@ -159,10 +159,10 @@ def test_failed_delete_neither_loses_nor_duplicates_the_message(tmp_path: Path) 
         modem.faults.command_error("AT+CMGD", "+CMS ERROR: 320", 2)  # HA#40462: delete fails, SMS re-read
         h.sim.handset(PHONE).send(modem.msisdn, "delete me twice")
         h.sim.handset(PHONE).send(modem.msisdn, "and me")
-        wait_until(lambda: modem.storage() == [] and len(h.store.list_inbound()) == 2, timeout=10,
+        wait_until(lambda: modem.storage() == [] and len(h.store.inbox.recent()) == 2, timeout=10,
                    what="both stored and deleted")
         h.wait_ready("m1")
-        assert sorted(r["body"] for r in h.store.list_inbound()) == ["and me", "delete me twice"]
+        assert sorted(r["body"] for r in h.store.inbox.recent()) == ["and me", "delete me twice"]
 
 
 def test_tp_mr_wraparound_after_256_sends_matches_the_newest_message(tmp_path: Path) -> None:
@@ -170,12 +170,12 @@ def test_tp_mr_wraparound_after_256_sends_matches_the_newest_message(tmp_path: P
         h.wait_ready()
         phone = h.sim.handset(PHONE)
         phone.queue_report_outcomes(*(["none"] * 256), "delivered")
-        ids = [h.store.enqueue(PHONE, f"n{i}", kind="bulk").id for i in range(257)]
+        ids = [h.store.outbox.enqueue(PHONE, f"n{i}", kind="bulk").id for i in range(257)]
         last = h.wait_message(ids[-1], "delivered", timeout=20)
-        first = h.store.get_message(ids[0])
+        first = h.store.outbox.get(ids[0])
         assert first.parts[0].tp_mr == last.parts[0].tp_mr == 0  # the same one-octet reference
         assert first.state.value == "submitted"  # the report went to the newest, not the oldest
-        assert h.store.unmatched_reports() == []
+        assert h.store.reports.unmatched() == []
 
 
 def test_repeated_and_out_of_order_reports_only_move_states_forward(tmp_path: Path) -> None:
@@ -183,14 +183,17 @@ def test_repeated_and_out_of_order_reports_only_move_states_forward(tmp_path: Pa
         h.wait_ready()
         modem = h.sim.modem("m1")
         h.sim.handset(PHONE).queue_report_outcomes("delivered_then_pending", "pending_then_delivered", "failed")
-        late, slow, bad = (h.store.enqueue(PHONE, t).id for t in ("stale pending after", "pending first", "lost"))
+        late, slow, bad = (h.store.outbox.enqueue(PHONE, t).id
+                           for t in ("stale pending after", "pending first", "lost"))
         h.wait_message(slow, "delivered")
         h.wait_message(bad, "undeliverable")
-        wait_until(lambda: modem.counters.status_reports_routed == 5 and modem.storage("SR") == [],
-                   what="all five reports read")
+        wait_until(
+            lambda: modem.counters.status_reports_routed == 5 and modem.storage("SR") == [],
+            what="all five reports read",
+        )
         assert h.message_state(late) == "delivered"  # the stale "pending" did not move it back
-        assert h.store.get_message(late).parts[0].state.value == "delivered"
-        history = [e["action"] for e in h.store.state_history(late)]
+        assert h.store.outbox.get(late).parts[0].state.value == "delivered"
+        history = [e["action"] for e in h.store.outbox.history(late)]
         assert history.count("message.delivered") == 1
 
 
@@ -199,21 +202,21 @@ def test_inbound_survives_a_long_send_in_flight(tmp_path: Path) -> None:
         h.sim.network.latency = 0.4  # type: ignore[attr-defined]
         h.start_daemon()
         h.wait_ready()
-        ids = [h.store.enqueue(PHONE, f"slow {i}").id for i in range(3)]
+        ids = [h.store.outbox.enqueue(PHONE, f"slow {i}").id for i in range(3)]
         wait_until(lambda: h.message_state(ids[0]) == "submitting", what="a send on the air")
         h.sim.handset(PHONE).send(h.sim.modem("m1").msisdn, "arrives while sending")
         for i in ids:
             h.wait_message(i, "submitted", "delivered")
-        wait_until(lambda: h.store.list_inbound(), what="inbound stored")
-        assert [r["body"] for r in h.store.list_inbound()] == ["arrives while sending"]
+        wait_until(lambda: h.store.inbox.recent(), what="inbound stored")
+        assert [r["body"] for r in h.store.inbox.recent()] == ["arrives while sending"]
 
 
 def test_a_54_part_message_is_stored_whole(tmp_path: Path) -> None:
-    text = "".join(f"{i:04d} " for i in range(1650))[:54 * 153]  # gammu#442 crashed on one
+    text = "".join(f"{i:04d} " for i in range(1650))[: 54 * 153]  # gammu#442 crashed on one
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
         assert h.sim.handset(PHONE).send(h.sim.modem("m1").msisdn, text, shuffle=True) == 54
-        rows = wait_until(lambda: h.store.list_inbound(), timeout=15, what="the long message")
+        rows = wait_until(lambda: h.store.inbox.recent(), timeout=15, what="the long message")
         assert len(rows) == 1 and rows[0]["body"] == text and not rows[0]["missing_parts"]
 
 
@@ -222,18 +225,18 @@ def test_text_with_ok_lines_and_emoji_arrives_and_leaves_intact(tmp_path: Path) 
         h.wait_ready()
         inbound = "Fine\r\nOK\r\nERROR? no 😀 café"
         h.sim.handset(PHONE).send(h.sim.modem("m1").msisdn, inbound)
-        rows = wait_until(lambda: h.store.list_inbound(), what="stored")
+        rows = wait_until(lambda: h.store.inbox.recent(), what="stored")
         assert rows[0]["body"] == inbound
-        out = h.store.enqueue(PHONE, "OK\nRésumé ✓ 😀")
+        out = h.store.outbox.enqueue(PHONE, "OK\nRésumé ✓ 😀")
         h.wait_message(out.id, "submitted", "delivered")
         assert h.sim.handset(PHONE).received_texts() == ["OK\nRésumé ✓ 😀"]
 
 
 # -- engine and outbound ------------------------------------------------------------------------------
 
+
 def test_boot_urcs_every_50_ms_never_extend_a_command_deadline(tmp_path: Path) -> None:
-    with harness(tmp_path, [SimModemSpec("m1", personality="huawei")],
-                 sim_kwargs={"periodic_urc_interval": 0.05}) as h:
+    with harness(tmp_path, [SimModemSpec("m1", personality="huawei")], sim_kwargs={"periodic_urc_interval": 0.05}) as h:
         h.wait_ready()
         modem = h.sim.modem("m1")
         modem.faults.hang(keep_urcs=True)  # gammu#393: ^BOOT kept resetting a 40 s timeout
@@ -246,24 +249,29 @@ def test_boot_urcs_every_50_ms_never_extend_a_command_deadline(tmp_path: Path) -
         h.wait_ready("m1", timeout=10)
 
 
-@pytest.mark.parametrize(("codes", "final", "cls"), [
-    ((1, 8, 10, 27, 28, 29, 30, 50, 69, 303, 304, 305), "failed", "permanent"),
-    ((38, 41, 42, 47, 111, 192, 314, 331, 332, 515), "submitted", "transient"),
-    ((208, 300, 302, 320, 322, 330), "submitted", "modem"),
-    ((500, 197), "unknown", "ambiguous"),
-], ids=["permanent", "transient", "modem", "ambiguous"])
-def test_every_cms_error_class_has_its_daemon_outcome(tmp_path: Path, codes: tuple[int, ...], final: str,
-                                                      cls: str) -> None:
+@pytest.mark.parametrize(
+    ("codes", "final", "cls"),
+    [
+        ((1, 8, 10, 27, 28, 29, 30, 50, 69, 303, 304, 305), "failed", "permanent"),
+        ((38, 41, 42, 47, 111, 192, 314, 331, 332, 515), "submitted", "transient"),
+        ((208, 300, 302, 320, 322, 330), "submitted", "modem"),
+        ((500, 197), "unknown", "ambiguous"),
+    ],
+    ids=["permanent", "transient", "modem", "ambiguous"],
+)
+def test_every_cms_error_class_has_its_daemon_outcome(
+    tmp_path: Path, codes: tuple[int, ...], final: str, cls: str
+) -> None:
     sending = SendingConfig(retry_base_seconds=0.1, retry_max_seconds=0.2, max_attempts=3)
     with harness(tmp_path, [SimModemSpec("m1")], config_kwargs={"sending": sending}) as h:
         h.wait_ready()
         modem = h.sim.modem("m1")
         for code in codes:  # one at a time, so each message meets exactly its code
             modem.faults.cms_error(code)
-            queued = h.store.enqueue(PHONE, f"code {code}")
+            queued = h.store.outbox.enqueue(PHONE, f"code {code}")
             msg = h.wait_message(queued.id, "failed", "submitted", "delivered", "unknown", timeout=10)
             assert msg.state.value in ((final, "delivered") if final == "submitted" else (final,)), code
-            details = [e["detail"] for e in h.store.state_history(queued.id)]
+            details = [e["detail"] for e in h.store.outbox.history(queued.id)]
             assert any(str(code) in str(d.get("reason", "")) for d in details), (code, details)
             if final in ("failed", "unknown"):
                 assert msg.error_class == cls, code
@@ -283,7 +291,7 @@ def test_multipart_partial_failure_never_resends_an_accepted_part(tmp_path: Path
         h.wait_ready()
         modem = h.sim.modem("m1")
         modem.faults.cms_error(42, 1, after=1)  # part 1 accepted, part 2 refused (gammu#311)
-        queued = h.store.enqueue(PHONE, text)
+        queued = h.store.outbox.enqueue(PHONE, text)
         msg = h.wait_message(queued.id, "submitted", "delivered")
         assert msg.parts_total == 3 and msg.attempts == 1
         assert len(h.sim.handset(PHONE).inbox) == 3  # three parts on the air, none twice
@@ -305,6 +313,7 @@ def test_stop_returns_promptly_while_a_modem_hangs_mid_command(tmp_path: Path) -
 
 # -- secrets and the database -------------------------------------------------------------------------
 
+
 def test_log_lines_never_contain_the_sim_pin(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     good, wrong = "73915046", "19283746"
     caplog.set_level(logging.DEBUG)
@@ -318,8 +327,9 @@ def test_log_lines_never_contain_the_sim_pin(tmp_path: Path, caplog: pytest.LogC
         leaked = [r for r in caplog.records if good in r.getMessage() or wrong in r.getMessage()]
         assert leaked == []
         assert any("m2" in r.getMessage() and "PIN" in r.getMessage() for r in caplog.records)
-        assert all(good not in (a["message"] or "") and wrong not in (a["message"] or "")
-                   for a in h.store.open_alerts())
+        assert all(
+            good not in (a["message"] or "") and wrong not in (a["message"] or "") for a in h.store.alerts.open_alerts()
+        )
 
 
 def test_sim_pin_with_one_attempt_left_is_not_tried_and_the_admin_is_told_to_enter_it(tmp_path: Path) -> None:
@@ -368,9 +378,9 @@ def _wal_commit_ends(wal: bytes) -> tuple[int, list[int]]:
     ends: list[int] = []
     off = 32
     while off + frame <= len(wal):
-        if wal[off + 8:off + 16] != salts:
+        if wal[off + 8 : off + 16] != salts:
             break
-        if struct.unpack(">I", wal[off + 4:off + 8])[0]:
+        if struct.unpack(">I", wal[off + 4 : off + 8])[0]:
             ends.append(off + frame)
         off += frame
     return frame, ends
@@ -382,7 +392,7 @@ def test_db_copied_mid_run_with_its_wal_and_a_torn_tail_opens_consistent(tmp_pat
         h.wait_ready()
         db = Path(h.config.database_path)
         for i in range(60):
-            h.store.enqueue(f"+1202555{i:04d}", f"busy {i}")
+            h.store.outbox.enqueue(f"+1202555{i:04d}", f"busy {i}")
         for i in range(4):
             h.sim.handset(PHONE).send(h.sim.modem("m1").msisdn, f"in {i}")
             wait_until(lambda n=i: h.sim.modem("m1").counters.sends_ok >= 12 * (n + 1), what="progress")
@@ -405,11 +415,20 @@ def test_db_copied_mid_run_with_its_wal_and_a_torn_tail_opens_consistent(tmp_pat
             for cut in sorted(cuts):
                 copy = tmp_path / f"snap{i}-{cut}.db"
                 shutil.copyfile(snap, copy)
-                Path(f"{copy}-wal").write_bytes(wal[:max(cut, 0)])
+                Path(f"{copy}-wal").write_bytes(wal[: max(cut, 0)])
                 copies.append(copy)
     assert len(copies) >= 8
-    states = {"queued", "claimed", "submitting", "submitted", "delivered", "undeliverable", "failed", "unknown",
-              "cancelled"}
+    states = {
+        "queued",
+        "claimed",
+        "submitting",
+        "submitted",
+        "delivered",
+        "undeliverable",
+        "failed",
+        "unknown",
+        "cancelled",
+    }
     for copy in copies:
         conn = sqlite3.connect(copy)
         try:

@@ -26,18 +26,18 @@ def test_serve_runs_the_daemon_on_simulated_modems_and_stops_cleanly_on_sigterm(
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         with Store.open(tmp_path / "smsgate.db") as store:
-            wait_until(lambda: [m["state"] for m in store.list_modems()] == ["ready", "ready"], timeout=20,
+            wait_until(lambda: [m["state"] for m in store.modems.all()] == ["ready", "ready"], timeout=20,
                        what="both simulated modems ready")
             runner = CliRunner()
             status = runner.invoke(cli, ["--config", str(cfg), "status"])
             assert status.exit_code == 0 and "daemon: running" in status.output
             assert status.output.count(" ready ") == 2
-            sim1 = store.modem_by_name("sim1")
+            sim1 = store.modems.by_name("sim1")
             assert sim1 is not None
             texted = runner.invoke(cli, ["--config", str(cfg), "sim", "text", "+15555550101", "+15550001001",
                                          "Is the clinic open today?"])
             assert texted.exit_code == 0, texted.output
-            rows = wait_until(lambda: store.list_inbound(), what="the simulated text stored")
+            rows = wait_until(lambda: store.inbox.recent(), what="the simulated text stored")
             assert rows[0]["body"] == "Is the clinic open today?" and rows[0]["modem_id"] == sim1["id"]
             queued = runner.invoke(cli, ["--config", str(cfg), "send", "+15555550101", "Yes, until 6 pm",
                                          "--kind", "reply"])

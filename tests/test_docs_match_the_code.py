@@ -107,7 +107,7 @@ def env(tmp_path: Path) -> Iterator[WebEnv]:
 
 @pytest.fixture
 def api(env: WebEnv) -> tuple[WebEnv, dict[str, str]]:
-    _, secret = env.store.create_token("schema-check", "admin", actor="test")
+    _, secret = env.store.accounts.create_token("schema-check", "admin", actor="test")
     return env, bearer(secret)
 
 

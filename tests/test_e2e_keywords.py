@@ -25,8 +25,8 @@ def test_stop_from_a_handset_is_confirmed_and_blocks_a_queued_campaign(tmp_path:
         phone.send("+12125550100", "Stop please!")
         phone.wait_for_text("Rivera Clinic: you will receive no more messages from this number. "
                             "Reply START to resubscribe.", timeout=15)
-        assert h.store.consent_status(PATIENT).opted_out
-        campaign = h.store.enqueue(PATIENT, "Flu shots this week", kind="bulk").id
+        assert h.store.consent.status(PATIENT).opted_out
+        campaign = h.store.outbox.enqueue(PATIENT, "Flu shots this week", kind="bulk").id
         wait_until(lambda: h.message_state(campaign) == "cancelled", 10, what="campaign cancelled")
         phone.send("+12125550100", "HELP")
         phone.wait_for(lambda inbox: any("Reply STOP" in m.text for m in inbox[1:]), timeout=15)
@@ -37,13 +37,15 @@ def test_a_reminder_answered_from_the_handset_records_the_outcome_and_sends_the_
     with harness(tmp_path, [SimModemSpec("front", msisdn="+12125550100")], start=False) as h:
         h.start_daemon(on_inbound=RulesEngine(h.config).process, gate=make_gate(h.config))
         h.wait_ready()
-        mid = h.store.enqueue(PATIENT, "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm, NO to cancel",
-                              expect={"YES": "confirmed", "NO": "cancelled"},
-                              follow_up={"YES": "See you then!"}).id
+        mid = h.store.outbox.enqueue(
+            PATIENT,
+            "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm, NO to cancel",
+            expect={"YES": "confirmed", "NO": "cancelled"},
+            follow_up={"YES": "See you then!"},
+        ).id
         phone = h.sim.handset(PATIENT)
         phone.wait_for_text("Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm, NO to cancel", timeout=15)
         h.wait_message(mid, "submitted", "delivered", timeout=15)
         phone.send("+12125550100", "yes!")
         phone.wait_for_text("See you then!", timeout=15)
-        assert h.store.get_message(mid).outcome == "confirmed"
-
+        assert h.store.outbox.get(mid).outcome == "confirmed"

@@ -29,6 +29,7 @@ from smsgate.keywords import (
 )
 from smsgate.keywords.hours import zone
 from smsgate.modemd.testing import Harness, harness, wait_until
+from smsgate.queue import views
 from smsgate.queue.clock import parse_ts, ts
 from smsgate.simulator import SimModemSpec
 from smsgate.simulator.core import HandsetHandle
@@ -78,9 +79,9 @@ def add_keyword(h: Harness, word: str, *, menu: str | None = None, **options: An
     cfg = h.config
     rule = build_rule(word, vocabulary=Vocabulary(cfg.compliance), menu=parse_menu(menu),
                       default_region=cfg.clinic.region, **options)
-    h.store.add_keyword(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
-                        opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
-                        webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority, actor="cli")
+    h.store.keywords.add(rule.keyword, aliases=rule.aliases, reply=rule.reply, tag=rule.tag,
+                         opt_in_scope=rule.opt_in_scope, route=rule.route, forward_to=rule.forward_to,
+                         webhook=rule.webhook, hours=rule.hours, menu=rule.menu, priority=rule.priority, actor="cli")
 
 
 def text_in(h: Harness, phone: HandsetHandle, text: str, timeout: float = 15.0) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def received_exactly(h: Harness, phone: HandsetHandle, expected: list[str]) -> N
 
 
 def conversation(h: Harness, inbound: dict[str, Any]) -> dict[str, Any]:
-    return h.store.get_conversation(inbound["conversation_id"])
+    return h.store.conversations.get(inbound["conversation_id"])
 
 
 def wait_state(h: Harness, message_id: int, *states: str) -> dict[str, Any]:
@@ -149,19 +150,20 @@ def test_opt_out_variants_get_one_confirmation_and_nothing_reaches_the_handset_a
             phones[number].wait_for_text(STOP_CONFIRMATION, timeout=15)
             row = inbound[number]
             assert (row["action"], row["keyword"], row["likely_opt_out"]) == ("opt_out", word, 0)
-            (event,) = h.store.consent_history(number)
+            (event,) = h.store.consent.history(number)
             assert (event["event"], event["scope"], event["source"], event["inbound_id"]) == (
                 "opt_out", "all", "sms", row["id"])
             assert text in event["evidence"]
-            assert h.store.consent_status(number).opted_out
-        audited = {e["detail"]["number"] for e in h.store.audit_entries(action_prefix="consent.opt_out")}
+            assert h.store.consent.status(number).opted_out
+        audited = {e["detail"]["number"] for e in h.store.audit.entries(action_prefix="consent.opt_out")}
         assert audited == set(variants)
 
         # Everything queued after the STOP is refused at claim time; a bystander in the same campaign
         # gets it, which shows the daemon was sending all along. A keyword text gets no reply either.
-        reminders = [h.store.enqueue(n, "Reminder: Dr Rivera 3:15 PM tomorrow").id for n in variants]
-        campaign = h.store.enqueue_many([{"to": n, "text": "Flu shots this week"} for n in [*variants, bystander]],
-                                        campaign="flu")
+        reminders = [h.store.outbox.enqueue(n, "Reminder: Dr Rivera 3:15 PM tomorrow").id for n in variants]
+        campaign = h.store.outbox.enqueue_many(
+            [{"to": n, "text": "Flu shots this week"} for n in [*variants, bystander]], campaign="flu"
+        )
         text_in(h, phones["+12125550131"], "hours")
         for mid in [*reminders, *campaign[:-1]]:
             assert "opted out" in wait_state(h, mid, "cancelled")["last_error"]
@@ -178,13 +180,13 @@ def test_unstoppable_is_not_an_opt_out_and_dont_text_me_is_flagged_without_a_rep
         assert (a["action"], a["keyword"], a["likely_opt_out"]) == ("inbox", None, 0)
         assert (b["action"], b["likely_opt_out"]) == ("inbox", 1)
         assert conversation(h, b)["likely_opt_out"] == 1 and conversation(h, a)["likely_opt_out"] == 0
-        assert h.store.consent_history() == []
+        assert h.store.consent.history() == []
         assert [r["id"] for r in build_report(h.store).likely_opt_outs] == [b["id"]]
         received_exactly(h, word, [])
         received_exactly(h, plea, [])
         # Neither is opted out: a person decides about the flagged one, so a reminder still goes.
         for phone in (word, plea):
-            h.store.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow")
+            h.store.outbox.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow")
         for phone in (word, plea):
             phone.wait_for_text("Reminder: Dr Rivera 3:15 PM tomorrow", timeout=15)
             received_exactly(h, phone, ["Reminder: Dr Rivera 3:15 PM tomorrow"])
@@ -192,23 +194,26 @@ def test_unstoppable_is_not_an_opt_out_and_dont_text_me_is_flagged_without_a_rep
 
 def test_start_and_unstop_resubscribe_with_a_confirmation_and_messages_flow_again(tmp_path: Any) -> None:
     with gateway(tmp_path) as h:
-        for number, stop, start, word in (("+12125550151", "STOP", "Start", "START"),
-                                          ("+12125550152", "stop", "unstop please", "UNSTOP")):
+        for number, stop, start, word in (
+            ("+12125550151", "STOP", "Start", "START"),
+            ("+12125550152", "stop", "unstop please", "UNSTOP"),
+        ):
             phone = h.sim.handset(number)
             text_in(h, phone, stop)
             phone.wait_for_text(STOP_CONFIRMATION, timeout=15)
-            blocked = h.store.enqueue(number, "Reminder: bring your insurance card").id
+            blocked = h.store.outbox.enqueue(number, "Reminder: bring your insurance card").id
             wait_state(h, blocked, "cancelled")
             row = text_in(h, phone, start)
             assert (row["action"], row["keyword"]) == ("opt_in", word)
             phone.wait_for_text(START_CONFIRMATION, timeout=15)
-            assert [e["event"] for e in h.store.consent_history(number)] == ["opt_out", "opt_in"]
-            assert h.store.consent_status(number).opted_in
-            h.store.enqueue(number, "Reminder: Dr Rivera 3:15 PM tomorrow")
+            assert [e["event"] for e in h.store.consent.history(number)] == ["opt_out", "opt_in"]
+            assert h.store.consent.status(number).opted_in
+            h.store.outbox.enqueue(number, "Reminder: Dr Rivera 3:15 PM tomorrow")
             phone.wait_for_text("Reminder: Dr Rivera 3:15 PM tomorrow", timeout=15)
             received_exactly(h, phone, [STOP_CONFIRMATION, START_CONFIRMATION, "Reminder: Dr Rivera 3:15 PM tomorrow"])
-            confirmations = h.store.query("SELECT kind FROM messages WHERE to_number = ? AND created_by = 'rules'",
-                                          (number,))
+            confirmations = h.store.query(
+                "SELECT kind FROM messages WHERE to_number = ? AND created_by = 'rules'", (number,)
+            )
             assert [c["kind"] for c in confirmations] == ["compliance", "compliance"]
 
 
@@ -219,66 +224,75 @@ def test_help_and_info_reply_with_clinic_contact_and_how_to_stop_even_when_opted
         opted_out.wait_for_text(STOP_CONFIRMATION, timeout=15)
         helped = text_in(h, opted_out, "Help!")
         info = text_in(h, curious, "info")
-        for row, phone, expected in ((helped, opted_out, [STOP_CONFIRMATION, HELP_REPLY]),
-                                     (info, curious, [HELP_REPLY])):
+        for row, phone, expected in (
+            (helped, opted_out, [STOP_CONFIRMATION, HELP_REPLY]),
+            (info, curious, [HELP_REPLY]),
+        ):
             assert (row["action"], row["keyword"]) == ("help", "HELP" if phone is opted_out else "INFO")
             phone.wait_for_text(HELP_REPLY, timeout=15)
             received_exactly(h, phone, expected)
         assert CLINIC in HELP_REPLY and CLINIC_PHONE in HELP_REPLY and "Reply STOP" in HELP_REPLY
-        assert h.store.consent_status(opted_out.number).opted_out  # HELP is not an opt-in
-        assert h.store.consent_history(curious.number) == []
+        assert h.store.consent.status(opted_out.number).opted_out  # HELP is not an opt-in
+        assert h.store.consent.history(curious.number) == []
 
 
 def test_stop_reminders_opts_out_of_that_list_only(tmp_path: Any) -> None:
-    confirmation = (f"{CLINIC}: you will get no more reminders messages from this number. "
-                    "Reply START REMINDERS to get them again.")
+    confirmation = (
+        f"{CLINIC}: you will get no more reminders messages from this number. Reply START REMINDERS to get them again."
+    )
     again = f"{CLINIC}: you will get reminders messages again. Reply STOP to opt out."
     with gateway(tmp_path, compliance={"list_scopes": ["reminders"]}) as h:
         phone = h.sim.handset("+12125550171")
         row = text_in(h, phone, "Stop reminders")
         assert (row["action"], row["keyword"]) == ("opt_out", "STOP")
         phone.wait_for_text(confirmation, timeout=15)
-        (event,) = h.store.consent_history(phone.number)
+        (event,) = h.store.consent.history(phone.number)
         assert (event["event"], event["scope"]) == ("opt_out", "reminders")
-        assert not h.store.consent_status(phone.number).opted_out
-        assert h.store.consent_status(phone.number, "reminders").opted_out
+        assert not h.store.consent.status(phone.number).opted_out
+        assert h.store.consent.status(phone.number, "reminders").opted_out
 
-        reminder = h.store.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow", scope="reminders").id
-        h.store.enqueue(phone.number, "Your lab results are ready")
+        reminder = h.store.outbox.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow", scope="reminders").id
+        h.store.outbox.enqueue(phone.number, "Your lab results are ready")
         phone.wait_for_text("Your lab results are ready", timeout=15)
         assert "opted out" in wait_state(h, reminder, "cancelled")["last_error"]
         received_exactly(h, phone, [confirmation, "Your lab results are ready"])
 
         text_in(h, phone, "start reminders")
         phone.wait_for_text(again, timeout=15)
-        h.store.enqueue(phone.number, "Reminder: Dr Rivera 9:00 AM Friday", scope="reminders")
+        h.store.outbox.enqueue(phone.number, "Reminder: Dr Rivera 9:00 AM Friday", scope="reminders")
         phone.wait_for_text("Reminder: Dr Rivera 9:00 AM Friday", timeout=15)
-        received_exactly(h, phone, [confirmation, "Your lab results are ready", again,
-                                    "Reminder: Dr Rivera 9:00 AM Friday"])
+        received_exactly(
+            h, phone, [confirmation, "Your lab results are ready", again, "Reminder: Dr Rivera 9:00 AM Friday"]
+        )
 
 
 # -- custom keywords, routing, the inbox ----------------------------------------------------------
 
+
 def test_custom_keyword_replies_with_the_first_name_tags_and_records_the_opt_in(tmp_path: Any) -> None:
-    join = {"aliases": ["SIGN UP"], "reply": "Hi {first_name}, you're on the {clinic} news list.",
-            "tag": "newsletter", "opt_in_scope": "marketing"}
+    join = {
+        "aliases": ["SIGN UP"],
+        "reply": "Hi {first_name}, you're on the {clinic} news list.",
+        "tag": "newsletter",
+        "opt_in_scope": "marketing",
+    }
     with gateway(tmp_path, keywords={"JOIN": join}) as h:
         ana, stranger = h.sim.handset("+12125550181"), h.sim.handset("+12125550182")
-        h.store.update_contact(ana.number, first_name="Ana")
+        h.store.contacts.update(ana.number, first_name="Ana")
         row = text_in(h, ana, "join please")
         text_in(h, stranger, "Sign-up!")
         assert (row["action"], row["keyword"]) == ("keyword", "JOIN")
         ana.wait_for_text(f"Hi Ana, you're on the {CLINIC} news list.", timeout=15)
         stranger.wait_for_text(f"Hi there, you're on the {CLINIC} news list.", timeout=15)
         for phone in (ana, stranger):
-            contact = h.store.get_contact(phone.number)
+            contact = h.store.contacts.get(phone.number)
             assert contact is not None and "newsletter" in contact["tags"]
-            (event,) = h.store.consent_history(phone.number)
+            (event,) = h.store.consent.history(phone.number)
             assert (event["event"], event["scope"], event["source"]) == ("opt_in", "marketing", "sms-keyword")
-            assert h.store.consent_status(phone.number, "marketing").opted_in
-        assert h.store.list_keywords()[0]["hits"] == 2
+            assert h.store.consent.status(phone.number, "marketing").opted_in
+        assert views.keyword_hits(h.store)[("JOIN", "keyword")] == 2
         # The opt-in is what lets a marketing message to that list go out.
-        h.store.enqueue(ana.number, "Our newsletter: flu shots are here", kind="marketing", scope="marketing")
+        h.store.outbox.enqueue(ana.number, "Our newsletter: flu shots are here", kind="marketing", scope="marketing")
         ana.wait_for_text("Our newsletter: flu shots are here", timeout=15)
         received_exactly(h, ana, [f"Hi Ana, you're on the {CLINIC} news list.", "Our newsletter: flu shots are here"])
 
@@ -293,7 +307,7 @@ def test_a_routing_keyword_moves_the_conversation_and_forwards_the_text_to_the_s
         assert conversation(h, row)["team"] == "billing"
         received_exactly(h, staff, [forwarded])
         received_exactly(h, patient, [])
-        team_changes = h.store.audit_entries(subject_type="conversation", subject_id=row["conversation_id"])
+        team_changes = h.store.audit.entries(subject_type="conversation", subject_id=row["conversation_id"])
         assert any(e["detail"].get("team") == "billing" for e in team_changes)
 
 
@@ -317,11 +331,12 @@ def test_an_unrecognised_text_lands_unread_in_the_shared_inbox_without_a_reply(t
         assert (row["action"], row["keyword"], row["likely_opt_out"]) == ("inbox", None, 0)
         conv = conversation(h, row)
         assert (conv["team"], conv["unread"], conv["status"]) == (None, 1, "open")
-        assert [c["id"] for c in h.store.list_conversations(status="open")] == [conv["id"]]
+        assert [c["id"] for c in h.store.conversations.threads(status="open")] == [conv["id"]]
         received_exactly(h, phone, [])
 
 
 # -- after-hours and the loop guard ---------------------------------------------------------------
+
 
 def test_after_hours_reply_goes_once_per_conversation_per_window(tmp_path: Any) -> None:
     clinic_tz = "America/New_York"
@@ -330,8 +345,7 @@ def test_after_hours_reply_goes_once_per_conversation_per_window(tmp_path: Any) 
     hours = [f"Daily {local + timedelta(hours=6):%H:%M}-{local + timedelta(hours=7):%H:%M}"]
     assert not BusinessHours(hours, [], clinic_tz).is_open(local)
     closed = "Rivera Clinic is closed; we will answer when we open. For emergencies call 911."
-    with gateway(tmp_path, clinic_tz=clinic_tz,
-                 hours={"business_hours": hours, "after_hours_reply": closed}) as h:
+    with gateway(tmp_path, clinic_tz=clinic_tz, hours={"business_hours": hours, "after_hours_reply": closed}) as h:
         first, second = h.sim.handset("+12125550201"), h.sim.handset("+12125550202")
         a1 = text_in(h, first, "Hello, is anyone there?")
         first.wait_for_text(closed, timeout=15)
@@ -347,14 +361,14 @@ def test_after_hours_reply_goes_once_per_conversation_per_window(tmp_path: Any) 
 
 
 def test_loop_guard_caps_automatic_replies_to_one_handset_per_window(tmp_path: Any) -> None:
-    with gateway(tmp_path, compliance={"auto_reply_limit": 3},
-                 keywords={"HOURS": {"reply": "Open Mon-Fri 8-6"}}) as h:
+    with gateway(tmp_path, compliance={"auto_reply_limit": 3}, keywords={"HOURS": {"reply": "Open Mon-Fri 8-6"}}) as h:
         phone = h.sim.handset("+12125550211")
         rows = [text_in(h, phone, t) for t in ("hours", "Hours!", "HOURS?", "hours please", "hours thanks")]
         assert [r["action"] for r in rows] == ["keyword"] * 5
         received_exactly(h, phone, ["Open Mon-Fri 8-6"] * 3)
-        replies = h.store.query("SELECT in_reply_to FROM messages WHERE to_number = ? AND created_by = 'rules'",
-                                (phone.number,))
+        replies = h.store.query(
+            "SELECT in_reply_to FROM messages WHERE to_number = ? AND created_by = 'rules'", (phone.number,)
+        )
         assert [r["in_reply_to"] for r in replies] == [r["id"] for r in rows[:3]]
 
 
@@ -374,9 +388,10 @@ def test_no_automatic_reply_to_a_short_code(tmp_path: Any) -> None:
 
 # -- answers to our own questions -----------------------------------------------------------------
 
+
 def ask(h: Harness, phone: HandsetHandle, text: str, expect: dict[str, str], follow_up: dict[str, str]) -> int:
     """Send a question to the handset and wait until it went out (only then can it be answered)."""
-    mid = h.store.enqueue(phone.number, text, expect=expect, follow_up=follow_up).id
+    mid = h.store.outbox.enqueue(phone.number, text, expect=expect, follow_up=follow_up).id
     phone.wait_for_text(text, timeout=15)
     wait_state(h, mid, *SENT_STATES)
     return mid
@@ -393,8 +408,8 @@ def test_a_rating_answer_is_recorded_and_shows_in_the_report(tmp_path: Any) -> N
         fan.wait_for_text("Thank you for the five stars!", timeout=15)
         critic.wait_for_text("Thank you!", timeout=15)
         assert (a["action"], a["in_reply_to"]) == ("answer", asked[fan.number])
-        assert h.store.get_message(asked[fan.number]).outcome == "rating:5"
-        assert h.store.get_message(asked[critic.number]).outcome == "rating:4"
+        assert h.store.outbox.get(asked[fan.number]).outcome == "rating:5"
+        assert h.store.outbox.get(asked[critic.number]).outcome == "rating:4"
         report = build_report(h.store)
         assert report.ratings == {5: 1, 4: 1} and report.rating_average == 4.5
         assert "  average 4.50 over 2 ratings" in report.lines()
@@ -407,8 +422,11 @@ def test_answers_are_matched_tolerantly_and_the_follow_up_arrives(tmp_path: Any)
     expect = {"YES": "confirmed", "NO": "cancelled"}
     follow = {"YES": "See you then!", "NO": "Thanks, we've freed your slot. Call us to rebook."}
     with gateway(tmp_path) as h:
-        cases = [("+12125550231", "Yes please", "confirmed"), ("+12125550232", "y", "confirmed"),
-                 ("+12125550233", "nope", "cancelled")]
+        cases = [
+            ("+12125550231", "Yes please", "confirmed"),
+            ("+12125550232", "y", "confirmed"),
+            ("+12125550233", "nope", "cancelled"),
+        ]
         for number, answer, outcome in cases:
             phone = h.sim.handset(number)
             mid = ask(h, phone, question, expect, follow)
@@ -416,19 +434,25 @@ def test_answers_are_matched_tolerantly_and_the_follow_up_arrives(tmp_path: Any)
             reply = follow["YES" if outcome == "confirmed" else "NO"]
             phone.wait_for_text(reply, timeout=15)
             assert (row["action"], row["in_reply_to"]) == ("answer", mid)
-            assert h.store.get_message(mid).outcome == outcome
-            audit = h.store.audit_entries(action_prefix="message.outcome", subject_id=mid)
+            assert h.store.outbox.get(mid).outcome == outcome
+            audit = h.store.audit.entries(action_prefix="message.outcome", subject_id=mid)
             assert [e["detail"] for e in audit] == [{"outcome": outcome, "inbound_id": row["id"]}]
             received_exactly(h, phone, [question, reply])
 
 
 # -- outbound guard rails -------------------------------------------------------------------------
 
+
 def test_quiet_hours_hold_a_campaign_at_night_in_the_recipients_zone_but_not_a_reply(tmp_path: Any) -> None:
     patient, clinic_tz = "+13105550241", "America/New_York"  # a Los Angeles number, a New York clinic
     now = datetime.now(UTC)
-    with gateway(tmp_path, clinic_tz=clinic_tz, keywords={"HOURS": {"reply": "Open Mon-Fri 8-6"}},
-                 hours={"quiet_kinds": ["bulk", "marketing"]}, start=False) as h:
+    with gateway(
+        tmp_path,
+        clinic_tz=clinic_tz,
+        keywords={"HOURS": {"reply": "Open Mon-Fri 8-6"}},
+        hours={"quiet_kinds": ["bulk", "marketing"]},
+        start=False,
+    ) as h:
         zones = recipient_zones(h.store, patient, clinic_tz)
         assert [str(z) for z in zones] == ["America/Los_Angeles"]
         # Texting is allowed from one to five hours from now on the patient's clock: "now" is quiet in
@@ -440,8 +464,8 @@ def test_quiet_hours_hold_a_campaign_at_night_in_the_recipients_zone_but_not_a_r
         h.config.hours.quiet_start, h.config.hours.quiet_end = window
         start_rules_daemon(h)
         phone = h.sim.handset(patient)
-        (held,) = h.store.enqueue_many([{"to": patient, "text": "Flu shots this week"}], campaign="flu")
-        deferred = wait_until(lambda: (m := h.store.get_message(held)).last_error and m, 15, what="campaign held")
+        (held,) = h.store.outbox.enqueue_many([{"to": patient, "text": "Flu shots this week"}], campaign="flu")
+        deferred = wait_until(lambda: (m := h.store.outbox.get(held)).last_error and m, 15, what="campaign held")
         assert deferred.state.value == "queued" and "quiet hours" in (deferred.last_error or "")
         # It waits for exactly the start of the patient's daytime.
         due = parse_ts(deferred.due_at)
@@ -451,20 +475,29 @@ def test_quiet_hours_hold_a_campaign_at_night_in_the_recipients_zone_but_not_a_r
 
         row = text_in(h, phone, "hours")
         phone.wait_for_text("Open Mon-Fri 8-6", timeout=15)
-        h.store.enqueue(patient, "Yes, and we open at 8 tomorrow too.", kind="reply", in_reply_to=row["id"])
+        h.store.outbox.enqueue(patient, "Yes, and we open at 8 tomorrow too.", kind="reply", in_reply_to=row["id"])
         phone.wait_for_text("Yes, and we open at 8 tomorrow too.", timeout=15)
         received_exactly(h, phone, ["Open Mon-Fri 8-6", "Yes, and we open at 8 tomorrow too."])
-        assert h.store.get_message(held).state.value == "queued"
+        assert h.store.outbox.get(held).state.value == "queued"
 
 
 def test_a_keyword_reply_overtakes_a_campaign_that_is_already_going_out(tmp_path: Any) -> None:
     # 60 parts a minute with a 5-part burst: the 20-message campaign needs about 15 s, so it is still
     # going out when the patient's text arrives, and the reply must jump ahead of what is left.
     with gateway(tmp_path, keywords={"HOURS": {"reply": "Open Mon-Fri 8-6"}}, parts_per_minute=60) as h:
-        campaign = h.store.enqueue_many([{"to": f"+1312555{n:04d}", "text": "Newsletter"} for n in range(100, 120)],
-                                        campaign="news")
-        wait_until(lambda: h.store.query("SELECT COUNT(*) AS n FROM messages WHERE campaign = 'news'"
-                                         " AND submitted_at IS NOT NULL")[0]["n"] > 0, 15, what="campaign started")
+        campaign = h.store.outbox.enqueue_many(
+            [{"to": f"+1312555{n:04d}", "text": "Newsletter"} for n in range(100, 120)], campaign="news"
+        )
+        wait_until(
+            lambda: (
+                h.store.query(
+                    "SELECT COUNT(*) AS n FROM messages WHERE campaign = 'news' AND submitted_at IS NOT NULL"
+                )[0]["n"]
+                > 0
+            ),
+            15,
+            what="campaign started",
+        )
         phone = h.sim.handset("+12125550251")
         text_in(h, phone, "hours")
         phone.wait_for_text("Open Mon-Fri 8-6", timeout=15)

@@ -38,7 +38,7 @@ def test_keywords_add_list_test_remove(run) -> None:  # type: ignore[no-untyped-
     assert code == 0 and "keyword JOIN" in out and "Hi there!" in out
     with Store.open(run.db) as store:
         assert store.query("SELECT COUNT(*) AS n FROM inbound")[0]["n"] == 0  # the dry run stored nothing
-        assert store.consent_history() == []
+        assert store.consent.history() == []
     assert run("keywords", "remove", "join")[0] == 0
     code, out = run("keywords", "remove", "join")
     assert code == 1 and "no keyword 'JOIN'" in out
@@ -57,7 +57,7 @@ def test_keywords_add_refuses_bad_rules_with_a_fix(run, args: list[str], message
 
 def test_consent_export_is_csv_with_formula_cells_defused(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with Store.open(run.db) as store:
-        store.record_consent(PATIENT, "opt_out", source="sms", actor="rules", evidence='=HYPERLINK("http://x")')
+        store.consent.record(PATIENT, "opt_out", source="sms", actor="rules", evidence='=HYPERLINK("http://x")')
     target = tmp_path / "ledger.csv"
     code, _ = run("consent", "export", "--output", str(target))
     assert code == 0
@@ -69,7 +69,7 @@ def test_consent_export_is_csv_with_formula_cells_defused(run, tmp_path: Path) -
 
 def test_consent_show_explains_an_opt_out(run) -> None:  # type: ignore[no-untyped-def]
     with Store.open(run.db) as store:
-        store.record_consent(PATIENT, "opt_out", source="sms", actor="rules", evidence="inbound #7: STOP")
+        store.consent.record(PATIENT, "opt_out", source="sms", actor="rules", evidence="inbound #7: STOP")
     code, out = run("consent", "show", "(212) 555-0123")
     assert code == 0 and PATIENT in out and "opted out" in out and "inbound #7: STOP" in out
     assert "transactional  NO" in out and "compliance     yes" in out
@@ -78,9 +78,9 @@ def test_consent_show_explains_an_opt_out(run) -> None:  # type: ignore[no-untyp
 def test_report_shows_outcomes_ratings_and_opt_outs(run) -> None:  # type: ignore[no-untyped-def]
     with Store.open(run.db) as store:
         for n, outcome in enumerate(["confirmed", "confirmed", "rating:5", "rating:4", "rating:5"]):
-            mid = store.enqueue(f"+1212555{n:04d}", "q?", expect={"YES": "confirmed"}).id
-            store.record_outcome(mid, outcome, inbound_id=None)
-        store.record_consent(PATIENT, "opt_out", source="sms", actor="rules")
+            mid = store.outbox.enqueue(f"+1212555{n:04d}", "q?", expect={"YES": "confirmed"}).id
+            store.outbox.record_outcome(mid, outcome, inbound_id=None)
+        store.consent.record(PATIENT, "opt_out", source="sms", actor="rules")
     code, out = run("report")
     assert code == 0
     assert "confirmed" in out and "average 4.67 over 3 ratings" in out and "opt_out" in out

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from keywords_support import PATIENT, PATIENT2, make_config, send_all
 
 from smsgate.keywords import make_gate, recipient_zones
-from smsgate.queue import Kind, MessageRejected, State, Store
+from smsgate.queue import Kind, MessageRejected, SendPolicy, State, Store
 from smsgate.queue.clock import parse_ts
 
 NIGHT_NY = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)  # 22:30 New York (Mon)
@@ -17,14 +18,14 @@ MORNING_NY = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00 New York (Tue)
 
 def test_bulk_waits_for_morning_in_the_recipients_zone_but_replies_go_at_once(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config()
-    modem = store.upsert_modem("m", state="ready")
+    modem = store.modems.upsert("m", state="ready")
     clock.now = NIGHT_NY
-    bulk = store.enqueue(PATIENT, "Flu shots", kind=Kind.BULK).id
-    reply = store.enqueue(PATIENT, "Yes, 3 PM works", kind=Kind.REPLY).id
-    reminder = store.enqueue(PATIENT2, "Reminder tomorrow", kind=Kind.TRANSACTIONAL).id
+    bulk = store.outbox.enqueue(PATIENT, "Flu shots", kind=Kind.BULK).id
+    reply = store.outbox.enqueue(PATIENT, "Yes, 3 PM works", kind=Kind.REPLY).id
+    reminder = store.outbox.enqueue(PATIENT2, "Reminder tomorrow", kind=Kind.TRANSACTIONAL).id
     claimed = {c.message.id for c in send_all(store, config, modem)}
     assert claimed == {reply, reminder}
-    deferred = store.get_message(bulk)
+    deferred = store.outbox.get(bulk)
     assert deferred.state == State.QUEUED and parse_ts(deferred.due_at) == MORNING_NY
     assert "quiet hours" in (deferred.last_error or "")
     clock.now = MORNING_NY
@@ -34,17 +35,17 @@ def test_bulk_waits_for_morning_in_the_recipients_zone_but_replies_go_at_once(st
 def test_transactional_can_be_made_to_wait_too(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config(hours={"quiet_kinds": ["bulk", "marketing", "transactional"]})
     clock.now = NIGHT_NY
-    store.enqueue(PATIENT, "Reminder tomorrow")
-    assert send_all(store, config, store.upsert_modem("m", state="ready")) == []
+    store.outbox.enqueue(PATIENT, "Reminder tomorrow")
+    assert send_all(store, config, store.modems.upsert("m", state="ready")) == []
 
 
 def test_the_contacts_own_zone_wins_over_the_numbers_region(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config()
-    store.update_contact(PATIENT, timezone="Europe/Paris")  # a New York number living in Paris
+    store.contacts.update(PATIENT, timezone="Europe/Paris")  # a New York number living in Paris
     assert [str(z) for z in recipient_zones(store, PATIENT, "UTC")] == ["Europe/Paris"]
     clock.now = NIGHT_NY  # 04:30 in Paris
-    store.enqueue(PATIENT, "Flu shots", kind=Kind.BULK)
-    assert send_all(store, config, store.upsert_modem("m", state="ready")) == []
+    store.outbox.enqueue(PATIENT, "Flu shots", kind=Kind.BULK)
+    assert send_all(store, config, store.modems.upsert("m", state="ready")) == []
 
 
 def test_a_number_with_several_candidate_zones_waits_for_the_latest_morning(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
@@ -53,20 +54,20 @@ def test_a_number_with_several_candidate_zones_waits_for_the_latest_morning(stor
     zones = recipient_zones(store, number, "UTC")
     assert len(zones) > 1
     clock.now = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 09:00 New York, 06:00 Los Angeles
-    mid = store.enqueue(number, "Flu shots", kind=Kind.BULK).id
-    send_all(store, config, store.upsert_modem("m", state="ready"))
-    due = parse_ts(store.get_message(mid).due_at)
+    mid = store.outbox.enqueue(number, "Flu shots", kind=Kind.BULK).id
+    send_all(store, config, store.modems.upsert("m", state="ready"))
+    due = parse_ts(store.outbox.get(mid).due_at)
     assert all(8 <= due.astimezone(z).hour < 21 for z in zones)
 
 
 def test_frequency_caps_hold_reminders_to_one_a_day_and_three_a_week(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config()
-    modem = store.upsert_modem("m", state="ready")
+    modem = store.modems.upsert("m", state="ready")
     clock.now = MORNING_NY
     sent_days = []
     for day in range(7):
         for n in range(2):
-            store.enqueue(PATIENT, f"Reminder {day}.{n}", idempotency_key=f"r{day}.{n}")
+            store.outbox.enqueue(PATIENT, f"Reminder {day}.{n}", idempotency_key=f"r{day}.{n}")
         if send_all(store, config, modem):
             sent_days.append(day)
         clock.advance(86400)
@@ -77,39 +78,43 @@ def test_frequency_caps_hold_reminders_to_one_a_day_and_three_a_week(store: Stor
 
 def test_caps_do_not_count_or_hold_replies_and_are_per_recipient(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config()
-    modem = store.upsert_modem("m", state="ready")
+    modem = store.modems.upsert("m", state="ready")
     clock.now = MORNING_NY
-    store.enqueue(PATIENT, "Reminder")
-    store.enqueue(PATIENT, "Thanks, see you", kind=Kind.REPLY)
-    store.enqueue(PATIENT, "And another reply", kind=Kind.REPLY)
-    store.enqueue(PATIENT2, "Reminder")
+    store.outbox.enqueue(PATIENT, "Reminder")
+    store.outbox.enqueue(PATIENT, "Thanks, see you", kind=Kind.REPLY)
+    store.outbox.enqueue(PATIENT, "And another reply", kind=Kind.REPLY)
+    store.outbox.enqueue(PATIENT2, "Reminder")
     assert len(send_all(store, config, modem)) == 4
 
 
 def test_first_message_to_a_new_number_carries_the_stop_footer(store: Store) -> None:
     footer = make_config().compliance.first_message_footer
-    first = store.enqueue(PATIENT, "Welcome to Rivera Clinic.", footer=footer, idempotency_key="welcome")
-    assert store.get_message(first.id).body == "Welcome to Rivera Clinic. Reply STOP to opt out."
-    again = store.enqueue(PATIENT, "Welcome to Rivera Clinic.", footer=footer, idempotency_key="welcome")
+    first = store.outbox.enqueue(PATIENT, "Welcome to Rivera Clinic.", policy=SendPolicy(footer=footer),
+                                 idempotency_key="welcome")
+    assert store.outbox.get(first.id).body == "Welcome to Rivera Clinic. Reply STOP to opt out."
+    again = store.outbox.enqueue(PATIENT, "Welcome to Rivera Clinic.", policy=SendPolicy(footer=footer),
+                                 idempotency_key="welcome")
     assert (again.id, again.created) == (first.id, False)  # a retried request matches the stored text
-    second = store.enqueue(PATIENT, "Second message", footer=footer)
-    assert store.get_message(second.id).body == "Second message"
-    stop_text = store.enqueue(PATIENT2, "Text STOP to end", footer=footer)
-    assert store.get_message(stop_text.id).body == "Text STOP to end"
-    off = store.enqueue("+12025550188", "Hello", footer="")
-    assert store.get_message(off.id).body == "Hello"
+    second = store.outbox.enqueue(PATIENT, "Second message", policy=SendPolicy(footer=footer))
+    assert store.outbox.get(second.id).body == "Second message"
+    stop_text = store.outbox.enqueue(PATIENT2, "Text STOP to end", policy=SendPolicy(footer=footer))
+    assert store.outbox.get(stop_text.id).body == "Text STOP to end"
+    off = store.outbox.enqueue("+12025550188", "Hello", policy=SendPolicy(footer=""))
+    assert store.outbox.get(off.id).body == "Hello"
 
 
 def test_marketing_needs_an_opt_in_that_still_holds_at_claim_time(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config()
-    modem = store.upsert_modem("m", state="ready")
+    modem = store.modems.upsert("m", state="ready")
     clock.now = MORNING_NY.replace(hour=16)  # 10:00 in Chicago
     with pytest.raises(MessageRejected, match="opted in"):
-        store.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING)
+        store.outbox.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING)
     for number in (PATIENT, PATIENT2):
-        store.record_consent(number, "opt_in", source="web form", actor="staff", evidence="signed form #12")
-    kept = store.enqueue(PATIENT2, "Spa day offer", kind=Kind.MARKETING).id
-    revoked = store.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING).id
-    store.record_consent(PATIENT, "opt_out", source="phone call", actor="staff", evidence="asked at the desk")
-    assert {c.message.id for c in store.claim("w", modem, limit=5, gate=make_gate(config))} == {kept}
-    assert store.get_message(revoked).state == State.CANCELLED
+        store.consent.record(number, "opt_in", source="web form", actor="staff", evidence="signed form #12")
+    kept = store.outbox.enqueue(PATIENT2, "Spa day offer", kind=Kind.MARKETING).id
+    revoked = store.outbox.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING).id
+    store.consent.record(PATIENT, "opt_out", source="phone call", actor="staff", evidence="asked at the desk")
+    assert {c.message.id for c in store.outbox.claim("w", modem, limit=5, gate=partial(make_gate(config), store))} == {
+        kept
+    }
+    assert store.outbox.get(revoked).state == State.CANCELLED

@@ -107,7 +107,7 @@ def test_parse_expect_reads_the_send_option_format() -> None:
     assert parse_expect("YES=confirmed, no = cancelled,1=reschedule") == {
         "YES": "confirmed", "NO": "cancelled", "1": "reschedule"}
     assert parse_expect("1-5") == {str(i): f"rating:{i}" for i in range(1, 6)}
-    with pytest.raises(ValueError, match="WORD=outcome"):
+    with pytest.raises(ValueError, match="ANSWER=outcome"):
         parse_expect("YES")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from hypothesis import event, given, settings
@@ -47,7 +48,7 @@ def test_nothing_but_confirmations_is_claimed_for_an_opted_out_number(ops: list[
     clock = Clock()
     with tempfile.TemporaryDirectory() as d:
         store = Store.open(Path(d) / "p.db", clock=clock)
-        modem = store.upsert_modem("m", state="ready")
+        modem = store.modems.upsert("m", state="ready")
         handed_out = 0
         # Always something queued before and a drain after, so every run exercises claims.
         for item in [("campaign", NUMBERS, Kind.BULK), *ops, ("claim", 4, False), ("claim", 4, False)]:
@@ -55,28 +56,28 @@ def test_nothing_but_confirmations_is_claimed_for_an_opted_out_number(ops: list[
             if what == "campaign":
                 for n in item[1]:
                     try:
-                        store.enqueue(n, "News from the clinic", kind=item[2])
+                        store.outbox.enqueue(n, "News from the clinic", kind=item[2])
                     except MessageRejected:
                         assert item[2] is Kind.MARKETING  # refused up front: no opt-in
             elif what == "sms":
                 receive(store, engine, item[1], item[2], modem)
             elif what == "ledger":
-                store.record_consent(item[1], item[2], source="staff", actor="test")
+                store.consent.record(item[1], item[2], source="staff", actor="test")
             elif what == "claim":
-                claims = store.claim("w", modem, limit=item[1], gate=gate)
+                claims = store.outbox.claim("w", modem, limit=item[1], gate=partial(gate, store))
                 for c in claims:
-                    status = store.consent_status(c.message.to_number, c.message.scope or "all")
+                    status = store.consent.status(c.message.to_number, c.message.scope or "all")
                     if c.message.kind is not Kind.COMPLIANCE:
                         assert not status.opted_out, (c.message, status)
                     if c.message.kind is Kind.MARKETING:
                         assert status.opted_in, (c.message, status)
                     handed_out += 1
                     if item[2]:
-                        store.requeue(c, "modem busy")
+                        store.outbox.requeue(c, "modem busy")
                     else:
                         for p in c.pending_parts:
-                            store.mark_submitting(c, p.part_no)
-                            store.mark_part_submitted(c, p.part_no, tp_mr=p.part_no)
+                            store.outbox.mark_submitting(c, p.part_no)
+                            store.outbox.mark_part_submitted(c, p.part_no, tp_mr=p.part_no)
             else:
                 clock.now += timedelta(seconds=item[1])
         event(f"claims: {min(handed_out, 3)}+" if handed_out >= 3 else f"claims: {handed_out}")

@@ -44,3 +44,67 @@ def test_library_parts_never_import_the_layers_above_them(part: str) -> None:
             if any(name == f or name.startswith(f + ".") for f in forbidden):
                 offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    parts = ["smsgate", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph(part: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports (at any depth in the file, functions too)."""
+    paths = sorted((PACKAGE / part).rglob("*.py"))
+    modules = {_module_name(p) for p in paths}
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        name = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        package_parts = ["smsgate", *path.relative_to(PACKAGE).parent.parts]
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = (".".join(package_parts[: len(package_parts) - node.level + 1]) if node.level else "")
+                module = ".".join(x for x in (base, node.module) if x)
+                targets.add(module)
+                targets.update(f"{module}.{alias.name}" for alias in node.names)
+        # A package's __init__ runs before any of its modules, so it is never part of a cycle through them.
+        graph[name] = {t for t in targets if t in modules and t != name and t != f"smsgate.{part}"}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle in `graph` as [a, b, ..., a], or [] when there is none."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str]:
+        if node in path:
+            return [*path[path.index(node):], node]
+        if node in done:
+            return []
+        for nxt in sorted(graph.get(node, ())):
+            found = visit(nxt, [*path, node])
+            if found:
+                return found
+        done.add(node)
+        return []
+
+    for start in sorted(graph):
+        found = visit(start, [])
+        if found:
+            return found
+    return []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+@pytest.mark.parametrize("part", ["web"])
+def test_a_package_has_no_import_cycle(part: str) -> None:
+    """Blueprints import request helpers from `web.context`, never from `web.app` (which imports them)."""
+    graph = _import_graph(part)
+    assert graph, f"no modules found under smsgate/{part}"
+    assert _cycle(graph) == []

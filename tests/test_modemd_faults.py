@@ -7,14 +7,14 @@ import threading
 from pathlib import Path
 
 from smsgate.modemd.testing import Harness, harness, wait_until
-from smsgate.queue import Store
+from smsgate.queue import SendPolicy, Store
 from smsgate.simulator import ModemHandle, SimModemSpec
 
 PHONE = "+15555550101"
 
 
 def _alert_kinds(h: object) -> set[str]:
-    return {a["kind"] for a in h.store.open_alerts()}  # type: ignore[attr-defined]
+    return {a["kind"] for a in h.store.alerts.open_alerts()}  # type: ignore[attr-defined]
 
 
 def _hang_until_offline(h: Harness, name: str = "m1") -> ModemHandle:
@@ -36,7 +36,7 @@ def test_unplug_mid_send_and_replug_under_a_new_tty_is_found_again_by_imei(tmp_p
         cfg.probe = [str(modem.path.parent / "*")]
         h.start_daemon()
         h.wait_ready()
-        ids = [h.store.enqueue(PHONE, f"batch {i}").id for i in range(30)]
+        ids = [h.store.outbox.enqueue(PHONE, f"batch {i}").id for i in range(30)]
         wait_until(lambda: len(h.sim.handset(PHONE).inbox) >= 3, what="sending under way")
         modem.faults.unplug()
         h.wait_state("m1", "recovering", "offline")
@@ -66,7 +66,7 @@ def test_hung_modem_is_taken_offline_with_an_alert_and_recovers_by_itself(tmp_pa
         h.wait_ready()
         modem = _hang_until_offline(h)
         assert "modem_offline" in _alert_kinds(h)
-        queued = h.store.enqueue(PHONE, "sent once the modem is back")
+        queued = h.store.outbox.enqueue(PHONE, "sent once the modem is back")
         modem.faults.recover()
         h.wait_ready("m1", timeout=10)
         h.sim.handset(PHONE).wait_for_text("sent once the modem is back")
@@ -81,17 +81,17 @@ def test_garbage_on_the_line_loses_neither_sends_nor_inbound(tmp_path: Path) -> 
         modem = h.sim.modem("m1")
         modem.faults.garbage()
         modem.faults.garbage(before_next_reply=True)
-        ids = [h.store.enqueue(PHONE, f"after garbage {i}").id for i in range(3)]
+        ids = [h.store.outbox.enqueue(PHONE, f"after garbage {i}").id for i in range(3)]
         modem.faults.garbage()
         h.sim.handset(PHONE).send(modem.msisdn, "inbound through the noise")
         for i in ids:
             h.wait_message(i, "submitted", "delivered", "unknown")
-        wait_until(lambda: h.store.list_inbound(), what="inbound stored")
+        wait_until(lambda: h.store.inbox.recent(), what="inbound stored")
         texts = h.sim.handset(PHONE).received_texts()
         assert all(texts.count(f"after garbage {i}") <= 1 for i in range(3))
         sent = sum(h.message_state(i) in ("submitted", "delivered") for i in ids)
         assert sent + sum(h.message_state(i) == "unknown" for i in ids) == 3 and sent >= 2
-        assert [r["body"] for r in h.store.list_inbound()] == ["inbound through the noise"]
+        assert [r["body"] for r in h.store.inbox.recent()] == ["inbound through the noise"]
 
 
 def test_urc_storm_does_not_stall_sending_or_receiving(tmp_path: Path) -> None:
@@ -99,11 +99,11 @@ def test_urc_storm_does_not_stall_sending_or_receiving(tmp_path: Path) -> None:
         h.wait_ready()
         modem = h.sim.modem("m1")
         modem.faults.urc_storm(2000)
-        queued = h.store.enqueue(PHONE, "through the storm")
+        queued = h.store.outbox.enqueue(PHONE, "through the storm")
         h.sim.handset(PHONE).send(modem.msisdn, "also through the storm")
         modem.faults.urc_storm(2000)
         h.wait_message(queued.id, "submitted", "delivered")
-        wait_until(lambda: h.store.list_inbound(), what="inbound during the storm")
+        wait_until(lambda: h.store.inbox.recent(), what="inbound during the storm")
         assert h.sim.handset(PHONE).received_texts() == ["through the storm"]
 
 
@@ -111,8 +111,8 @@ def test_permanent_cms_error_fails_that_message_and_the_next_one_goes(tmp_path: 
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
         h.sim.modem("m1").faults.cms_error(1)  # unassigned number
-        bad = h.store.enqueue(PHONE, "to a number that does not exist")
-        good = h.store.enqueue(PHONE, "the next one")
+        bad = h.store.outbox.enqueue(PHONE, "to a number that does not exist")
+        good = h.store.outbox.enqueue(PHONE, "the next one")
         failed = h.wait_message(bad.id, "failed")
         h.wait_message(good.id, "submitted", "delivered")
         assert failed.error_class == "permanent" and "CMS ERROR 1" in (failed.last_error or "")
@@ -123,10 +123,10 @@ def test_transient_cms_error_is_retried_with_backoff_then_gives_up_at_the_cap(tm
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
         h.sim.modem("m1").faults.cms_error(42, 50)  # congestion, every time
-        queued = h.store.enqueue(PHONE, "never gets through", max_attempts=3)
+        queued = h.store.outbox.enqueue(PHONE, "never gets through", policy=SendPolicy(max_attempts=3))
         failed = h.wait_message(queued.id, "failed", timeout=10)
         assert failed.attempts == 3 and "gave up after 3 attempts" in (failed.last_error or "")
-        history = [e["action"] for e in h.store.state_history(queued.id)]
+        history = [e["action"] for e in h.store.outbox.history(queued.id)]
         assert history.count("message.queued") == 3  # queued at first, then twice back after backoff
         assert h.sim.handset(PHONE).received_texts() == []
 
@@ -135,10 +135,10 @@ def test_modem_level_cms_error_requeues_without_using_an_attempt_and_reinitialis
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
         h.sim.modem("m1").faults.cms_error(300)  # ME failure
-        queued = h.store.enqueue(PHONE, "after the re-init")
+        queued = h.store.outbox.enqueue(PHONE, "after the re-init")
         msg = h.wait_message(queued.id, "submitted", "delivered")
         assert msg.attempts == 0
-        assert [e for e in h.store.state_history(queued.id) if e["detail"].get("class") == "modem"]
+        assert [e for e in h.store.outbox.history(queued.id) if e["detail"].get("class") == "modem"]
         assert h.sim.handset(PHONE).received_texts() == ["after the re-init"]
 
 
@@ -146,8 +146,8 @@ def test_cms_500_after_the_pdu_is_unknown_and_not_resent(tmp_path: Path) -> None
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
         h.sim.modem("m1").faults.ambiguous()
-        queued = h.store.enqueue(PHONE, "did it go?")
-        after = h.store.enqueue(PHONE, "the queue goes on")
+        queued = h.store.outbox.enqueue(PHONE, "did it go?")
+        after = h.store.outbox.enqueue(PHONE, "the queue goes on")
         msg = h.wait_message(queued.id, "unknown")
         h.wait_message(after.id, "submitted", "delivered")
         assert msg.error_class == "ambiguous"
@@ -163,7 +163,7 @@ def test_resend_unknown_when_configured_sends_the_ambiguous_message_again(tmp_pa
     with harness(tmp_path, [SimModemSpec("m1")], config_kwargs={"sending": sending}) as h:
         h.wait_ready()
         h.sim.modem("m1").faults.ambiguous()
-        queued = h.store.enqueue(PHONE, "resend me if unsure")
+        queued = h.store.outbox.enqueue(PHONE, "resend me if unsure")
         h.wait_message(queued.id, "submitted", "delivered")
         assert h.sim.handset(PHONE).received_texts().count("resend me if unsure") == 2
 
@@ -177,8 +177,8 @@ def test_storage_full_holds_messages_at_the_network_and_all_are_stored_once_when
             h.sim.handset(PHONE).send(modem.msisdn, f"while full {i}")
         assert modem.pending_at_network() == 3
         modem.faults.storage_full(False)
-        wait_until(lambda: len(h.store.list_inbound()) == 3, what="all three stored")
-        assert sorted(r["body"] for r in h.store.list_inbound()) == [f"while full {i}" for i in range(3)]
+        wait_until(lambda: len(h.store.inbox.recent()) == 3, what="all three stored")
+        assert sorted(r["body"] for r in h.store.inbox.recent()) == [f"while full {i}" for i in range(3)]
 
 
 def test_full_sim_storage_at_start_is_emptied_and_nothing_is_lost(tmp_path: Path) -> None:
@@ -189,8 +189,8 @@ def test_full_sim_storage_at_start_is_emptied_and_nothing_is_lost(tmp_path: Path
         wait_until(lambda: len(modem.storage()) == 30, what="SIM storage full")
         assert modem.pending_at_network() == 4
         h.start_daemon()
-        wait_until(lambda: len(h.store.list_inbound()) == 34, timeout=15, what="all 34 stored")
-        bodies = sorted(r["body"] for r in h.store.list_inbound())
+        wait_until(lambda: len(h.store.inbox.recent()) == 34, timeout=15, what="all 34 stored")
+        bodies = sorted(r["body"] for r in h.store.inbox.recent())
         assert bodies == sorted(f"backlog {i}" for i in range(34))
 
 
@@ -201,9 +201,9 @@ def test_the_same_sms_delivered_twice_is_stored_once(tmp_path: Path) -> None:
         modem.faults.duplicate_inbound(2)
         h.sim.handset(PHONE).send(modem.msisdn, "only once please")
         h.sim.handset(PHONE).send(modem.msisdn, "x" * 200)  # a multipart one, each part twice
-        wait_until(lambda: len(h.store.list_inbound()) == 2 and modem.storage() == [], what="stored")
+        wait_until(lambda: len(h.store.inbox.recent()) == 2 and modem.storage() == [], what="stored")
         assert modem.pending_at_network() == 0
-        bodies = sorted(r["body"] for r in h.store.list_inbound())
+        bodies = sorted(r["body"] for r in h.store.inbox.recent())
         assert bodies == sorted(["only once please", "x" * 200])
 
 
@@ -211,10 +211,10 @@ def test_status_report_arriving_before_cmgs_is_matched(tmp_path: Path) -> None:
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
         h.sim.modem("m1").faults.early_status_report()
-        queued = h.store.enqueue(PHONE, "report races the answer")
+        queued = h.store.outbox.enqueue(PHONE, "report races the answer")
         msg = h.wait_message(queued.id, "delivered")
         assert msg.parts[0].state.value == "delivered"
-        assert h.store.unmatched_reports() == []
+        assert h.store.reports.unmatched() == []
 
 
 def test_configured_pin_is_entered_once_and_the_modem_comes_up(tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_wrong_pin_is_tried_exactly_once_then_the_modem_stops_with_an_alert(tmp_
         assert h.sim.modem("m1").pin_attempts == 2  # one attempt used, never a second
         assert "sim_locked" in _alert_kinds(h)
         h.wait_ready("m2")
-        queued = h.store.enqueue(PHONE, "the other modem still works")
+        queued = h.store.outbox.enqueue(PHONE, "the other modem still works")
         assert h.wait_message(queued.id, "submitted", "delivered").modem_id == h.modem_row("m2")["id"]
         assert h.sim.modem("m1").pin_attempts == 2
 
@@ -259,7 +259,7 @@ def test_no_network_holds_sends_raises_an_alert_and_resumes_when_registered(tmp_
         h.daemon.workers["m1"].request("health")  # type: ignore[union-attr]
         h.wait_state("m1", "no_network")
         assert "no_network" in _alert_kinds(h)
-        queued = h.store.enqueue(PHONE, "waits for the network")
+        queued = h.store.outbox.enqueue(PHONE, "waits for the network")
         modem.faults.no_network(False)
         h.wait_message(queued.id, "submitted", "delivered", timeout=10)
         assert "no_network" not in _alert_kinds(h)
@@ -274,13 +274,13 @@ def test_one_modem_of_four_failing_while_the_others_carry_its_traffic(tmp_path: 
         # m3 is everyone's sticky modem, and it dies.
         for n in numbers[:10]:
             h.sim.handset(n).send(h.sim.modem("m3").msisdn, "hello")
-        wait_until(lambda: len(h.store.list_inbound(limit=100)) == 10, what="contacts know m3")
+        wait_until(lambda: len(h.store.inbox.recent(limit=100)) == 10, what="contacts know m3")
         h.sim.modem("m3").faults.unplug()
-        ids = [h.store.enqueue(n, f"to {n}").id for n in numbers]
+        ids = [h.store.outbox.enqueue(n, f"to {n}").id for n in numbers]
         for i in ids:
             h.wait_message(i, "submitted", "delivered", "unknown", timeout=15)
         m3 = h.modem_row("m3")["id"]
-        msgs = [h.store.get_message(i) for i in ids]
+        msgs = [h.store.outbox.get(i) for i in ids]
         delivered = [m for m in msgs if m.state.value in ("submitted", "delivered")]
         assert len(delivered) >= 39 and all(m.modem_id != m3 for m in delivered)
         assert any(m.failover_from == m3 for m in delivered)
@@ -296,7 +296,7 @@ def test_reboot_with_cfun_drops_the_port_and_the_modem_comes_back(tmp_path: Path
         modem = h.sim.modem("m1")
         modem.faults.reboot(0.3)
         h.wait_state("m1", "recovering", "offline", "ready")
-        queued = h.store.enqueue(PHONE, "after the reboot")
+        queued = h.store.outbox.enqueue(PHONE, "after the reboot")
         h.wait_message(queued.id, "submitted", "delivered", timeout=10)
         h.wait_ready("m1")
         assert modem.counters.reboots == 1
@@ -314,8 +314,8 @@ def test_a_reader_never_sees_a_modem_offline_without_its_alert_or_ready_with_it(
             try:
                 while not done.is_set():
                     with reader.read_snapshot():
-                        state = reader.modem_by_name("m1")["state"]  # type: ignore[index]
-                        alerted = any(a["kind"] == "modem_offline" for a in reader.open_alerts())
+                        state = reader.modems.by_name("m1")["state"]  # type: ignore[index]
+                        alerted = any(a["kind"] == "modem_offline" for a in reader.alerts.open_alerts())
                     seen.append((state, alerted))
             finally:
                 reader.close()

@@ -28,15 +28,15 @@ DRAINER = textwrap.dedent(
     sys.stdin.readline()  # both start together
     taken = 0
     while True:
-        claims = store.claim(owner, None, limit=5)
+        claims = store.outbox.claim(owner, None, limit=5)
         if not claims:
             if not store.query("SELECT 1 FROM messages WHERE state = 'queued' LIMIT 1"):
                 break
             continue
         for c in claims:
-            store.mark_submitting(c, 1)
+            store.outbox.mark_submitting(c, 1)
             time.sleep(0.0005)  # the modem's turn: AT+CMGS happens outside any transaction
-            store.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
+            store.outbox.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
         taken += len(claims)
     print(taken)
     """
@@ -46,7 +46,7 @@ DRAINER = textwrap.dedent(
 def test_two_processes_draining_one_queue_claim_each_message_exactly_once(db_path: Path) -> None:
     n = 3000
     with Store.open(db_path) as store:
-        ids = store.enqueue_many(
+        ids = store.outbox.enqueue_many(
             [{"to": f"+1202555{i % 10000:04d}", "text": f"Flu shots this week, ref {i}"} for i in range(n)]
         )
     assert len(set(ids)) == n
@@ -92,7 +92,7 @@ OPENER = textwrap.dedent(
 
     sys.stdin.readline()
     with Store.open(sys.argv[1]) as store:
-        store.enqueue("+12025550123", "hello from " + sys.argv[2])
+        store.outbox.enqueue("+12025550123", "hello from " + sys.argv[2])
     """
 )
 

@@ -13,62 +13,62 @@ B = "+12025550124"
 
 
 def test_opt_out_after_a_campaign_was_queued_stops_it_at_claim_time(store: Store) -> None:
-    ids = store.enqueue_many([{"to": A, "text": "Flu shots"}, {"to": B, "text": "Flu shots"}], campaign="flu")
-    store.record_consent("+1 (202) 555-0123", "opt_out", source="sms", actor="rules", evidence="STOP")
-    claims = store.claim("w", None, limit=10)
+    ids = store.outbox.enqueue_many([{"to": A, "text": "Flu shots"}, {"to": B, "text": "Flu shots"}], campaign="flu")
+    store.consent.record("+1 (202) 555-0123", "opt_out", source="sms", actor="rules", evidence="STOP")
+    claims = store.outbox.claim("w", None, limit=10)
     assert [c.message.id for c in claims] == [ids[1]]
-    stopped = store.get_message(ids[0])
+    stopped = store.outbox.get(ids[0])
     assert stopped.state == State.CANCELLED and "opted out" in (stopped.last_error or "")
     assert stopped.parts[0].state == PartState.FAILED
-    assert store.state_history(ids[0])[-1]["actor"] == "policy"
+    assert store.outbox.history(ids[0])[-1]["actor"] == "policy"
 
 
 def test_compliance_confirmation_still_goes_to_an_opted_out_number(store: Store) -> None:
-    store.record_consent(A, "opt_out", source="sms", actor="rules", evidence="STOP")
-    store.enqueue(A, "You will receive no more messages.", kind=Kind.COMPLIANCE)
-    store.enqueue(A, "Reminder", kind=Kind.TRANSACTIONAL)
-    (claim,) = store.claim("w", None, limit=5)
+    store.consent.record(A, "opt_out", source="sms", actor="rules", evidence="STOP")
+    store.outbox.enqueue(A, "You will receive no more messages.", kind=Kind.COMPLIANCE)
+    store.outbox.enqueue(A, "Reminder", kind=Kind.TRANSACTIONAL)
+    (claim,) = store.outbox.claim("w", None, limit=5)
     assert claim.message.kind == Kind.COMPLIANCE
 
 
 def test_marketing_without_opt_in_is_refused_and_with_opt_in_goes(store: Store) -> None:
     with pytest.raises(MessageRejected, match=r"opted in.*consent ledger"):
-        store.enqueue(A, "Spring offer", kind=Kind.MARKETING)
+        store.outbox.enqueue(A, "Spring offer", kind=Kind.MARKETING)
     assert store.query("SELECT COUNT(*) AS n FROM messages")[0]["n"] == 0
-    (bulk_id,) = store.enqueue_many([{"to": A, "text": "Spring offer"}], kind=Kind.MARKETING)
-    assert store.claim("w", None) == []
-    assert "no opt-in" in (store.get_message(bulk_id).last_error or "")
-    store.record_consent(A, "opt_in", source="web form", actor="staff:ana", evidence="signed form 12")
-    mid = store.enqueue(A, "Spring offer", kind=Kind.MARKETING).id
-    assert [c.message.id for c in store.claim("w", None)] == [mid]
+    (bulk_id,) = store.outbox.enqueue_many([{"to": A, "text": "Spring offer"}], kind=Kind.MARKETING)
+    assert store.outbox.claim("w", None) == []
+    assert "no opt-in" in (store.outbox.get(bulk_id).last_error or "")
+    store.consent.record(A, "opt_in", source="web form", actor="staff:ana", evidence="signed form 12")
+    mid = store.outbox.enqueue(A, "Spring offer", kind=Kind.MARKETING).id
+    assert [c.message.id for c in store.outbox.claim("w", None)] == [mid]
 
 
 def test_latest_event_wins_and_history_keeps_everything(store: Store) -> None:
-    store.record_consent(A, "opt_out", source="sms", actor="rules")
-    assert store.consent_status(A).opted_out
-    store.record_consent(A, "opt_in", source="sms", actor="rules", evidence="START")
-    status = store.consent_status(A)
+    store.consent.record(A, "opt_out", source="sms", actor="rules")
+    assert store.consent.status(A).opted_out
+    store.consent.record(A, "opt_in", source="sms", actor="rules", evidence="START")
+    status = store.consent.status(A)
     assert status.opted_in and not status.opted_out and status.last_evidence == "START"
-    assert [e["event"] for e in store.consent_history(A)] == ["opt_out", "opt_in"]
-    assert store.opted_out_numbers() == set()
+    assert [e["event"] for e in store.consent.history(A)] == ["opt_out", "opt_in"]
+    assert store.consent.opted_out_numbers() == set()
 
 
 def test_scoped_opt_out_does_not_stop_other_scopes(store: Store) -> None:
-    store.record_consent(A, "opt_out", source="sms", actor="rules", scope="newsletter")
-    assert store.consent_status(A, "newsletter").opted_out
-    assert not store.consent_status(A).opted_out
+    store.consent.record(A, "opt_out", source="sms", actor="rules", scope="newsletter")
+    assert store.consent.status(A, "newsletter").opted_out
+    assert not store.consent.status(A).opted_out
 
 
 @pytest.mark.parametrize("table", ["consent_events", "audit_log"])
 def test_append_only_tables_refuse_update_and_delete(store: Store, table: str) -> None:
-    store.record_consent(A, "opt_out", source="sms", actor="rules")
+    store.consent.record(A, "opt_out", source="sms", actor="rules")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        store._exec(f"UPDATE {table} SET actor = 'someone else'")
+        store.execute(f"UPDATE {table} SET actor = 'someone else'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        store._exec(f"DELETE FROM {table}")
+        store.execute(f"DELETE FROM {table}")
     assert store.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"] >= 1
 
 
 def test_unknown_consent_event_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="opt_out or opt_in"):
-        store.record_consent(A, "maybe", source="sms", actor="rules")
+        store.consent.record(A, "maybe", source="sms", actor="rules")

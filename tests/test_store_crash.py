@@ -24,7 +24,7 @@ VICTIM = textwrap.dedent(
     import os, random, sys, time
     from smsgate.queue import Store
 
-    def slow_gate(store, msg, now):
+    def slow_gate(msg, now):
         time.sleep(random.uniform(0, 0.004))
         return None
 
@@ -32,15 +32,15 @@ VICTIM = textwrap.dedent(
     owner = f"victim-{os.getpid()}"
     print("ready", flush=True)
     while True:
-        for c in store.claim(owner, None, limit=3, gate=slow_gate, lease_seconds=3600):
+        for c in store.outbox.claim(owner, None, limit=3, gate=slow_gate, lease_seconds=3600):
             roll = random.random()
             if roll < 0.1:
-                store.requeue(c, "modem busy")
+                store.outbox.requeue(c, "modem busy")
                 continue
-            store.mark_submitting(c, 1)
+            store.outbox.mark_submitting(c, 1)
             if roll < 0.2:
                 continue  # killed "while AT+CMGS is on the wire"
-            store.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
+            store.outbox.mark_part_submitted(c, 1, tp_mr=c.message.id % 256)
     """
 )
 
@@ -62,7 +62,7 @@ def _replay_is_legal(history: list[dict], final: str) -> bool:
 def test_sigkill_during_claims_leaves_database_consistent_and_no_message_lost(db_path: Path) -> None:
     n = 400
     with Store.open(db_path) as store:
-        ids = store.enqueue_many([{"to": f"+1202555{i:04d}", "text": f"Recall notice {i}"} for i in range(n)])
+        ids = store.outbox.enqueue_many([{"to": f"+1202555{i:04d}", "text": f"Recall notice {i}"} for i in range(n)])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rng = random.Random(20261122)
     kills = 0
@@ -80,7 +80,7 @@ def test_sigkill_during_claims_leaves_database_consistent_and_no_message_lost(db
         with Store.open(db_path) as store:
             assert store.integrity_check() == ["ok"]
             # The victim is dead: its leases go back, mid-send messages become `unknown`.
-            store.expire_leases(owner_is_dead=lambda owner: True)
+            store.outbox.expire_leases(owner_is_dead=lambda owner: True)
     assert kills >= 5
 
     with Store.open(db_path) as store:
@@ -92,17 +92,17 @@ def test_sigkill_during_claims_leaves_database_consistent_and_no_message_lost(db
         assert states["submitted"] > 0, "the victims never got to send anything; kill points too early"
         assert all(r["lease_owner"] is None for r in rows)
         for r in rows:
-            msg = store.get_message(r["id"])
+            msg = store.outbox.get(r["id"])
             part = msg.parts[0].state
             expected_part = {"queued": PartState.PENDING, "submitted": PartState.SUBMITTED,
                              "unknown": PartState.UNKNOWN}[r["state"]]
             assert part == expected_part, (r, part)
-            history = store.state_history(r["id"])
+            history = store.outbox.history(r["id"])
             assert _replay_is_legal(history, r["state"]), (r, history)
             assert sum(h["action"] == "message.submitted" for h in history) <= 1
         # Whatever was queued is still sendable: one more clean drain empties the queue.
-        while claims := store.claim("final", None, limit=50):
+        while claims := store.outbox.claim("final", None, limit=50):
             for c in claims:
-                store.mark_submitting(c, 1)
-                store.mark_part_submitted(c, 1, tp_mr=1)
+                store.outbox.mark_submitting(c, 1)
+                store.outbox.mark_part_submitted(c, 1, tp_mr=1)
         assert store.query("SELECT COUNT(*) AS n FROM messages WHERE state = 'queued'")[0]["n"] == 0

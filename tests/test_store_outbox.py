@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from smsgate.queue import IllegalTransition, Kind, LeaseLost, MessageRejected, PartState, State, Store
+from smsgate.queue import IllegalTransition, Kind, LeaseLost, MessageRejected, PartState, SendPolicy, State, Store
 
 A = "+12025550123"
 B = "+12025550124"
@@ -18,26 +18,26 @@ def count(store: Store, table: str) -> int:
 
 
 def test_enqueue_stores_normalised_number_and_one_pending_part_per_segment(store: Store) -> None:
-    r = store.enqueue("+1 (202) 555-0123", LONG)
-    msg = store.get_message(r.id)
+    r = store.outbox.enqueue("+1 (202) 555-0123", LONG)
+    msg = store.outbox.get(r.id)
     assert r.created and msg.state == State.QUEUED
     assert msg.to_number == A
     assert r.parts == msg.parts_total == len(msg.parts) >= 2
     assert all(p.state == PartState.PENDING for p in msg.parts)
-    assert [h["action"] for h in store.state_history(r.id)] == ["message.queued"]
+    assert [h["action"] for h in store.outbox.history(r.id)] == ["message.queued"]
 
 
 def test_same_idempotency_key_yields_the_first_message(store: Store) -> None:
-    first = store.enqueue(A, "Your results are ready", idempotency_key="appt-42")
-    again = store.enqueue(A, "Your results are ready", idempotency_key="appt-42")
+    first = store.outbox.enqueue(A, "Your results are ready", idempotency_key="appt-42")
+    again = store.outbox.enqueue(A, "Your results are ready", idempotency_key="appt-42")
     assert again.id == first.id and first.created and not again.created
     assert count(store, "messages") == 1
 
 
 def test_same_idempotency_key_with_other_text_is_refused_clearly(store: Store) -> None:
-    store.enqueue(A, "Your results are ready", idempotency_key="appt-42")
+    store.outbox.enqueue(A, "Your results are ready", idempotency_key="appt-42")
     with pytest.raises(MessageRejected, match=r"appt-42.*different recipient or text.*new key"):
-        store.enqueue(A, "Something else", idempotency_key="appt-42")
+        store.outbox.enqueue(A, "Something else", idempotency_key="appt-42")
     assert count(store, "messages") == 1
 
 
@@ -54,7 +54,7 @@ def test_same_idempotency_key_with_other_text_is_refused_clearly(store: Store) -
 )
 def test_invalid_number_is_refused_with_reason_and_nothing_stored(store: Store, number: str, why: str) -> None:
     with pytest.raises(MessageRejected, match=why) as err:
-        store.enqueue(number, "hello")
+        store.outbox.enqueue(number, "hello")
     assert "international form" in str(err.value)
     assert count(store, "messages") == 0 and count(store, "message_parts") == 0
 
@@ -62,276 +62,276 @@ def test_invalid_number_is_refused_with_reason_and_nothing_stored(store: Store, 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_empty_text_is_refused(store: Store, text: str) -> None:
     with pytest.raises(MessageRejected, match="empty"):
-        store.enqueue(A, text)
+        store.outbox.enqueue(A, text)
     assert count(store, "messages") == 0
 
 
 def test_over_long_text_is_refused_with_part_count_and_nothing_stored(store: Store) -> None:
     with pytest.raises(MessageRejected, match=r"needs \d+ SMS parts .*at most 2"):
-        store.enqueue(A, "x" * 1000, max_parts=2)
+        store.outbox.enqueue(A, "x" * 1000, policy=SendPolicy(max_parts=2))
     with pytest.raises(MessageRejected, match="ucs2"):
-        store.enqueue(A, "é€😀" * 100, max_parts=3)
+        store.outbox.enqueue(A, "é€😀" * 100, policy=SendPolicy(max_parts=3))
     assert count(store, "messages") == 0 and count(store, "message_parts") == 0
 
 
 def test_bulk_enqueue_is_all_or_nothing_and_names_the_bad_row(store: Store) -> None:
     rows = [{"to": A, "text": "Flu shots this week"}, {"to": "not-a-number", "text": "x"}]
     with pytest.raises(MessageRejected, match="row 2"):
-        store.enqueue_many(rows)
+        store.outbox.enqueue_many(rows)
     assert count(store, "messages") == 0
-    ids = store.enqueue_many([{"to": A, "text": "Flu shots"}, {"to": B, "text": LONG}], campaign="flu")
+    ids = store.outbox.enqueue_many([{"to": A, "text": "Flu shots"}, {"to": B, "text": LONG}], campaign="flu")
     assert len(ids) == 2
-    assert [store.get_message(i).parts_total for i in ids] == [1, len(store.get_message(ids[1]).parts)]
-    assert store.get_message(ids[0]).kind == Kind.BULK
+    assert [store.outbox.get(i).parts_total for i in ids] == [1, len(store.outbox.get(ids[1]).parts)]
+    assert store.outbox.get(ids[0]).kind == Kind.BULK
 
 
 def test_bulk_enqueue_respects_idempotency_keys(store: Store) -> None:
-    first = store.enqueue_many([{"to": A, "text": "Flu shots", "idempotency_key": "k1"}])
-    again = store.enqueue_many([{"to": A, "text": "Flu shots", "idempotency_key": "k1"},
-                                {"to": B, "text": "Flu shots", "idempotency_key": "k2"}])
+    first = store.outbox.enqueue_many([{"to": A, "text": "Flu shots", "idempotency_key": "k1"}])
+    again = store.outbox.enqueue_many([{"to": A, "text": "Flu shots", "idempotency_key": "k1"},
+                                      {"to": B, "text": "Flu shots", "idempotency_key": "k2"}])
     assert again[0] == first[0] and count(store, "messages") == 2
     with pytest.raises(MessageRejected, match="k1"):
-        store.enqueue_many([{"to": B, "text": "other", "idempotency_key": "k1"}])
+        store.outbox.enqueue_many([{"to": B, "text": "other", "idempotency_key": "k1"}])
     assert count(store, "messages") == 2
 
 
 def test_replies_go_before_transactional_before_bulk(store: Store) -> None:
-    bulk = store.enqueue(A, "campaign", kind=Kind.BULK).id
-    trans = store.enqueue(A, "reminder", kind=Kind.TRANSACTIONAL).id
-    reply = store.enqueue(A, "answer", kind=Kind.REPLY).id
-    order = [c.message.id for c in store.claim("w", None, limit=3)]
+    bulk = store.outbox.enqueue(A, "campaign", kind=Kind.BULK).id
+    trans = store.outbox.enqueue(A, "reminder", kind=Kind.TRANSACTIONAL).id
+    reply = store.outbox.enqueue(A, "answer", kind=Kind.REPLY).id
+    order = [c.message.id for c in store.outbox.claim("w", None, limit=3)]
     assert order == [reply, trans, bulk]
 
 
 def test_not_before_holds_a_message_until_its_time(store: Store, clock) -> None:
-    store.enqueue(A, "later", not_before=clock() + timedelta(hours=1))
-    assert store.claim("w", None) == []
-    assert store.next_due() == clock() + timedelta(hours=1)
+    store.outbox.enqueue(A, "later", not_before=clock() + timedelta(hours=1))
+    assert store.outbox.claim("w", None) == []
+    assert store.outbox.next_due() == clock() + timedelta(hours=1)
     clock.advance(3601)
-    assert len(store.claim("w", None)) == 1
+    assert len(store.outbox.claim("w", None)) == 1
 
 
 def test_sticky_sender_waits_for_its_ready_modem_and_fails_over_when_it_is_down(store: Store) -> None:
-    m1 = store.upsert_modem("front-desk", state="ready")
-    m2 = store.upsert_modem("back-office", state="ready")
-    mid = store.enqueue(A, "hi", preferred_modem_id=m1).id
-    assert store.claim("w2", m2) == []
-    store.update_modem(m1, state="no_signal")
-    (claim,) = store.claim("w2", m2)
+    m1 = store.modems.upsert("front-desk", state="ready")
+    m2 = store.modems.upsert("back-office", state="ready")
+    mid = store.outbox.enqueue(A, "hi", preferred_modem_id=m1).id
+    assert store.outbox.claim("w2", m2) == []
+    store.modems.update(m1, state="no_signal")
+    (claim,) = store.outbox.claim("w2", m2)
     assert claim.message.id == mid and claim.message.modem_id == m2
     assert claim.message.failover_from == m1
-    assert store.state_history(mid)[-1]["detail"]["failover_from"] == m1
+    assert store.outbox.history(mid)[-1]["detail"]["failover_from"] == m1
 
 
 def test_required_modem_is_never_used_by_another(store: Store) -> None:
-    m1 = store.upsert_modem("front-desk", state="offline")
-    m2 = store.upsert_modem("back-office", state="ready")
-    store.enqueue(A, "hi", required_modem_id=m1)
-    assert store.claim("w2", m2) == []
-    assert len(store.claim("w1", m1)) == 1
+    m1 = store.modems.upsert("front-desk", state="offline")
+    m2 = store.modems.upsert("back-office", state="ready")
+    store.outbox.enqueue(A, "hi", required_modem_id=m1)
+    assert store.outbox.claim("w2", m2) == []
+    assert len(store.outbox.claim("w1", m1)) == 1
 
 
 def test_sticky_sender_comes_from_the_modem_the_patient_last_texted(store: Store) -> None:
-    m1 = store.upsert_modem("front-desk", state="ready")
-    store.store_inbound(modem_id=m1, sender=A, body="hello?", dedupe_key="in-1")
-    msg = store.get_message(store.enqueue(A, "answer", kind=Kind.REPLY).id)
+    m1 = store.modems.upsert("front-desk", state="ready")
+    store.inbox.store(modem_id=m1, sender=A, body="hello?", dedupe_key="in-1")
+    msg = store.outbox.get(store.outbox.enqueue(A, "answer", kind=Kind.REPLY).id)
     assert msg.preferred_modem_id == m1
 
 
 def test_full_send_path_reaches_delivered_and_never_goes_back(store: Store) -> None:
-    m1 = store.upsert_modem("front-desk", state="ready")
-    mid = store.enqueue(A, "hi").id
-    (claim,) = store.claim("w", m1)
-    store.mark_submitting(claim, 1)
-    assert store.get_message(mid).state == State.SUBMITTING
-    assert store.mark_part_submitted(claim, 1, tp_mr=7) is True
-    store.record_status_report(modem_id=m1, tp_mr=7, recipient=A, status_code=0, outcome="delivered",
-                               dedupe_key="r1")
-    assert store.get_message(mid).state == State.DELIVERED
+    m1 = store.modems.upsert("front-desk", state="ready")
+    mid = store.outbox.enqueue(A, "hi").id
+    (claim,) = store.outbox.claim("w", m1)
+    store.outbox.mark_submitting(claim, 1)
+    assert store.outbox.get(mid).state == State.SUBMITTING
+    assert store.outbox.mark_part_submitted(claim, 1, tp_mr=7) is True
+    store.reports.record(modem_id=m1, tp_mr=7, recipient=A, status_code=0, outcome="delivered",
+                         dedupe_key="r1")
+    assert store.outbox.get(mid).state == State.DELIVERED
     with pytest.raises(IllegalTransition):
-        store._transition(mid, State.DELIVERED, State.SUBMITTED, "test")
+        store.outbox.transition(mid, State.DELIVERED, State.SUBMITTED, "test")
     with pytest.raises(IllegalTransition, match="delivered to queued"):
-        store.resend(mid, "staff")
+        store.outbox.resend(mid, "staff")
     with pytest.raises(IllegalTransition):
-        store.cancel(mid, "staff")
-    actions = [h["action"] for h in store.state_history(mid)]
+        store.outbox.cancel(mid, "staff")
+    actions = [h["action"] for h in store.outbox.history(mid)]
     assert actions == ["message.queued", "message.claimed", "message.submitting", "message.submitted",
                        "message.delivered"]
-    assert store.get_modem(m1)["sent_count"] == 1
+    assert store.modems.get(m1)["sent_count"] == 1
 
 
 def test_transition_from_a_stale_state_is_refused(store: Store) -> None:
-    mid = store.enqueue(A, "hi").id
-    store.claim("w", None)
+    mid = store.outbox.enqueue(A, "hi").id
+    store.outbox.claim("w", None)
     with pytest.raises(IllegalTransition, match="claimed to cancelled"):
-        store._transition(mid, State.QUEUED, State.CANCELLED, "late-writer")
-    assert store.get_message(mid).state == State.CLAIMED
+        store.outbox.transition(mid, State.QUEUED, State.CANCELLED, "late-writer")
+    assert store.outbox.get(mid).state == State.CLAIMED
 
 
 def test_expired_lease_returns_the_message_to_the_queue(store: Store, clock) -> None:
-    mid = store.enqueue(A, "hi").id
-    (claim,) = store.claim("w1", None, lease_seconds=30)
-    assert store.expire_leases() == {"requeued": 0, "unknown": 0}
+    mid = store.outbox.enqueue(A, "hi").id
+    (claim,) = store.outbox.claim("w1", None, lease_seconds=30)
+    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 0}
     clock.advance(31)
-    assert store.expire_leases() == {"requeued": 1, "unknown": 0}
-    msg = store.get_message(mid)
+    assert store.outbox.expire_leases() == {"requeued": 1, "unknown": 0}
+    msg = store.outbox.get(mid)
     assert msg.state == State.QUEUED and msg.lease_owner is None and msg.attempts == 0
-    (again,) = store.claim("w2", None)
+    (again,) = store.outbox.claim("w2", None)
     assert again.message.id == mid
     with pytest.raises(LeaseLost):
-        store.mark_submitting(claim, 1)
-    store.mark_submitting(again, 1)
+        store.outbox.mark_submitting(claim, 1)
+    store.outbox.mark_submitting(again, 1)
 
 
 def test_dead_owner_lease_is_reclaimed_before_expiry(store: Store) -> None:
-    store.enqueue(A, "hi")
-    store.claim("pid-123", None, lease_seconds=300)
-    assert store.expire_leases(owner_is_dead=lambda owner: owner == "pid-123")["requeued"] == 1
+    store.outbox.enqueue(A, "hi")
+    store.outbox.claim("pid-123", None, lease_seconds=300)
+    assert store.outbox.expire_leases(owner_is_dead=lambda owner: owner == "pid-123")["requeued"] == 1
 
 
 def test_message_caught_submitting_when_lease_expires_becomes_unknown_not_requeued(store: Store, clock) -> None:
-    mid = store.enqueue(A, "hi").id
-    (claim,) = store.claim("w1", None, lease_seconds=30)
-    store.mark_submitting(claim, 1)
+    mid = store.outbox.enqueue(A, "hi").id
+    (claim,) = store.outbox.claim("w1", None, lease_seconds=30)
+    store.outbox.mark_submitting(claim, 1)
     clock.advance(31)
-    assert store.expire_leases() == {"requeued": 0, "unknown": 1}
-    msg = store.get_message(mid)
+    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 1}
+    msg = store.outbox.get(mid)
     assert msg.state == State.UNKNOWN and msg.parts[0].state == PartState.UNKNOWN
     assert "may have gone" in (msg.last_error or "")
-    assert store.claim("w2", None) == []
-    store.resend(mid, "staff")
-    assert store.get_message(mid).state == State.QUEUED
+    assert store.outbox.claim("w2", None) == []
+    store.outbox.resend(mid, "staff")
+    assert store.outbox.get(mid).state == State.QUEUED
     with pytest.raises(LeaseLost):  # staff decided meanwhile: the old sender's late answer is refused
-        store.mark_part_submitted(claim, 1, tp_mr=3)
+        store.outbox.mark_part_submitted(claim, 1, tp_mr=3)
 
 
 def test_late_tp_mr_from_the_expired_sender_settles_an_unknown_message(store: Store, clock) -> None:
-    m1 = store.upsert_modem("m1", state="ready")
-    mid = store.enqueue(A, "hi").id
-    (claim,) = store.claim("w1", m1, lease_seconds=30)
-    store.mark_submitting(claim, 1)
+    m1 = store.modems.upsert("m1", state="ready")
+    mid = store.outbox.enqueue(A, "hi").id
+    (claim,) = store.outbox.claim("w1", m1, lease_seconds=30)
+    store.outbox.mark_submitting(claim, 1)
     clock.advance(31)
-    store.expire_leases()
-    assert store.mark_part_submitted(claim, 1, tp_mr=3) is True
-    msg = store.get_message(mid)
+    store.outbox.expire_leases()
+    assert store.outbox.mark_part_submitted(claim, 1, tp_mr=3) is True
+    msg = store.outbox.get(mid)
     assert msg.state == State.SUBMITTED and msg.parts[0].tp_mr == 3 and msg.parts[0].modem_id == m1
     impostor = type(claim)(claim.message, "someone-else", claim.lease_until)
     with pytest.raises(LeaseLost):
-        store.mark_part_submitted(impostor, 1, tp_mr=4)
+        store.outbox.mark_part_submitted(impostor, 1, tp_mr=4)
 
 
 def test_renewed_lease_is_not_expired(store: Store, clock) -> None:
-    store.enqueue(A, "hi")
-    (claim,) = store.claim("w1", None, lease_seconds=30)
+    store.outbox.enqueue(A, "hi")
+    (claim,) = store.outbox.claim("w1", None, lease_seconds=30)
     clock.advance(20)
-    claim = store.renew(claim, lease_seconds=30)
+    claim = store.outbox.renew(claim, lease_seconds=30)
     clock.advance(20)
-    assert store.expire_leases()["requeued"] == 0
-    store.mark_submitting(claim, 1)
+    assert store.outbox.expire_leases()["requeued"] == 0
+    store.outbox.mark_submitting(claim, 1)
 
 
 def test_retry_never_resends_a_part_the_network_accepted(store: Store, clock) -> None:
-    mid = store.enqueue(A, LONG).id
-    (claim,) = store.claim("w", None)
-    store.mark_submitting(claim, 1)
-    assert store.mark_part_submitted(claim, 1, tp_mr=10) is False
-    store.mark_submitting(claim, 2)
-    assert store.retry_later(claim, "CMS ERROR 38: network out of order", delay=60) is True
-    msg = store.get_message(mid)
+    mid = store.outbox.enqueue(A, LONG).id
+    (claim,) = store.outbox.claim("w", None)
+    store.outbox.mark_submitting(claim, 1)
+    assert store.outbox.mark_part_submitted(claim, 1, tp_mr=10) is False
+    store.outbox.mark_submitting(claim, 2)
+    assert store.outbox.retry_later(claim, "CMS ERROR 38: network out of order", delay=60) is True
+    msg = store.outbox.get(mid)
     assert msg.state == State.QUEUED and msg.attempts == 1
     assert [p.state for p in msg.parts][:2] == [PartState.SUBMITTED, PartState.PENDING]
     clock.advance(61)
-    (claim2,) = store.claim("w", None)
+    (claim2,) = store.outbox.claim("w", None)
     assert 1 not in [p.part_no for p in claim2.pending_parts]
     with pytest.raises(IllegalTransition):
-        store.mark_submitting(claim2, 1)
+        store.outbox.mark_submitting(claim2, 1)
     for p in claim2.pending_parts:
-        store.mark_submitting(claim2, p.part_no)
-        done = store.mark_part_submitted(claim2, p.part_no, tp_mr=10 + p.part_no)
-    assert done and store.get_message(mid).state == State.SUBMITTED
-    assert store.get_message(mid).parts[0].tp_mr == 10
+        store.outbox.mark_submitting(claim2, p.part_no)
+        done = store.outbox.mark_part_submitted(claim2, p.part_no, tp_mr=10 + p.part_no)
+    assert done and store.outbox.get(mid).state == State.SUBMITTED
+    assert store.outbox.get(mid).parts[0].tp_mr == 10
 
 
 def test_retry_gives_up_after_max_attempts_and_counts_against_the_modem(store: Store, clock) -> None:
-    m1 = store.upsert_modem("m1", state="ready")
-    mid = store.enqueue(A, "hi", max_attempts=2).id
-    (c,) = store.claim("w", m1)
-    assert store.retry_later(c, "busy", delay=0) is True
-    (c,) = store.claim("w", m1)
-    assert store.retry_later(c, "busy", delay=0) is False
-    msg = store.get_message(mid)
+    m1 = store.modems.upsert("m1", state="ready")
+    mid = store.outbox.enqueue(A, "hi", policy=SendPolicy(max_attempts=2)).id
+    (c,) = store.outbox.claim("w", m1)
+    assert store.outbox.retry_later(c, "busy", delay=0) is True
+    (c,) = store.outbox.claim("w", m1)
+    assert store.outbox.retry_later(c, "busy", delay=0) is False
+    msg = store.outbox.get(mid)
     assert msg.state == State.FAILED and "gave up after 2 attempts" in (msg.last_error or "")
     assert msg.parts[0].state == PartState.FAILED
-    assert store.get_modem(m1)["failed_count"] == 1
+    assert store.modems.get(m1)["failed_count"] == 1
 
 
 def test_ambiguous_error_marks_unknown_and_staff_decide(store: Store) -> None:
-    mid = store.enqueue(A, "hi").id
-    (c,) = store.claim("w", None)
-    store.mark_submitting(c, 1)
-    store.mark_unknown(c, 1, "timeout after the PDU was written")
-    assert store.get_message(mid).state == State.UNKNOWN
-    store.cancel(mid, "staff", "phoned the patient instead")
-    msg = store.get_message(mid)
+    mid = store.outbox.enqueue(A, "hi").id
+    (c,) = store.outbox.claim("w", None)
+    store.outbox.mark_submitting(c, 1)
+    store.outbox.mark_unknown(c, 1, "timeout after the PDU was written")
+    assert store.outbox.get(mid).state == State.UNKNOWN
+    store.outbox.cancel(mid, "staff", "phoned the patient instead")
+    msg = store.outbox.get(mid)
     assert msg.state == State.CANCELLED and msg.last_error == "phoned the patient instead"
 
 
 def test_automatic_resends_are_counted_in_the_file_so_a_restarted_daemon_does_not_start_again(
         store: Store, db_path) -> None:
-    mid = store.enqueue(A, "hi").id
+    mid = store.outbox.enqueue(A, "hi").id
 
     def ambiguous_send(s: Store) -> None:
-        (c,) = s.claim("w", None)
-        s.mark_submitting(c, 1)
-        s.mark_unknown(c, 1, "timeout after the PDU was written")
+        (c,) = s.outbox.claim("w", None)
+        s.outbox.mark_submitting(c, 1)
+        s.outbox.mark_unknown(c, 1, "timeout after the PDU was written")
 
     ambiguous_send(store)
-    store.resend(mid, "staff")  # a person's decision is not an automatic resend
+    store.outbox.resend(mid, "staff")  # a person's decision is not an automatic resend
     for _ in range(2):
         ambiguous_send(store)
-        assert store.resend_automatically(mid, "modemd:m1:resend_unknown", limit=2) is True
+        assert store.outbox.resend_automatically(mid, "modemd:m1:resend_unknown", limit=2) is True
     ambiguous_send(store)
     with Store.open(db_path) as restarted:
-        assert restarted.resend_automatically(mid, "modemd:m1:resend_unknown", limit=2) is False
-        assert restarted.get_message(mid).state == State.UNKNOWN  # left for a person
-        reasons = [e["detail"].get("reason") for e in restarted.state_history(mid) if e["action"] == "message.queued"]
+        assert restarted.outbox.resend_automatically(mid, "modemd:m1:resend_unknown", limit=2) is False
+        assert restarted.outbox.get(mid).state == State.UNKNOWN  # left for a person
+        reasons = [e["detail"].get("reason") for e in restarted.outbox.history(mid) if e["action"] == "message.queued"]
         assert reasons.count("re-sent by staff") == 1 and len(reasons) == 4
 
 
 def test_permanent_failure_and_modem_requeue(store: Store) -> None:
-    m1 = store.upsert_modem("m1", state="ready")
-    a = store.enqueue(A, "one").id
-    b = store.enqueue(B, "two").id
-    c1, c2 = store.claim("w", m1, limit=2)
-    store.fail(c1, "CMS ERROR 28: unidentified subscriber", code=28)
-    store.requeue(c2, "modem went away")
-    assert store.get_message(a).state == State.FAILED
-    assert store.get_message(a).parts[0].state == PartState.FAILED
-    assert store.get_message(b).state == State.QUEUED and store.get_message(b).attempts == 0
-    assert store.get_modem(m1)["failed_count"] == 1
+    m1 = store.modems.upsert("m1", state="ready")
+    a = store.outbox.enqueue(A, "one").id
+    b = store.outbox.enqueue(B, "two").id
+    c1, c2 = store.outbox.claim("w", m1, limit=2)
+    store.outbox.fail(c1, "CMS ERROR 28: unidentified subscriber", code=28)
+    store.outbox.requeue(c2, "modem went away")
+    assert store.outbox.get(a).state == State.FAILED
+    assert store.outbox.get(a).parts[0].state == PartState.FAILED
+    assert store.outbox.get(b).state == State.QUEUED and store.outbox.get(b).attempts == 0
+    assert store.modems.get(m1)["failed_count"] == 1
 
 
 def test_cancel_of_unknown_message_is_reported_as_not_found(store: Store) -> None:
     from smsgate.queue import NotFound
 
     with pytest.raises(NotFound, match="#999"):
-        store.cancel(999, "staff")
+        store.outbox.cancel(999, "staff")
 
 
 def test_rest_of_a_half_sent_multipart_message_prefers_the_sim_that_sent_its_first_part(store: Store) -> None:
-    first = store.upsert_modem("m1", state="ready")
-    second = store.upsert_modem("m2", state="ready")
-    result = store.enqueue("+12025550123", "x" * 400)
+    first = store.modems.upsert("m1", state="ready")
+    second = store.modems.upsert("m2", state="ready")
+    result = store.outbox.enqueue("+12025550123", "x" * 400)
     assert result.parts == 3
-    claim = store.claim("host:1:m1", first)[0]
-    store.mark_submitting(claim, 1)
-    store.mark_part_submitted(claim, 1, tp_mr=5)
-    store.requeue(claim, "modem m1 needs a reset")
-    assert store.claim("host:1:m2", second) == []  # the rest waits for m1 while m1 is ready
+    claim = store.outbox.claim("host:1:m1", first)[0]
+    store.outbox.mark_submitting(claim, 1)
+    store.outbox.mark_part_submitted(claim, 1, tp_mr=5)
+    store.outbox.requeue(claim, "modem m1 needs a reset")
+    assert store.outbox.claim("host:1:m2", second) == []  # the rest waits for m1 while m1 is ready
     for passing in ("starting", "initialising", "recovering", "no_network"):
-        store.update_modem(first, state=passing)  # a restart or re-initialisation is waited out
-        assert store.claim("host:1:m2", second) == []
-    store.update_modem(first, state="offline")
-    rest = store.claim("host:1:m2", second)[0]  # m1 is down: a broken message beats none at all
+        store.modems.update(first, state=passing)  # a restart or re-initialisation is waited out
+        assert store.outbox.claim("host:1:m2", second) == []
+    store.modems.update(first, state="offline")
+    rest = store.outbox.claim("host:1:m2", second)[0]  # m1 is down: a broken message beats none at all
     assert [p.state.value for p in rest.message.parts] == ["submitted", "pending", "pending"]
     assert rest.message.failover_from == first

@@ -11,8 +11,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "smsgate"
 IGNORE = re.compile(r"#\s*type:\s*ignore(?P<code>\[[\w, -]+\])?(?P<rest>.*)$")
 REASON = re.compile(r"^\s+#\s*\S")
-# Being rewritten in other branches of issue 10; drop each entry as its rewrite lands.
-PENDING = {"queue", "modemd/worker.py", "web/app.py"}
+# Owned by other slices of issue 10 (the store by the lead, the worker by its slice), whose ignores still lack
+# a reason; drop each entry once its ignores say why.
+PENDING = {"queue", "modemd/worker.py", "modemd/session.py"}
 
 
 def _pending(path: Path) -> bool:

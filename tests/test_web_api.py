@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from web_helpers import PATIENT, WebEnv, add_modem, bearer, make_env, receive
 
 from smsgate.queue import Store
+from smsgate.web.api import MESSAGE_FIELDS
 
 
 @pytest.fixture
@@ -19,7 +24,7 @@ def env(tmp_path: Path) -> Iterator[WebEnv]:
 
 
 def token(store: Store, scope: str) -> dict[str, str]:
-    _, secret = store.create_token(f"{scope}-client", scope, actor="test")
+    _, secret = store.accounts.create_token(f"{scope}-client", scope, actor="test")
     return bearer(secret)
 
 
@@ -35,7 +40,7 @@ def test_post_message_queues_it_and_returns_id_and_cost_preview(env: WebEnv) -> 
     assert body["created"] is True and body["state"] == "queued" and body["to"] == PATIENT
     assert body["cost"] == {"parts": 1, "encoding": "gsm7", "units": 33, "per_part_limit": 160, "ucs2_forced_by": []}
     assert response.headers["Location"] == f"/api/v1/messages/{body['id']}"
-    msg = env.store.get_message(body["id"])
+    msg = env.store.outbox.get(body["id"])
     assert msg.created_by.startswith("token:") and msg.source == "api"
 
 
@@ -61,7 +66,7 @@ def test_idempotency_key_header_is_honoured(env: WebEnv) -> None:
     ids = {client.post("/api/v1/messages", headers=auth, json={"to": PATIENT, "text": "hi"}).json["id"]
            for _ in range(3)}
     assert len(ids) == 1 and count_messages(env.store) == 1
-    assert env.store.get_message(ids.pop()).idempotency_key == "crm-7"
+    assert env.store.outbox.get(ids.pop()).idempotency_key == "crm-7"
 
 
 def test_reused_idempotency_key_with_other_text_is_a_conflict(env: WebEnv) -> None:
@@ -84,9 +89,12 @@ def test_reused_idempotency_key_with_other_text_is_a_conflict(env: WebEnv) -> No
     ({"to": PATIENT, "text": "hi", "not_before": "2030-01-01T09:00"}, 400, "UTC offset"),
     ({"to": PATIENT, "text": "hi", "expect": ["YES"]}, 400, "'expect' must be an object"),
     ({"to": PATIENT, "text": "hi", "priority": "urgent"}, 400, "'priority' must be"),
-    ({"to": PATIENT, "text": "hi", "expect": {"": "confirmed"}}, 422, "needs both a word"),
-    ({"to": PATIENT, "text": "hi", "expect": {"YES": " "}}, 422, "needs both a word"),
-    ({"to": PATIENT, "text": "hi", "expect": {"YES": "ok"}, "follow_up": {"YES": ""}}, 422, "needs both a word"),
+    ({"to": PATIENT, "text": "hi", "expect": {"": "confirmed"}}, 422, "both the answer word and its outcome"),
+    ({"to": PATIENT, "text": "hi", "expect": {"YES": " "}}, 422, "both the answer word and its outcome"),
+    ({"to": PATIENT, "text": "hi", "expect": {"YES": "ok"}, "follow_up": {"YES": ""}}, 422,
+     "both the answer word and its reply"),
+    ({"to": PATIENT, "text": "hi", "expect": {"yes": "confirmed", "YES!": "cancelled"}}, 422, "give each answer once"),
+    ({"to": PATIENT, "text": "hi", "expect": {"!!": "confirmed"}}, 422, "no letters or digits"),
     (["to", PATIENT], 400, "JSON object"),
 ])
 def test_bad_input_gets_a_clear_json_error_and_stores_nothing(env: WebEnv, payload: object, status: int,
@@ -109,7 +117,7 @@ def test_not_before_expect_and_kind_reach_the_queue(env: WebEnv) -> None:
     response = env.client().post("/api/v1/messages", headers=token(env.store, "send"), json={
         "to": PATIENT, "text": "Reply YES to confirm", "not_before": "2030-01-02T09:30:00-05:00",
         "expect": {"yes": "confirmed", "NO": "cancelled"}, "priority": "bulk"})
-    msg = env.store.get_message(response.json["id"])
+    msg = env.store.outbox.get(response.json["id"])
     assert msg.due_at == "2030-01-02T14:30:00.000000Z"
     assert msg.expect == {"YES": "confirmed", "NO": "cancelled"} and msg.kind.value == "bulk"
 
@@ -117,7 +125,7 @@ def test_not_before_expect_and_kind_reach_the_queue(env: WebEnv) -> None:
 def test_get_message_returns_state_and_history(env: WebEnv) -> None:
     client, auth = env.client(), token(env.store, "send")
     msg_id = client.post("/api/v1/messages", headers=auth, json={"to": PATIENT, "text": "hi"}).json["id"]
-    env.store.cancel(msg_id, actor="test")
+    env.store.outbox.cancel(msg_id, actor="test")
     body = client.get(f"/api/v1/messages/{msg_id}", headers=auth).json
     # the first message to a number carries the opt-out footer
     assert body["state"] == "cancelled" and body["text"] == "hi Reply STOP to opt out."
@@ -127,7 +135,7 @@ def test_get_message_returns_state_and_history(env: WebEnv) -> None:
 
 
 def test_send_token_cannot_read_other_peoples_messages(env: WebEnv) -> None:
-    other = env.store.enqueue(PATIENT, "private", created_by="cli").id
+    other = env.store.outbox.enqueue(PATIENT, "private", created_by="cli").id
     response = env.client().get(f"/api/v1/messages/{other}", headers=token(env.store, "send"))
     assert response.status_code == 404
     assert env.client().get(f"/api/v1/messages/{other}", headers=token(env.store, "read")).status_code == 200
@@ -141,8 +149,8 @@ def test_read_token_cannot_send(env: WebEnv) -> None:
 
 
 def test_revoked_token_is_refused(env: WebEnv) -> None:
-    tok, secret = env.store.create_token("crm", "admin", actor="test")
-    env.store.revoke_token(tok.id, actor="test")
+    tok, secret = env.store.accounts.create_token("crm", "admin", actor="test")
+    env.store.accounts.revoke_token(tok.id, actor="test")
     response = env.client().get("/api/v1/modems", headers=bearer(secret))
     assert response.status_code == 401 and response.json["error"] == "invalid_token"
 
@@ -156,9 +164,9 @@ def test_send_cap_per_token_answers_429(env: WebEnv) -> None:
 
 
 def test_list_messages_filters_by_state(env: WebEnv) -> None:
-    a = env.store.enqueue(PATIENT, "a").id
-    env.store.enqueue(PATIENT, "b")
-    env.store.cancel(a, actor="test")
+    a = env.store.outbox.enqueue(PATIENT, "a").id
+    env.store.outbox.enqueue(PATIENT, "b")
+    env.store.outbox.cancel(a, actor="test")
     body = env.client().get("/api/v1/messages?state=cancelled", headers=token(env.store, "read")).json
     assert [m["id"] for m in body["messages"]] == [a]
     assert env.client().get("/api/v1/messages?limit=0", headers=token(env.store, "read")).status_code == 400
@@ -177,7 +185,7 @@ def test_list_paging_out_of_range_is_a_400_naming_the_argument(env: WebEnv, quer
 def test_conversations_lists_threads_with_unread_filter(env: WebEnv) -> None:
     modem = add_modem(env.store)
     receive(env.store, modem, PATIENT, "Can I move my appointment?")
-    env.store.enqueue("+15555550102", "outbound only")
+    env.store.outbox.enqueue("+15555550102", "outbound only")
     auth = token(env.store, "read")
     unread = env.client().get("/api/v1/conversations?unread=1", headers=auth).json["conversations"]
     assert [(c["number"], c["unread"], c["modem_name"]) for c in unread] == [(PATIENT, 1, "front-desk")]
@@ -198,7 +206,7 @@ def test_modems_report_signal_and_activity(env: WebEnv) -> None:
 def test_health_needs_no_login_and_shows_no_numbers_or_text(env: WebEnv) -> None:
     add_modem(env.store)
     receive(env.store, 1, PATIENT, "secret body")
-    env.store.enqueue(PATIENT, "another secret")
+    env.store.outbox.enqueue(PATIENT, "another secret")
     env.store.set_status("daemon", {"running": True, "pid": 1})
     response = env.client().get("/api/v1/health")
     assert response.status_code == 200
@@ -215,7 +223,7 @@ def test_health_is_503_when_the_daemon_is_not_running(env: WebEnv) -> None:
 
 def test_metrics_are_prometheus_text(env: WebEnv) -> None:
     add_modem(env.store, name='odd"name')
-    env.store.enqueue(PATIENT, "a")
+    env.store.outbox.enqueue(PATIENT, "a")
     response = env.client().get("/metrics", headers=token(env.store, "read"))
     assert response.status_code == 200 and response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
@@ -228,7 +236,7 @@ def test_metrics_are_prometheus_text(env: WebEnv) -> None:
 def test_openapi_document_lists_every_api_route(env: WebEnv) -> None:
     spec = env.client().get("/api/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    routes = {r.rule.replace("<int:message_id>", "{id}") for r in env.app.url_map.iter_rules()
+    routes = {re.sub(r"<(\w+:)?message_id>", "{id}", r.rule) for r in env.app.url_map.iter_rules()
               if r.rule.startswith("/api/v1/") and r.rule != "/api/v1/openapi.json"} | {"/metrics"}
     assert routes == set(spec["paths"])
 
@@ -236,14 +244,14 @@ def test_openapi_document_lists_every_api_route(env: WebEnv) -> None:
 def test_staff_session_can_use_the_api_but_must_send_the_csrf_header(env: WebEnv) -> None:
     from web_helpers import page_csrf
 
-    env.store.add_user("maria", "correct horse battery", "staff", actor="test")
+    env.store.accounts.add_user("maria", "correct horse battery", "staff", actor="test")
     client = env.login("maria")
     refused = client.post("/api/v1/messages", json={"to": PATIENT, "text": "hi"})
     assert refused.status_code == 403 and refused.json["error"] == "csrf"
     ok = client.post("/api/v1/messages", json={"to": PATIENT, "text": "hi"},
                      headers={"X-CSRF-Token": page_csrf(client)})
     assert ok.status_code == 201
-    assert env.store.get_message(ok.json["id"]).created_by == "web:maria"
+    assert env.store.outbox.get(ok.json["id"]).created_by == "web:maria"
 
 
 def test_parallel_requests_cannot_slip_past_the_token_send_limit(env: WebEnv) -> None:
@@ -268,3 +276,73 @@ def test_parallel_requests_cannot_slip_past_the_token_send_limit(env: WebEnv) ->
         t.join(30)
     assert sorted(statuses) == [201] * 5 + [429] * 3
     assert count_messages(env.store) == 5
+
+
+# -- the error shape ------------------------------------------------------------------------------
+
+def _error_schema() -> dict[str, Any]:
+    text = resources.files("smsgate.web").joinpath("openapi.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)["components"]["schemas"]["Error"]
+    return schema
+
+
+def assert_error_shape(response: Any, status: int, error: str, field: str | None = None) -> None:
+    schema = _error_schema()
+    body = response.json
+    assert response.status_code == status, body
+    assert response.mimetype == "application/json"
+    assert set(schema["required"]) <= set(body) <= set(schema["properties"]), body
+    assert all(isinstance(v, str) and v for v in body.values()), body
+    assert body["error"] == error and body.get("field") == field
+
+
+@pytest.mark.parametrize(("method", "path", "scope", "payload", "status", "error", "field"), [
+    ("post", "/api/v1/messages", "send", {"to": PATIENT}, 400, "bad_request", "text"),
+    ("post", "/api/v1/messages", "send", {"to": PATIENT, "text": "hi", "kind": "x"}, 400, "bad_request", "kind"),
+    ("post", "/api/v1/messages", "send", {"to": "12345", "text": "hi"}, 422, "rejected", None),
+    ("post", "/api/v1/messages", "read", {"to": PATIENT, "text": "hi"}, 403, "scope", None),
+    ("post", "/api/v1/messages", None, {"to": PATIENT, "text": "hi"}, 401, "unauthorized", None),
+    ("get", "/api/v1/messages?state=sent", "read", None, 400, "bad_request", "state"),
+    ("get", "/api/v1/messages?limit=0", "read", None, 400, "bad_request", "limit"),
+    ("get", "/api/v1/conversations?offset=x", "read", None, 400, "bad_request", "offset"),
+    ("get", "/api/v1/conversations?status=closed", "read", None, 400, "bad_request", "status"),
+    ("get", "/api/v1/messages/999", "read", None, 404, "not_found", None),
+    ("get", f"/api/v1/messages/{2**63}", "read", None, 404, "not_found", None),
+    ("get", "/api/v1/nowhere", "read", None, 404, "not_found", None),
+])
+def test_every_api_error_has_the_documented_shape(env: WebEnv, method: str, path: str, scope: str | None,
+                                                   payload: object, status: int, error: str,
+                                                   field: str | None) -> None:
+    headers = token(env.store, scope) if scope else {}
+    response = getattr(env.client(), method)(path, headers=headers, json=payload)
+    assert_error_shape(response, status, error, field)
+
+
+def test_an_unknown_or_malformed_token_gets_the_error_shape(env: WebEnv) -> None:
+    client = env.client()
+    assert_error_shape(client.get("/api/v1/messages", headers={"Authorization": "Basic x"}), 401,
+                       "bad_authorization")
+    assert_error_shape(client.get("/api/v1/messages", headers=bearer("sg_nope")), 401, "invalid_token")
+    assert_error_shape(client.get("/api/v1/messages?token=abc"), 400, "credentials_in_url")
+
+
+def test_an_error_keeps_its_headers(env: WebEnv) -> None:
+    response = env.client().get("/api/v1/messages")
+    assert_error_shape(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="smsgate"'
+    assert response.headers["Cache-Control"] == "no-store"  # the app's own headers still apply
+
+
+_ODD_VALUES: list[object] = [None, 0, 1.5, True, "", " ", "x" * 300, [], ["YES"], {}, {"YES": 1}, {"": ""},
+                             {"!!": "x"}, {"yes": "a", "YES": "b"}, "rating", "1-5"]
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGE_FIELDS))
+def test_no_value_of_any_field_makes_the_api_answer_500(env: WebEnv, name: str) -> None:
+    client, auth = env.client(), token(env.store, "send")
+    for value in _ODD_VALUES:
+        payload = {"to": PATIENT, "text": "hi", name: value}
+        response = client.post("/api/v1/messages", headers=auth, json=payload)
+        assert response.status_code < 500, (payload, response.json)
+        if response.status_code >= 400:
+            assert_error_shape(response, response.status_code, response.json["error"], response.json.get("field"))

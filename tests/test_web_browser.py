@@ -171,13 +171,13 @@ def test_staff_reply_in_the_browser_reaches_the_handset_from_the_sim_it_texted(
     wait = WebDriverWait(driver, WAIT_S)
     config = clinic_config(tmp_path, sim)
     with live_stack(config, daemon=real_daemon) as stack:
-        stack.store.add_user("maria", PASSWORD, "staff", actor="test")
-        modems = {name: wait_until(lambda n=name: (r := stack.store.modem_by_name(n)) and r["state"] == "ready"
+        stack.store.accounts.add_user("maria", PASSWORD, "staff", actor="test")
+        modems = {name: wait_until(lambda n=name: (r := stack.store.modems.by_name(n)) and r["state"] == "ready"
                                    and r["signal_dbm"] is not None and r, WAIT_S, what=f"modem {name} ready")
                   for name in ("front-desk", "lab")}
         phone = sim.handset(PATIENT)
         phone.send(LAB, QUESTION)
-        wait_until(lambda: stack.store.list_conversations(), WAIT_S, what="the handset's text stored")
+        wait_until(lambda: stack.store.conversations.threads(), WAIT_S, what="the handset's text stored")
 
         driver.get(stack.base_url + "/status")
         wait.until(ec.presence_of_element_located((By.ID, "login-button")))
@@ -214,9 +214,9 @@ def test_staff_reply_in_the_browser_reaches_the_handset_from_the_sim_it_texted(
         inbox = phone.wait_for(lambda parts: reply_from(parts, ANSWER) is not None, timeout=WAIT_S)
         arrived = reply_from(inbox, ANSWER)
         assert arrived is not None and arrived.sender == LAB, f"the reply came from {arrived and arrived.sender}"
-        (sent,) = [m for m in stack.store.list_messages() if m.body == ANSWER]
+        (sent,) = [m for m in stack.store.outbox.recent() if m.body == ANSWER]
         assert sent.created_by == "web:maria" and sent.required_modem_id == modems["lab"]["id"]
-        wait_until(lambda: stack.store.get_message(sent.id).state.value == "delivered", WAIT_S,
+        wait_until(lambda: stack.store.outbox.get(sent.id).state.value == "delivered", WAIT_S,
                    what="the delivery report for the reply")
         driver.refresh()
         outgoing = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#history .msg.out")))

@@ -37,8 +37,8 @@ def test_users_add_list_and_disable(tmp_path: Path) -> None:
     assert re.search(r"maria\s+staff", listed.output) and re.search(r"ops\s+admin", listed.output)
     assert runner.invoke(cli, [*base, "users", "disable", "maria"]).exit_code == 0
     with Store.open(db) as store:
-        assert store.check_password("ops", "another long one") is not None
-        assert store.check_password("maria", "a long passphrase") is None  # disabled
+        assert store.accounts.check_password("ops", "another long one") is not None
+        assert store.accounts.check_password("maria", "a long passphrase") is None  # disabled
         assert "a long passphrase" not in str(store.query("SELECT * FROM users"))
 
 
@@ -64,9 +64,9 @@ def test_tokens_are_shown_once_stored_hashed_and_revocable(tmp_path: Path) -> No
     assert secret not in listed and secret[:11] in listed and "send" in listed
     with Store.open(db) as store:
         assert secret not in str(store.query("SELECT * FROM api_tokens"))
-        assert store.token_for_secret(secret) is not None
+        assert store.accounts.token_for_secret(secret) is not None
         assert runner.invoke(cli, [*base, "tokens", "revoke", "1"]).exit_code == 0
-        assert store.token_for_secret(secret) is None
+        assert store.accounts.token_for_secret(secret) is None
     assert runner.invoke(cli, [*base, "tokens", "revoke", "99"]).exit_code == 1
 
 

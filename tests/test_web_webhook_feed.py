@@ -37,11 +37,11 @@ def test_state_changes_and_inbound_messages_are_posted_once_each(tmp_path: Path,
     config = _config(tmp_path, receiver.url, ["inbound", "state", "outcome"])
     store = Store.open(config.database_path)
     assert feed_events(store, config) == 0  # a new feed starts at the present
-    store.enqueue(PATIENT, "Reminder: Dr Rivera at 3:15 PM tomorrow")
-    claim = store.claim("test:1:m", None)[0]
-    store.mark_submitting(claim, 1)
-    store.mark_part_submitted(claim, 1, tp_mr=7)
-    store.store_inbound(modem_id=None, sender=PATIENT, body="yes", dedupe_key=inbound_key("sim", "00AA"))
+    store.outbox.enqueue(PATIENT, "Reminder: Dr Rivera at 3:15 PM tomorrow")
+    claim = store.outbox.claim("test:1:m", None)[0]
+    store.outbox.mark_submitting(claim, 1)
+    store.outbox.mark_part_submitted(claim, 1, tp_mr=7)
+    store.inbox.store(modem_id=None, sender=PATIENT, body="yes", dedupe_key=inbound_key("sim", "00AA"))
 
     queued = feed_events(store, config)
     assert queued == 5  # queued, claimed, submitting, submitted, and one inbound
@@ -63,7 +63,7 @@ def test_unsubscribed_events_are_not_posted(tmp_path: Path, receiver: Receiver) 
     config = _config(tmp_path, receiver.url, ["inbound"])
     store = Store.open(config.database_path)
     feed_events(store, config)
-    store.enqueue(PATIENT, "Your results are ready")
+    store.outbox.enqueue(PATIENT, "Your results are ready")
     assert feed_events(store, config) == 0
     assert store.get_status(FEED_CURSOR)[0]["audit"] > 0
 
@@ -73,7 +73,7 @@ def test_a_keyword_webhook_from_the_database_is_signed_with_the_keyword_secret(
     config = _config(tmp_path, "http://127.0.0.1:9/unused", [], keyword_webhook_secret="kw-secret")
     store = Store.open(config.database_path)
     with store.transaction():
-        store.queue_webhook(receiver.url, "keyword", {"keyword": "JOIN", "from": PATIENT})
+        store.webhooks.add(receiver.url, "keyword", {"keyword": "JOIN", "from": PATIENT})
     assert WebhookDeliverer(config).deliver_due(store) == 1
     receiver.wait_for(1)
     headers, body = receiver.requests[0]

@@ -109,7 +109,7 @@ def test_event_is_posted_as_signed_json(tmp_path: Path, receiver: Receiver) -> N
         assert headers[DELIVERY_HEADER] == str(delivery_id) and headers["Content-Type"] == "application/json"
         payload = json.loads(body)
         assert payload["event"] == "inbound" and payload["data"] == {"from": PATIENT, "text": "hi <b>"}
-        assert store.get_webhook_delivery(delivery_id).state == "delivered"
+        assert store.webhooks.get(delivery_id).state == "delivered"
 
 
 def test_events_nobody_subscribed_to_are_not_queued(tmp_path: Path, receiver: Receiver) -> None:
@@ -128,17 +128,17 @@ def test_failed_delivery_is_retried_with_backoff_until_it_succeeds(tmp_path: Pat
         (d,) = enqueue_webhook_event(store, config, "outcome", {"message_id": 3, "outcome": "confirmed"})
         deliverer = WebhookDeliverer(config)
         assert deliverer.deliver_due(store) == 0
-        first = store.get_webhook_delivery(d)
+        first = store.webhooks.get(d)
         assert (first.state, first.attempts, first.last_error) == ("pending", 1, "HTTP 500 Internal Server Error")
         assert first.next_attempt_at == "2026-11-22T18:00:30.000000Z"
         assert deliverer.deliver_due(store) == 0, "not due yet: nothing is posted"
         assert len(receiver.requests) == 1
         clock.now += timedelta(seconds=31)
         deliverer.deliver_due(store)
-        assert store.get_webhook_delivery(d).next_attempt_at == "2026-11-22T18:01:31.000000Z"  # 30 s, then 60 s
+        assert store.webhooks.get(d).next_attempt_at == "2026-11-22T18:01:31.000000Z"  # 30 s, then 60 s
         clock.now += timedelta(seconds=61)
         assert deliverer.deliver_due(store) == 1
-        assert store.get_webhook_delivery(d).state == "delivered" and len(receiver.requests) == 3
+        assert store.webhooks.get(d).state == "delivered" and len(receiver.requests) == 3
 
 
 def test_delivery_gives_up_after_max_attempts(tmp_path: Path, receiver: Receiver) -> None:
@@ -151,7 +151,7 @@ def test_delivery_gives_up_after_max_attempts(tmp_path: Path, receiver: Receiver
         deliverer.deliver_due(store)
         clock.now += timedelta(seconds=2)
         deliverer.deliver_due(store)
-        final = store.get_webhook_delivery(d)
+        final = store.webhooks.get(d)
         assert final.state == "failed" and final.last_error.startswith("gave up after 2 attempts")
 
 
@@ -163,7 +163,7 @@ def test_unreachable_receiver_counts_as_a_failure(tmp_path: Path) -> None:
     with Store.open(config.database_path) as store:
         (d,) = enqueue_webhook_event(store, config, "inbound", {"x": 1})
         WebhookDeliverer(config).deliver_due(store)
-        assert store.get_webhook_delivery(d).last_error.startswith("cannot reach it")
+        assert store.webhooks.get(d).last_error.startswith("cannot reach it")
 
 
 def test_a_redirect_is_a_failure_and_is_not_followed(tmp_path: Path, receiver: Receiver) -> None:
@@ -172,7 +172,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(tmp_path: Path, receiver: R
     with Store.open(config.database_path) as store:
         (d,) = enqueue_webhook_event(store, config, "inbound", {"x": 1})
         assert WebhookDeliverer(config).deliver_due(store) == 0
-        delivery = store.get_webhook_delivery(d)
+        delivery = store.webhooks.get(d)
         assert (delivery.state, delivery.attempts, delivery.last_error) == ("pending", 1, "HTTP 302 Found")
     assert len(receiver.requests) == 1, "the redirect target must not be requested"
 
@@ -213,10 +213,10 @@ def test_a_receiver_that_breaks_http_is_a_counted_failure_and_the_rest_of_the_ba
     with Store.open(config.database_path) as store:
         bad, good = enqueue_webhook_event(store, config, "inbound", {"x": 1})
         assert WebhookDeliverer(config).deliver_due(store) == 1
-        failed = store.get_webhook_delivery(bad)
+        failed = store.webhooks.get(bad)
         assert failed.attempts == 1 and failed.state == "pending"
         assert failed.last_error.startswith(("the receiver did not answer in HTTP", "the URL cannot be used"))
-        assert store.get_webhook_delivery(good).state == "delivered"
+        assert store.webhooks.get(good).state == "delivered"
 
 
 def test_deliverer_thread_delivers_without_blocking_the_caller(tmp_path: Path, receiver: Receiver) -> None:
@@ -231,7 +231,7 @@ def test_deliverer_thread_delivers_without_blocking_the_caller(tmp_path: Path, r
             receiver.wait_for(1)
             # The receiver is stuck on the first POST; queueing another event does not wait for it.
             enqueue_webhook_event(store, config, "inbound", {"n": 2})
-            assert store.webhook_counts() == {"pending": 2}
+            assert store.webhooks.counts() == {"pending": 2}
             receiver.answering.set()
             deliverer.wake()
             receiver.wait_for(2)
@@ -239,6 +239,6 @@ def test_deliverer_thread_delivers_without_blocking_the_caller(tmp_path: Path, r
             deliverer.stop()
         assert [json.loads(b)["data"]["n"] for _, b in receiver.requests] == [1, 2]
         deadline = time.monotonic() + 5
-        while store.webhook_counts().get("delivered") != 2:
-            assert time.monotonic() < deadline, store.webhook_counts()
+        while store.webhooks.counts().get("delivered") != 2:
+            assert time.monotonic() < deadline, store.webhooks.counts()
             time.sleep(0.01)

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from smsgate.config import Config, config_from_dict
 from smsgate.queue import Store
-from smsgate.queue.inbound import inbound_key
+from smsgate.queue.inbox import inbound_key
 
 PASSWORD = "correct horse battery"
 PATIENT = "+15555550101"
@@ -62,12 +62,12 @@ def page_csrf(client: FlaskClient, path: str = "/status") -> str:
 def add_modem(store: Store, name: str = "front-desk", **fields: Any) -> int:
     defaults = {"state": "ready", "signal_dbm": -71, "signal_bars": 4, "registration": "home",
                 "operator": "Simnet", "msisdn": "+15555550100", "storage_used": 3, "storage_total": 30}
-    return store.upsert_modem(name, **{**defaults, **fields})
+    return store.modems.upsert(name, **{**defaults, **fields})
 
 
 def receive(store: Store, modem_id: int | None, sender: str, body: str) -> Any:
-    inbound, _ = store.store_inbound(modem_id=modem_id, sender=sender, body=body,
-                                     dedupe_key=inbound_key(f"modem{modem_id}", f"{sender}{body}"))
+    inbound, _ = store.inbox.store(modem_id=modem_id, sender=sender, body=body,
+                                   dedupe_key=inbound_key(f"modem{modem_id}", f"{sender}{body}"))
     return inbound
 
 

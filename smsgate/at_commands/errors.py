@@ -6,7 +6,7 @@ Hierarchy::
     ├── AtTimeout          no final result before the absolute deadline (keeps the partial reply)
     ├── PortGone           the serial device vanished (unplugged, re-enumerated, pty closed)
     ├── ChannelDesynced    after a timeout the channel could not get a clean ``AT`` -> ``OK`` again
-    ├── SimLocked          the SIM needs a PUK (or other code) that the gateway must never guess
+    ├── SimLocked          the SIM wants a code (PUK, a refused PIN, none configured) the gateway must not guess
     └── CommandFailed      an error final result (``ERROR``, ``COMMAND NOT SUPPORT``, ...)
         ├── CmsError       ``+CMS ERROR: <n>`` (3GPP TS 27.005 §3.2.5)
         └── CmeError       ``+CME ERROR: <n>`` (3GPP TS 27.007 §9.2)
@@ -231,11 +231,15 @@ class ChannelDesynced(ModemError):
 
 
 class SimLocked(ModemError):
-    """The SIM asks for a code the gateway must not try (a PUK, or a PIN with no configured value)."""
+    """The SIM wants a code the gateway must not guess (a PUK, a PIN refused once, no PIN configured).
 
-    def __init__(self, state: str, hint: str) -> None:
+    ``state`` is what the SIM said (``SIM PUK``, ``SIM PIN``, or the reason there is no usable SIM);
+    the message is the whole sentence an admin reads, saying what to do.
+    """
+
+    def __init__(self, state: str, message: str) -> None:
         self.state = state
-        super().__init__(f"SIM state is {state!r}: {hint}")
+        super().__init__(message)
 
 
 class CommandFailed(ModemError):

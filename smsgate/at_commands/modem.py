@@ -107,10 +107,6 @@ class StorageOptions:
     mem2: tuple[str, ...] = ()
     mem3: tuple[str, ...] = ()
 
-    @property
-    def can_receive(self) -> bool:
-        return bool(self.mem1)
-
 
 @dataclass(frozen=True)
 class CnmiSupport:
@@ -333,19 +329,6 @@ def parse_cnmi_test(lines: list[str]) -> CnmiSupport:
     return CnmiSupport(mode=sets[0], mt=sets[1], bm=sets[2], ds=sets[3], bfr=sets[4])
 
 
-def preferred_cnmi(support: CnmiSupport) -> tuple[int, int, int, int, int]:
-    """Buffered store-and-notify (mode 2, mt 1, ds 2 or 1; RELIABILITY.md: mode 1 loses notices)."""
-
-    def pick(options: frozenset[int], wanted: tuple[int, ...]) -> int:
-        for w in wanted:
-            if w in options:
-                return w
-        return min(options) if options else wanted[-1]
-
-    return (pick(support.mode, (2, 1, 3, 0)), pick(support.mt, (1, 0)), pick(support.bm, (0,)),
-            pick(support.ds, (2, 1, 0)), pick(support.bfr, (0,)))
-
-
 def clean_pdu(line: str, length: int | None) -> str:
     """Upper-case hex, drop a stray quote and ``FF`` padding past SMSC + TPDU (gammu fixtures 04/32/41)."""
     pdu = line.strip().strip('"').upper()
@@ -458,8 +441,8 @@ class Modem:
         if state == "READY":
             return state
         if state != "SIM PIN":
-            raise SimLocked(state, "the gateway only enters a SIM PIN; unlock this SIM by hand "
-                            "(e.g. in a phone) and restart the modem.")
+            raise SimLocked(state, f"the SIM asks for {state!r} and the gateway only enters a SIM PIN; unlock "
+                            "this SIM by hand (e.g. in a phone) and restart the modem.")
         self.channel.command(f'AT+CPIN="{pin}"', timeout=20.0, expect=(), secret=pin)
         return self.pin_state()
 

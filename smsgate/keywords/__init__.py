@@ -3,16 +3,16 @@ expected answers) and the outbound guard rails (quiet hours, frequency caps).
 
 The daemon builds `RulesEngine(config)` once and calls `engine.process(store, inbound)` inside the
 transaction that stored each inbound message; its drain loop passes `make_gate(config)` to
-`Store.claim(..., gate=...)`.
+`Store.outbox.claim(..., gate=...)`.
 """
 
-from .answers import match_answer, parse_expect
+from .answers import WordMapError, match_answer, parse_expect, parse_word_map
 from .compliance import Intent, Vocabulary
 from .engine import Outcome, PlannedReply, RulesEngine
 from .guard import Guard, make_gate, recipient_zones
 from .hours import BusinessHours, HoursError, QuietHours
 from .normalize import canonical
-from .reports import ConsentExplanation, Report, build_report, consent_csv, explain_consent, safe_cell
+from .reports import ConsentExplanation, Report, build_report, consent_csv, explain_consent
 from .rules import Rule, RuleError, build_rule, parse_menu
 from .templates import TemplateError, render
 
@@ -31,6 +31,7 @@ __all__ = [
     "RulesEngine",
     "TemplateError",
     "Vocabulary",
+    "WordMapError",
     "build_report",
     "build_rule",
     "canonical",
@@ -40,7 +41,7 @@ __all__ = [
     "match_answer",
     "parse_expect",
     "parse_menu",
+    "parse_word_map",
     "recipient_zones",
     "render",
-    "safe_cell",
 ]

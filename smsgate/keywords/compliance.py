@@ -120,10 +120,6 @@ class Vocabulary:
                 out.append(c)
         return tuple(out)
 
-    def all_words(self) -> set[str]:
-        """Every compliance word, squashed: custom keywords and expected answers may not reuse them."""
-        return set(self._by_squash)
-
     def is_reserved(self, word: str) -> bool:
         return squash(word) in self._by_squash
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from smsgate.config import Config, ConfigError
 from smsgate.numbers import is_robot_sender
-from smsgate.queue import Inbound, Kind, MessageRejected, Store
+from smsgate.queue import Inbound, Kind, MessageRejected, SendPolicy, Store
 from smsgate.queue.clock import parse_ts, ts
 
 from .answers import match_answer
@@ -118,7 +118,7 @@ class RulesEngine:
     def process(self, store: Store, inbound: Inbound) -> Outcome:
         """Decide and act on one stored inbound message; joins the caller's transaction if one is open."""
         with store.transaction():
-            if store.inbound_handled_at(inbound.id) is not None:
+            if store.inbox.handled_at(inbound.id) is not None:
                 return Outcome(inbound.id, action="already_handled",
                                notes=["this message was handled before; nothing done again"])
             return self._process(store, inbound)
@@ -127,8 +127,8 @@ class RulesEngine:
         """What `process` would do with `text` from `sender`, with every write rolled back."""
         try:
             with store.transaction():
-                inbound, _ = store.store_inbound(modem_id=modem_id, sender=sender, body=text,
-                                                 dedupe_key=f"dry-run:{uuid.uuid4()}")
+                inbound, _ = store.inbox.store(modem_id=modem_id, sender=sender, body=text,
+                                               dedupe_key=f"dry-run:{uuid.uuid4()}")
                 raise _DryRun(self.process(store, inbound))
         except _DryRun as done:
             return done.outcome
@@ -151,9 +151,9 @@ class RulesEngine:
             out.likely_opt_out = True
             out.notes.append("reads like an opt-out but is not a keyword: flagged for staff to decide")
             if inbound.conversation_id is not None:
-                store.update_conversation(inbound.conversation_id, actor="rules", likely_opt_out=1)
-        store.mark_handled(inbound.id, keyword=out.keyword, action=out.action,
-                           in_reply_to=out.answered_message_id, likely_opt_out=out.likely_opt_out)
+                store.conversations.update(inbound.conversation_id, actor="rules", likely_opt_out=1)
+        store.inbox.mark_handled(inbound.id, keyword=out.keyword, action=out.action,
+                                 in_reply_to=out.answered_message_id, likely_opt_out=out.likely_opt_out)
         return out
 
     # -- compliance ----------------------------------------------------------------------------------
@@ -167,10 +167,10 @@ class RulesEngine:
                         kind=Kind.COMPLIANCE, purpose="help", now=now, robot=robot, out=out)
             return
         event = match.intent.value
-        before = store.consent_status(inbound.sender, match.scope)
+        before = store.consent.status(inbound.sender, match.scope)
         changed = (before.opted_out if match.intent is Intent.OPT_IN else not before.opted_out) or (
             before.last_event is None)
-        store.record_consent(inbound.sender, event, source="sms", actor="rules", scope=match.scope,
+        store.consent.record(inbound.sender, event, source="sms", actor="rules", scope=match.scope,
                              evidence=f"inbound #{inbound.id}: {text_excerpt(inbound.body)}", inbound_id=inbound.id)
         out.action, out.consent_event, out.consent_scope = event, event, match.scope
         values = self._values(store, inbound, match.word)
@@ -192,9 +192,9 @@ class RulesEngine:
 
     def _close_question(self, store: Store, inbound: Inbound, now: datetime, out: Outcome) -> None:
         """An opt-out in answer to a reminder is its answer too: staff see "opted_out" on the reminder."""
-        msg = store.latest_expecting(inbound.sender, ts(now - self._answer_window()))
+        msg = store.outbox.latest_expecting(inbound.sender, ts(now - self._answer_window()))
         if msg is not None and msg.outcome is None:
-            store.record_outcome(msg.id, "opted_out", inbound_id=inbound.id)
+            store.outbox.record_outcome(msg.id, "opted_out", inbound_id=inbound.id)
             out.answered_message_id, out.answer_outcome = msg.id, "opted_out"
 
     # -- answers and menus ---------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class RulesEngine:
     def _answer_or_menu(self, store: Store, inbound: Inbound, now: datetime, robot: bool, out: Outcome) -> bool:
         since = ts(now - self._answer_window())
         candidates: list[tuple[str, str, Any]] = []
-        msg = store.latest_expecting(inbound.sender, since)
+        msg = store.outbox.latest_expecting(inbound.sender, since)
         if msg is not None and msg.expect:
             candidates.append((msg.created_at, "answer", msg))
         menu = self._open_menu(store, inbound, since)
@@ -224,19 +224,22 @@ class RulesEngine:
         if word is None:
             return False
         outcome = expect[word]
-        store.record_outcome(msg.id, outcome, inbound_id=inbound.id)
+        store.outbox.record_outcome(msg.id, outcome, inbound_id=inbound.id)
         out.action, out.keyword = "answer", word
         out.answered_message_id, out.answer, out.answer_outcome = msg.id, word, outcome
         follow = msg.follow_up or {}
         by_word = {canonical(k): v for k, v in follow.items()}
-        text = by_word.get(canonical(word)) or follow.get(outcome)
+        # Keyed by the answer word, or by the outcome it records (stored canonical like a word, by
+        # parse_word_map, or as given by a caller of the store).
+        text = by_word.get(canonical(word)) or follow.get(outcome) or by_word.get(canonical(outcome))
         if text:
             try:
                 body = render(text, self._values(store, inbound, word))
             except TemplateError as exc:
                 out.notes.append(f"follow-up for {word} not sent: {exc}")
-                store.raise_alert("rules", f"message #{msg.id}: follow-up for {word} has a bad placeholder: {exc}",
-                                  level="warning")
+                store.alerts.raise_alert(
+                    "rules", f"message #{msg.id}: follow-up for {word} has a bad placeholder: {exc}", level="warning"
+                )
                 return True
             self._reply(store, inbound, body, kind=Kind.REPLY, purpose="follow-up", now=now, robot=robot, out=out)
         return True
@@ -244,7 +247,7 @@ class RulesEngine:
     def _open_menu(self, store: Store, inbound: Inbound, since: str) -> dict[str, Any] | None:
         if inbound.conversation_id is None:
             return None
-        raw = store.get_conversation(inbound.conversation_id).get("menu")
+        raw = store.conversations.get(inbound.conversation_id).get("menu")
         if not raw:
             return None
         menu: dict[str, Any] = json.loads(raw)
@@ -259,7 +262,7 @@ class RulesEngine:
         out.action, out.keyword, out.team = "menu", word, team
         out.notes.append(f"menu answer {word} from keyword {menu.get('keyword')}")
         if inbound.conversation_id is not None:
-            store.update_conversation(inbound.conversation_id, actor="rules", team=team, menu=None)
+            store.conversations.update(inbound.conversation_id, actor="rules", team=team, menu=None)
         return True
 
     # -- custom keywords -----------------------------------------------------------------------------
@@ -267,7 +270,7 @@ class RulesEngine:
         word = squash(inbound.body or "")
         if not word:
             return False
-        for row in store.list_keywords(enabled_only=True):
+        for row in store.keywords.all(enabled_only=True):
             rule = Rule.from_row(row)
             if word not in rule.words():
                 continue
@@ -278,20 +281,21 @@ class RulesEngine:
             return True
         return False
 
-    def _apply_rule(self, store: Store, inbound: Inbound, rule: Rule, now: datetime, robot: bool,
-                    out: Outcome) -> None:
+    def _apply_rule(self, store: Store, inbound: Inbound, rule: Rule, now: datetime, robot: bool, out: Outcome) -> None:
         out.action, out.keyword = "keyword", rule.keyword
-        if rule.id is not None:
-            store.count_keyword_hit(rule.id)
         if rule.opt_in_scope:
-            store.record_consent(inbound.sender, "opt_in", source="sms-keyword", actor="rules",
-                                 scope=rule.opt_in_scope,
-                                 evidence=f"keyword {rule.keyword}, inbound #{inbound.id}: "
-                                          f"{text_excerpt(inbound.body)}",
-                                 inbound_id=inbound.id)
+            store.consent.record(
+                inbound.sender,
+                "opt_in",
+                source="sms-keyword",
+                actor="rules",
+                scope=rule.opt_in_scope,
+                evidence=f"keyword {rule.keyword}, inbound #{inbound.id}: {text_excerpt(inbound.body)}",
+                inbound_id=inbound.id,
+            )
             out.consent_event, out.consent_scope = "opt_in", rule.opt_in_scope
         if rule.tag:
-            store.add_contact_tag(inbound.sender, rule.tag)
+            store.contacts.add_tag(inbound.sender, rule.tag)
             out.notes.append(f"contact tagged {rule.tag}")
         if inbound.conversation_id is not None:
             fields: dict[str, Any] = {}
@@ -300,24 +304,52 @@ class RulesEngine:
             if rule.menu:
                 fields["menu"] = json.dumps({"keyword": rule.keyword, "at": ts(now), "options": rule.menu})
             if fields:
-                store.update_conversation(inbound.conversation_id, actor="rules", **fields)
+                store.conversations.update(inbound.conversation_id, actor="rules", **fields)
         if rule.reply:
-            self._reply(store, inbound, render(rule.reply, self._values(store, inbound, rule.keyword)),
-                        kind=Kind.REPLY, purpose="keyword", now=now, robot=robot, out=out,
-                        scope=rule.opt_in_scope)
+            self._reply(
+                store,
+                inbound,
+                render(rule.reply, self._values(store, inbound, rule.keyword)),
+                kind=Kind.REPLY,
+                purpose="keyword",
+                now=now,
+                robot=robot,
+                out=out,
+                scope=rule.opt_in_scope,
+            )
         if rule.forward_to:
             body = (inbound.body or "")[:FORWARD_BODY_CHARS]
-            self._queue(store, inbound, rule.forward_to, f"{rule.keyword} from {inbound.sender}: {body}",
-                        kind=Kind.TRANSACTIONAL, purpose="forward", out=out, source="forward", same_sim=False)
+            self._queue(
+                store,
+                inbound,
+                rule.forward_to,
+                f"{rule.keyword} from {inbound.sender}: {body}",
+                kind=Kind.TRANSACTIONAL,
+                purpose="forward",
+                out=out,
+                source="forward",
+                same_sim=False,
+            )
         if rule.webhook:
-            out.webhooks.append(store.queue_webhook(rule.webhook, "keyword", {
-                "keyword": rule.keyword, "inbound_id": inbound.id, "from": inbound.sender, "body": inbound.body,
-                "received_at": inbound.received_at, "modem_id": inbound.modem_id}))
+            out.webhooks.append(
+                store.webhooks.add(
+                    rule.webhook,
+                    "keyword",
+                    {
+                        "keyword": rule.keyword,
+                        "inbound_id": inbound.id,
+                        "from": inbound.sender,
+                        "body": inbound.body,
+                        "received_at": inbound.received_at,
+                        "modem_id": inbound.modem_id,
+                    },
+                )
+            )
 
     # -- the inbox and after-hours -------------------------------------------------------------------
     def _inbox(self, store: Store, inbound: Inbound, now: datetime, robot: bool, out: Outcome) -> None:
         out.action = "inbox"
-        conv = store.get_conversation(inbound.conversation_id) if inbound.conversation_id is not None else None
+        conv = store.conversations.get(inbound.conversation_id) if inbound.conversation_id is not None else None
         team = conv["team"] if conv else None
         out.notes.append(f"in the {'shared inbox' if not team else team + ' inbox'} for staff")
         reply = self.config.hours.after_hours_reply
@@ -328,49 +360,100 @@ class RulesEngine:
         if last and parse_ts(last) > now - window:
             out.notes.append("after-hours reply already sent in this conversation recently")
             return
-        if self._reply(store, inbound, render(reply, self._values(store, inbound, None)), kind=Kind.REPLY,
-                       purpose="after-hours", now=now, robot=robot, out=out):
-            store.update_conversation(conv["id"], actor="rules", after_hours_replied_at=ts(now))
+        if self._reply(
+            store,
+            inbound,
+            render(reply, self._values(store, inbound, None)),
+            kind=Kind.REPLY,
+            purpose="after-hours",
+            now=now,
+            robot=robot,
+            out=out,
+        ):
+            store.conversations.update(conv["id"], actor="rules", after_hours_replied_at=ts(now))
 
     # -- queuing replies -----------------------------------------------------------------------------
-    def _reply(self, store: Store, inbound: Inbound, text: str, *, kind: Kind, purpose: str, now: datetime,
-               robot: bool, out: Outcome, owed: bool = False, scope: str | None = None) -> bool:
+    def _reply(
+        self,
+        store: Store,
+        inbound: Inbound,
+        text: str,
+        *,
+        kind: Kind,
+        purpose: str,
+        now: datetime,
+        robot: bool,
+        out: Outcome,
+        owed: bool = False,
+        scope: str | None = None,
+    ) -> bool:
         if robot:
             return False
         if kind is not Kind.COMPLIANCE:
-            status = store.consent_status(inbound.sender, scope or "all")
+            status = store.consent.status(inbound.sender, scope or "all")
             if status.opted_out:
                 out.notes.append(f"no {purpose} reply: {inbound.sender} has opted out")
                 return False
         comp = self.config.compliance
         since = ts(now - timedelta(minutes=comp.auto_reply_window_minutes))
-        if not owed and store.auto_replies_since(inbound.sender, since) >= comp.auto_reply_limit:
+        if not owed and store.outbox.auto_replies_since(inbound.sender, since) >= comp.auto_reply_limit:
             out.notes.append(
                 f"no {purpose} reply: loop guard ({comp.auto_reply_limit} automatic replies per "
-                f"{comp.auto_reply_window_minutes:g} minutes to {inbound.sender} already sent)")
+                f"{comp.auto_reply_window_minutes:g} minutes to {inbound.sender} already sent)"
+            )
             return False
-        return self._queue(store, inbound, inbound.sender, text, kind=kind, purpose=purpose, out=out,
-                           source="rules", same_sim=True, scope=scope)
+        return self._queue(
+            store,
+            inbound,
+            inbound.sender,
+            text,
+            kind=kind,
+            purpose=purpose,
+            out=out,
+            source="rules",
+            same_sim=True,
+            scope=scope,
+        )
 
-    def _queue(self, store: Store, inbound: Inbound, to: str, text: str, *, kind: Kind, purpose: str,
-               out: Outcome, source: str, same_sim: bool, scope: str | None = None) -> bool:
+    def _queue(
+        self,
+        store: Store,
+        inbound: Inbound,
+        to: str,
+        text: str,
+        *,
+        kind: Kind,
+        purpose: str,
+        out: Outcome,
+        source: str,
+        same_sim: bool,
+        scope: str | None = None,
+    ) -> bool:
         try:
-            res = store.enqueue(
-                to, text, kind=kind, idempotency_key=f"auto:{inbound.id}:{purpose}", created_by="rules",
-                source=source, in_reply_to=inbound.id,
-                required_modem_id=inbound.modem_id if same_sim else None, scope=scope,
-                max_parts=self.config.sending.max_parts, max_attempts=self.config.sending.max_attempts,
+            res = store.outbox.enqueue(
+                to,
+                text,
+                kind=kind,
+                idempotency_key=f"auto:{inbound.id}:{purpose}",
+                created_by="rules",
+                source=source,
+                in_reply_to=inbound.id,
+                required_modem_id=inbound.modem_id if same_sim else None,
+                scope=scope,
+                policy=SendPolicy.from_config(self.config, kind, footer=False),
             )
         except MessageRejected as exc:
             log.warning("rules: %s for inbound #%s not queued: %s", purpose, inbound.id, exc)
             out.notes.append(f"{purpose} not queued: {exc}")
-            store.raise_alert("rules", f"{purpose} reply to inbound #{inbound.id} refused: {exc}", level="warning")
+            store.alerts.raise_alert(
+                "rules", f"{purpose} reply to inbound #{inbound.id} refused: {exc}", level="warning"
+            )
             return False
         out.replies.append(PlannedReply(purpose, to, kind.value, text, res.id))
         return True
 
     def _values(self, store: Store, inbound: Inbound, keyword: str | None) -> dict[str, str | None]:
-        contact = store.get_contact(inbound.sender) or {}
+        contact = store.contacts.get(inbound.sender) or {}
         return {
             "first_name": contact.get("first_name"),
             "name": contact.get("name"),

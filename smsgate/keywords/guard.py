@@ -1,4 +1,4 @@
-"""Outbound guard rails, applied when a message is handed to a modem (`Store.claim(..., gate=...)`).
+"""Outbound guard rails, applied when a message is handed to a modem (`Store.outbox.claim(..., gate=...)`).
 
 The store has already refused anything the consent ledger forbids; the gate adds what depends on the
 recipient and the clock: quiet hours in the recipient's zone for kinds that can wait, and frequency caps
@@ -30,7 +30,7 @@ EXEMPT_SOURCES = frozenset({"forward"})  # a rule forwarding a patient's text to
 
 def recipient_zones(store: Store, number: str, fallback: str) -> list[ZoneInfo]:
     """The zones to respect for `number`: the contact's, else the prefix's candidates, else `fallback`."""
-    contact = store.get_contact(number)
+    contact = store.contacts.get(number)
     if contact and contact.get("timezone"):
         try:
             return [zone(contact["timezone"])]
@@ -96,7 +96,7 @@ class Guard:
         for limit, span, label in limits:
             if limit <= 0:
                 continue
-            sent = store.capped_send_times(number, CAPPED_KINDS, ts(now - span), exclude_id=exclude_id)
+            sent = store.outbox.capped_send_times(number, CAPPED_KINDS, ts(now - span), exclude_id=exclude_id)
             if len(sent) >= limit:
                 # The oldest send inside the window that must age out before one more fits.
                 until = parse_ts(sent[len(sent) - limit]) + span
@@ -107,5 +107,5 @@ class Guard:
 
 
 def make_gate(config: Config) -> Gate:
-    """The gate to pass to `Store.claim(..., gate=...)`; raises `HoursError` on unreadable settings."""
+    """The gate to pass to `Store.outbox.claim(..., gate=...)`; raises `HoursError` on unreadable settings."""
     return Guard(config)

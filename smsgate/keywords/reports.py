@@ -1,21 +1,21 @@
 """What the CLI (and the web app) show about consent, keywords and answers.
 
 `consent_csv` is for an auditor: every ledger event, oldest first, with cells that a spreadsheet will
-never run as a formula. `explain_consent` answers the admin's question "can we text this number, and
-if not, why?". `build_report` sums up answers to reminders, ratings, keyword hits and opt-outs.
+never run as a formula (`smsgate.spreadsheet`, the rule every export shares). `explain_consent` answers
+the admin's question "can we text this number, and if not, why?". `build_report` sums up answers to
+reminders, ratings, keyword hits and opt-outs.
 """
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
 from smsgate.config import Config
 from smsgate.numbers import InvalidNumber, normalize
-from smsgate.queue import Kind, Store
+from smsgate.queue import Kind, Store, views
+from smsgate.spreadsheet import write_csv
 
 from .answers import rating_of
 from .compliance import Vocabulary
@@ -28,30 +28,16 @@ __all__ = [
     "build_report",
     "consent_csv",
     "explain_consent",
-    "safe_cell",
 ]
 
 CONSENT_COLUMNS = ("number", "event", "scope", "time", "source", "evidence", "actor", "inbound_id")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading = + - @ (or tab/CR) gets a quote in front."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_LEDGER_KEYS = ("number", "event", "scope", "at", "source", "evidence", "actor", "inbound_id")
 
 
 def consent_csv(store: Store, out: TextIO, *, number: str | None = None) -> int:
     """Write the consent ledger (or one number's part of it) as CSV; returns the rows written."""
-    writer = csv.writer(out)
-    writer.writerow(CONSENT_COLUMNS)
-    n = 0
-    for row in store.consent_history(number):
-        writer.writerow([safe_cell(row["number"]), safe_cell(row["event"]), safe_cell(row["scope"]),
-                         safe_cell(row["at"]), safe_cell(row["source"]), safe_cell(row["evidence"]),
-                         safe_cell(row["actor"]), safe_cell(row["inbound_id"])])
-        n += 1
-    return n
+    return write_csv(out, CONSENT_COLUMNS,
+                     ([row[k] for k in _LEDGER_KEYS] for row in store.consent.history(number)))
 
 
 @dataclass
@@ -82,7 +68,7 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
     except InvalidNumber:
         number = number.strip()
     now = now or store.clock()
-    status = store.consent_status(number)
+    status = store.consent.status(number)
     reasons: list[str] = []
     can = {k.value: True for k in (Kind.COMPLIANCE, Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING)}
     if status.opted_out:
@@ -96,8 +82,8 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
     else:
         reasons.append("no consent event: transactional messages may go; marketing needs an opt-in.")
         can[Kind.MARKETING.value] = False
-    for scope in sorted({h["scope"] for h in store.consent_history(number)} - {"all"}):
-        s = store.consent_status(number, scope)
+    for scope in sorted({h["scope"] for h in store.consent.history(number)} - {"all"}):
+        s = store.consent.status(number, scope)
         reasons.append(f"list '{scope}': {'opted out' if s.opted_out else 'opted in'} ({s.last_event_at}).")
     guard = Guard(config)
     zones = recipient_zones(store, number, guard.clinic_tz)
@@ -116,7 +102,7 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
             can[k.value] = False
     vocab = Vocabulary(config.compliance)
     reasons.append(f"opt-out words in force: {', '.join(vocab.opt_out)}")
-    return ConsentExplanation(number, can, reasons, store.consent_history(number))
+    return ConsentExplanation(number, can, reasons, store.consent.history(number))
 
 
 @dataclass
@@ -161,11 +147,7 @@ class Report:
 
 
 def build_report(store: Store, *, since: str | None = None) -> Report:
-    outcomes = store.answer_outcomes(since)
-    ratings: Counter[int] = Counter()
-    for r in outcomes:
-        value = rating_of(r["outcome"])
-        if value is not None:
-            ratings[value] += r["n"]
-    return Report(outcomes, dict(ratings), store.keyword_hits(since), store.consent_counts(since),
-                  store.likely_opt_outs(since))
+    outcomes = [{"outcome": o, "n": n} for o, n in views.answer_outcomes(store, since).items()]
+    hits = [{"keyword": k, "action": a, "n": n} for (k, a), n in views.keyword_hits(store, since).items()]
+    return Report(outcomes, views.ratings(store, since), hits, views.consent_counts(store, since),
+                  views.likely_opt_outs(store, since))

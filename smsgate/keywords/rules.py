@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from smsgate.numbers import InvalidNumber, normalize
 
+from .answers import WordMapError, parse_word_map
 from .compliance import Vocabulary
 from .hours import BusinessHours, HoursError
 from .normalize import canonical, squash
@@ -87,18 +88,13 @@ class Rule:
 
 
 def parse_menu(text: str | None) -> dict[str, str]:
-    """ "1=billing,2=support" -> {"1": "billing", "2": "support"}."""
-    if not text:
-        return {}
-    out: dict[str, str] = {}
-    for item in text.split(","):
-        if "=" not in item:
-            raise RuleError(f"menu item {item!r}: write ANSWER=team, e.g. 1=billing,2=support")
-        answer, team = (x.strip() for x in item.split("=", 1))
-        if not canonical(answer) or not team:
-            raise RuleError(f"menu item {item!r}: both the answer and the team are needed")
-        out[canonical(answer)] = team.lower()
-    return out
+    """ "1=billing,2=support" -> {"1": "billing", "2": "support"}: `parse_word_map`, with team names
+    lower-cased like every other team and tag name of a rule."""
+    try:
+        return {answer: team.lower() for answer, team in
+                parse_word_map(text, what="team", example="1=billing,2=support").items()}
+    except WordMapError as exc:
+        raise RuleError(f"--menu {exc}") from None
 
 
 def build_rule(

@@ -126,7 +126,7 @@ class QueueWatcher:
             current = store.data_version()
             if current != version:
                 version = current
-                due = store.next_due()
+                due = store.outbox.next_due()
                 poked = False
             if due is not None and not poked and due <= store.clock():
                 poked = True
@@ -171,8 +171,8 @@ class Daemon:
             msg = ("ModemManager is running and may grab the modems' serial ports; install udev/ from smsgate "
                    "(ENV{ID_MM_DEVICE_IGNORE}=\"1\") or stop ModemManager")
             log.warning("%s", msg)
-            store.raise_alert("modemmanager", msg, level="warning")
-        counts = store.expire_leases(owner_is_dead=owner_checker(self.hostname, self.pid, at_start=True))
+            store.alerts.raise_alert("modemmanager", msg, level="warning")
+        counts = store.outbox.expire_leases(owner_is_dead=owner_checker(self.hostname, self.pid, at_start=True))
         if counts["requeued"] or counts["unknown"]:
             log.warning("start-up: %s messages back in the queue, %s in flight at the last stop marked unknown",
                         counts["requeued"], counts["unknown"])
@@ -210,7 +210,7 @@ class Daemon:
         store = self._store()
         if clean:
             mine = f"{self.hostname}:{self.pid}:"
-            counts = store.expire_leases(owner_is_dead=lambda owner: owner.startswith(mine))
+            counts = store.outbox.expire_leases(owner_is_dead=lambda owner: owner.startswith(mine))
             if counts["requeued"] or counts["unknown"]:
                 log.info("released %s leases (%s unknown)", counts["requeued"], counts["unknown"])
         store.set_status("daemon", {**self._status_value(), "running": False, "stopped_at": ts(store.clock())})
@@ -305,18 +305,20 @@ class Daemon:
         sdnotify.notify(*fields)
 
     def _expire_leases(self) -> None:
-        counts = self._store().expire_leases(owner_is_dead=owner_checker(self.hostname, self.pid, at_start=False))
+        dead = owner_checker(self.hostname, self.pid, at_start=False)
+        counts = self._store().outbox.expire_leases(owner_is_dead=dead)
         if counts["requeued"]:
             self.poke_all()
 
     def _rematch(self) -> None:
-        made = self._store().rematch_reports()
+        made = self._store().reports.rematch()
         if made:
             log.info("matched %s delivery reports that had arrived early", made)
 
     def _reassembly(self) -> None:
-        gaps = flush_stale_fragments(self._store(), self.ctx.on_inbound,
-                                     older_than=timedelta(seconds=self.tunables.reassembly_timeout_s))
+        gaps = flush_stale_fragments(
+            self._store(), self.ctx.on_inbound, older_than=timedelta(seconds=self.tunables.reassembly_timeout_s)
+        )
         if gaps:
             log.warning("stored %s multipart messages with missing parts after the reassembly timeout", gaps)
 
@@ -326,7 +328,7 @@ class Daemon:
         """One Store per thread (sqlite connections are not shared across threads)."""
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            store = Store.open(self.config.database_path, default_region=self.config.clinic.region or None)
+            store = Store.for_config(self.config)
             self._local.store = store
             with self._stores_lock:
                 self._stores.append(store)

@@ -36,7 +36,7 @@ class Outcome:
 
 def modem_identity(store: Store, modem_id: int) -> str:
     """The receiving SIM's stable identity for dedupe keys: IMSI, else ICCID, else IMEI, else the name."""
-    row = store.get_modem(modem_id)
+    row = store.modems.get(modem_id)
     for key in ("imsi", "iccid", "imei", "name"):
         if row.get(key):
             return f"{key}:{row[key]}"
@@ -74,7 +74,7 @@ class InboundProcessor:
         if msg.concat is not None and msg.concat.total > 1:
             return self._fragment(msg, pdu_hex, key)
         with self.store.transaction():
-            row, created = self.store.store_inbound(
+            row, created = self.store.inbox.store(
                 modem_id=self.modem_id, sender=msg.number or UNKNOWN_SENDER, body=msg.text, dedupe_key=key,
                 sent_at=_when(msg.timestamp), pdu=pdu_hex, encoding=msg.encoding,
             )
@@ -92,14 +92,14 @@ class InboundProcessor:
             pass
         log.warning("modem #%s: stored an undecodable PDU raw (%s)", self.modem_id, exc)
         with self.store.transaction():
-            row, created = self.store.store_inbound(
+            row, created = self.store.inbox.store(
                 modem_id=self.modem_id, sender=sender, body=body, dedupe_key=key, pdu=pdu_hex,
                 decode_error=f"could not decode this SMS: {exc}",
             )
         return Outcome("undecodable" if created else "duplicate", delete=True, inbound_id=row.id)
 
     def _report(self, rep: StatusReport, pdu_hex: str, key: str) -> Outcome:
-        match = self.store.record_status_report(
+        match = self.store.reports.record(
             modem_id=self.modem_id, tp_mr=rep.reference, recipient=rep.number, status_code=rep.status,
             outcome=rep.outcome, dedupe_key=key, sc_timestamp=_when(rep.timestamp),
             discharge_time=_when(rep.discharge), pdu=pdu_hex, window_hours=self.report_window_hours,
@@ -112,7 +112,7 @@ class InboundProcessor:
         c = msg.concat
         assert c is not None
         with self.store.transaction():
-            group = self.store.add_fragment(
+            group = self.store.inbox.add_fragment(
                 modem_id=self.modem_id, sender=msg.number or UNKNOWN_SENDER, ref=c.ref, ref_bits=c.ref_bits,
                 total=c.total, seq=c.seq, body=msg.text, dedupe_key=key, encoding=msg.encoding,
                 sent_at=_when(msg.timestamp), pdu=pdu_hex,
@@ -140,7 +140,7 @@ def assemble(store: Store, on_inbound: InboundHook | None, identity: str, group:
     pieces = [by_seq[n]["body"] if n in by_seq else f"[part {n} of {total} missing]" for n in range(1, total + 1)]
     first = by_seq[min(by_seq)]
     key = inbound_key(identity, "concat:" + ",".join(sorted(f["dedupe_key"] for f in by_seq.values())))
-    row, created = store.store_inbound(
+    row, created = store.inbox.store(
         modem_id=first["modem_id"], sender=first["sender"], body="".join(pieces), dedupe_key=key,
         sent_at=first["sent_at"], pdu="\n".join(by_seq[n]["pdu"] or "" for n in sorted(by_seq)),
         encoding=first["encoding"], parts_total=total,
@@ -157,12 +157,12 @@ def flush_stale_fragments(store: Store, on_inbound: InboundHook | None, *, older
     """Store every fragment group older than the reassembly timeout (with gaps), then drop its fragments."""
     cutoff = ts(store.clock() - older_than)
     stored = 0
-    for g in store.stale_fragment_groups(cutoff):
+    for g in store.inbox.stale_fragment_groups(cutoff):
         with store.transaction():
-            group = store.fragment_group(g["modem_id"], g["sender"], g["ref"], g["ref_bits"], g["total"])
+            group = store.inbox.fragment_group(g["modem_id"], g["sender"], g["ref"], g["ref_bits"], g["total"])
             identity = modem_identity(store, g["modem_id"]) if g["modem_id"] is not None else "modem:none"
             row = assemble(store, on_inbound, identity, group, complete_only=False)
-            store.drop_fragments([f["id"] for f in group])
+            store.inbox.drop_fragments([f["id"] for f in group])
             if row is not None and row.missing_parts:
                 stored += 1
     return stored
@@ -181,6 +181,6 @@ def run_hook(store: Store, on_inbound: InboundHook | None, row: Inbound) -> None
             on_inbound(store, row)
     except Exception as exc:  # the rules engine is a plug-in boundary; the SMS itself must survive it
         log.exception("rules failed on inbound #%s; the message is stored but unhandled", row.id)
-        store.raise_alert("rules_failed", f"the rules engine failed on inbound message #{row.id} ({exc!r}); "
-                          "it is stored but no automatic reply was sent. Check the log and answer it by hand.",
-                          level="warning")
+        store.alerts.raise_alert("rules_failed", f"the rules engine failed on inbound message #{row.id} ({exc!r}); "
+                                 "it is stored but no automatic reply was sent. Check the log and answer it by hand.",
+                                 level="warning")

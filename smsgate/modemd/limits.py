@@ -77,8 +77,8 @@ class Caps:
             return
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         month_start = day_start.replace(day=1)
-        self.parts_today = store.parts_sent_since(modem_id, ts(day_start))
-        self.recipients = store.recipients_since(modem_id, ts(month_start))
+        self.parts_today = store.modems.parts_sent_since(modem_id, ts(day_start))
+        self.recipients = store.modems.recipients_since(modem_id, ts(month_start))
         self.day, self.month = day, month
 
     def daily_left(self) -> int | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from smsgate.at_commands.pdu import EncodeError, encode_submit
 from smsgate.config import SendingConfig
 from smsgate.queue import Claim, LeaseLost, PartState, Store, StoreError
 from smsgate.queue.clock import ts
+from smsgate.retry import backoff_delay
 
 from .limits import Caps, TokenBucket
 
@@ -51,12 +51,6 @@ class SendOutcome:
             return True
         err = self.error
         return self.result is Result.UNKNOWN and err is not None and not isinstance(err, CmsError | CmeError)
-
-
-def backoff(attempts: int, cfg: SendingConfig) -> float:
-    """Exponential backoff with jitter, capped: 30 s, 60 s, 120 s ... up to retry_max_seconds."""
-    base = min(cfg.retry_base_seconds * (2 ** max(attempts, 0)), cfg.retry_max_seconds)
-    return base * random.uniform(0.8, 1.2)
 
 
 def error_class(exc: Exception) -> ErrorClass:
@@ -111,8 +105,8 @@ class Sender:
             first = False
             try:
                 if claim.lease_until < ts(self.store.clock() + timedelta(seconds=self.sending.lease_seconds / 2)):
-                    claim = self.store.renew(claim, self.sending.lease_seconds)
-                self.store.mark_submitting(claim, pdu.part)
+                    claim = self.store.outbox.renew(claim, self.sending.lease_seconds)
+                self.store.outbox.mark_submitting(claim, pdu.part)
             except LeaseLost as exc:
                 log.error("%s: lost the lease on message #%s before part %s: %s", self.modem_name, msg.id,
                           pdu.part, exc)
@@ -123,7 +117,7 @@ class Sender:
                 return self._on_error(claim, pdu.part, exc)
             self.caps.count_part(msg.to_number)
             try:
-                self.store.mark_part_submitted(claim, pdu.part, tp_mr)
+                self.store.outbox.mark_part_submitted(claim, pdu.part, tp_mr)
             except (LeaseLost, StoreError) as exc:
                 log.error("%s: part %s of #%s went out (TP-MR %s) but recording it failed: %s",
                           self.modem_name, pdu.part, msg.id, tp_mr, exc)
@@ -139,19 +133,21 @@ class Sender:
         if cls is ErrorClass.PERMANENT:
             return self._permanent(claim, reason, code, exc)
         if cls is ErrorClass.TRANSIENT:
-            retried = self.store.retry_later(claim, reason, delay=backoff(msg.attempts, self.sending), code=code)
+            delay = backoff_delay(msg.attempts, base=self.sending.retry_base_seconds,
+                                  cap=self.sending.retry_max_seconds)
+            retried = self.store.outbox.retry_later(claim, reason, delay=delay, code=code)
             return SendOutcome(Result.RETRY if retried else Result.FAILED, exc)
         if cls is ErrorClass.MODEM:
-            self.store.requeue(claim, f"modem {self.modem_name}: {reason}")
+            self.store.outbox.requeue(claim, f"modem {self.modem_name}: {reason}")
             return SendOutcome(Result.MODEM, exc)
         # One commit: nobody (staff on the outbox page, a webhook) sees the message `unknown` and acts
         # on it while the automatic resend is about to put it back.
         with self.store.transaction():
-            self.store.mark_unknown(claim, part_no, reason)
+            self.store.outbox.mark_unknown(claim, part_no, reason)
             if self.sending.resend_unknown and self.on_unknown_resend is not None:
                 self.on_unknown_resend(msg.id)
         return SendOutcome(Result.UNKNOWN, exc)
 
     def _permanent(self, claim: Claim, reason: str, code: int | None, exc: Exception | None) -> SendOutcome:
-        self.store.fail(claim, reason, code=code)
+        self.store.outbox.fail(claim, reason, code=code)
         return SendOutcome(Result.FAILED, exc)

@@ -31,16 +31,3 @@ def notify(*fields: str, environ: dict[str, str] | None = None) -> bool:
         return False
     return True
 
-
-def watchdog_interval(environ: dict[str, str] | None = None) -> float | None:
-    """Seconds between WATCHDOG=1 pings systemd expects (half of WatchdogSec), or None when unset."""
-    env = os.environ if environ is None else environ
-    usec = env.get("WATCHDOG_USEC")
-    pid = env.get("WATCHDOG_PID")
-    if not usec or (pid and pid.isdigit() and int(pid) != os.getpid()):
-        return None
-    try:
-        return max(int(usec) / 1_000_000 / 2, 0.5)
-    except ValueError:
-        log.warning("ignoring WATCHDOG_USEC=%r: not a number of microseconds", usec)
-        return None

@@ -76,13 +76,13 @@ class Harness:
         return clean
 
     def modem_row(self, name: str) -> dict[str, Any]:
-        row = self.store.modem_by_name(name)
+        row = self.store.modems.by_name(name)
         assert row is not None, f"no modem row {name}"
         return row
 
     def wait_state(self, name: str, *states: str, timeout: float = 10.0) -> dict[str, Any]:
         row: dict[str, Any] = wait_until(
-            lambda: (r := self.store.modem_by_name(name)) is not None and r["state"] in states and r,
+            lambda: (r := self.store.modems.by_name(name)) is not None and r["state"] in states and r,
             timeout, what=f"modem {name} in state {states}")
         return row
 
@@ -91,11 +91,11 @@ class Harness:
             self.wait_state(n, "ready", timeout=timeout)
 
     def message_state(self, message_id: int) -> str:
-        return self.store.get_message(message_id).state.value
+        return self.store.outbox.get(message_id).state.value
 
     def wait_message(self, message_id: int, *states: str, timeout: float = 10.0) -> Message:
         msg: Message = wait_until(
-            lambda: (m := self.store.get_message(message_id)).state.value in states and m,
+            lambda: (m := self.store.outbox.get(message_id)).state.value in states and m,
             timeout, what=f"message #{message_id} in {states}")
         return msg
 

@@ -1,22 +1,55 @@
-"""smsgate.queue: the SQLite store that the daemon, CLI and web app share.
+"""smsgate.queue: the store that the daemon, CLI and web app share.
 
-`Store.open(path)` is the one entry point; every SQL statement of smsgate lives in this package, so
-another backend (PostgreSQL for several boxes sharing one queue) can be added behind the same methods.
+`Store.open(path)` (or `Store.for_config(config)`) is the one entry point. A `Store` is a `Db` (connection,
+clock, transactions, status rows; `db.py`) with one repository per table group, each in its own module
+and handed its collaborators by name: `store.outbox`, `store.inbox`, `store.reports`, `store.consent`,
+`store.contacts`, `store.conversations`, `store.modems`, `store.keywords`, `store.accounts`,
+`store.audit`, `store.alerts`, `store.webhooks`. Read-only figures for pages and reports are in
+`views.py`. Every SQL statement of smsgate lives in this package.
+
+May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pdu` (segmentation), the
+standard library and sqlite-utils. Never the top layer (cli, web, modemd, gateway) or the rules engine.
 """
 
-from .errors import DatabaseCorrupt, IllegalTransition, LeaseLost, MessageRejected, NotFound, StoreError
-from .inbound import inbound_key
-from .outbox import Defer, Gate, Refuse
-from .records import Claim, ConsentStatus, EnqueueResult, Inbound, Kind, Message, Part, PartState, Priority, State
-from .store import Store
+from .db import Db
+from .errors import (
+    DatabaseCorrupt,
+    IdempotencyConflict,
+    IllegalTransition,
+    LeaseLost,
+    MessageRejected,
+    NotFound,
+    StoreError,
+)
+from .inbox import inbound_key
+from .outbox import ClaimGate, Defer, Refuse
+from .records import (
+    DEFAULT_POLICY,
+    Claim,
+    ConsentStatus,
+    EnqueueResult,
+    Inbound,
+    Kind,
+    Message,
+    Part,
+    PartState,
+    Priority,
+    SendPolicy,
+    State,
+)
+from .store import Gate, Store
 
 __all__ = [
+    "DEFAULT_POLICY",
     "Claim",
+    "ClaimGate",
     "ConsentStatus",
     "DatabaseCorrupt",
+    "Db",
     "Defer",
     "EnqueueResult",
     "Gate",
+    "IdempotencyConflict",
     "IllegalTransition",
     "Inbound",
     "Kind",
@@ -28,6 +61,7 @@ __all__ = [
     "PartState",
     "Priority",
     "Refuse",
+    "SendPolicy",
     "State",
     "Store",
     "StoreError",

@@ -1,7 +1,7 @@
 """Store operations for staff accounts, login attempts, web sessions and API tokens.
 
-Secrets never reach the database in the clear: passwords are scrypt hashes, and session ids and API
-tokens are stored as SHA-256 digests (they are long random values, so a fast hash is enough), which
+Secrets never reach the database in the clear: passwords are hashed by `werkzeug.security` (scrypt), and
+session ids and API tokens are stored as SHA-256 digests (they are long random values, so a fast hash is enough), which
 makes a copied database useless for logging in.
 """
 
@@ -14,20 +14,21 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .audit import AuditLog
 from .clock import ts
+from .db import Db
 from .errors import NotFound, StoreError
-
-if TYPE_CHECKING:
-    from .store import Store
 
 ROLES = ("admin", "staff", "viewer")
 SCOPES = ("send", "read", "admin")
 TOKEN_PREFIX = "smsg_"
-# scrypt cost: ~16 MiB and tens of milliseconds per check, slow enough to make guessing a stolen hash
-# expensive, fast enough for a login form.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+# Hashes written before werkzeug.security was used look like `scrypt$16384$8$1$salt$digest`; they are still
+# accepted, and replaced by a current hash at the user's next successful login.
+LEGACY_PREFIX = "scrypt$"
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -66,22 +67,30 @@ class WebSession:
 
 
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return generate_password_hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
+    if stored.startswith(LEGACY_PREFIX):
+        return _verify_legacy(password, stored)
     try:
-        algo, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
+        return check_password_hash(stored, password)
+    except (ValueError, TypeError):
+        return False  # not a hash werkzeug knows: treat as a wrong password, never as a crash
+
+
+def needs_rehash(stored: str) -> bool:
+    return stored.startswith(LEGACY_PREFIX)
+
+
+def _verify_legacy(password: str, stored: str) -> bool:
+    try:
+        _algo, n, r, p, salt, digest = stored.split("$")
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected))
+    except (ValueError, TypeError):
         return False
-    if algo != "scrypt":
-        return False
-    expected = base64.b64decode(digest)
-    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                            dklen=len(expected))
     return hmac.compare_digest(actual, expected)
 
 
@@ -99,9 +108,15 @@ def _token(row: dict[str, Any]) -> ApiToken:
                     row["last_used_at"], row["revoked_at"])
 
 
-class AccountsMixin:
+class Accounts:
+    """Staff users, login attempts, web sessions and API tokens."""
+
+    def __init__(self, db: Db, *, audit: AuditLog) -> None:
+        self.db = db
+        self.audit = audit
+
     # -- users ---------------------------------------------------------------------------------------
-    def add_user(self: Store, username: str, password: str, role: str, *, actor: str) -> User:
+    def add_user(self, username: str, password: str, role: str, *, actor: str) -> User:
         username = username.strip()
         if not username or len(username) > 64 or any(c.isspace() for c in username):
             raise AccountError("a user name is 1-64 characters without spaces")
@@ -110,94 +125,97 @@ class AccountsMixin:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
         hashed = hash_password(password)
-        with self.transaction():
-            if self._one("SELECT 1 FROM users WHERE username = ?", (username,)):
+        with self.db.transaction():
+            if self.db.one("SELECT 1 FROM users WHERE username = ?", (username,)):
                 raise AccountError(f"user {username!r} already exists; pick another name")
-            cur = self._exec("INSERT INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
-                             (username, hashed, role, self._now()))
+            cur = self.db.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
+                                  (username, hashed, role, self.db.now()))
             user_id = int(cur.lastrowid or 0)
-            self.audit(actor, "user.add", "user", user_id, {"username": username, "role": role})
+            self.audit.record(actor, "user.add", "user", user_id, {"username": username, "role": role})
         return self.get_user(username)  # type: ignore[return-value]
 
-    def get_user(self: Store, username: str) -> User | None:
-        row = self._one("SELECT * FROM users WHERE username = ?", (username,))
+    def get_user(self, username: str) -> User | None:
+        row = self.db.one("SELECT * FROM users WHERE username = ?", (username,))
         return _user(row) if row else None
 
-    def list_users(self: Store) -> list[User]:
-        return [_user(r) for r in self._all("SELECT * FROM users ORDER BY username")]
+    def list_users(self) -> list[User]:
+        return [_user(r) for r in self.db.all("SELECT * FROM users ORDER BY username")]
 
-    def disable_user(self: Store, username: str, *, actor: str) -> None:
+    def disable_user(self, username: str, *, actor: str) -> None:
         """Disable an account and end its open sessions at once."""
-        with self.transaction():
-            row = self._one("SELECT id FROM users WHERE username = ?", (username,))
+        with self.db.transaction():
+            row = self.db.one("SELECT id FROM users WHERE username = ?", (username,))
             if row is None:
                 raise NotFound(f"no user {username!r}; `smsgate users list` shows them")
-            self._exec("UPDATE users SET disabled = 1 WHERE id = ?", (row["id"],))
-            self._exec("DELETE FROM web_sessions WHERE user_id = ?", (row["id"],))
-            self.audit(actor, "user.disable", "user", row["id"], {"username": username})
+            self.db.execute("UPDATE users SET disabled = 1 WHERE id = ?", (row["id"],))
+            self.db.execute("DELETE FROM web_sessions WHERE user_id = ?", (row["id"],))
+            self.audit.record(actor, "user.disable", "user", row["id"], {"username": username})
 
-    def check_password(self: Store, username: str, password: str) -> User | None:
+    def check_password(self, username: str, password: str) -> User | None:
         """The user if `password` is theirs and the account is enabled; None otherwise (same cost either way)."""
-        row = self._one("SELECT * FROM users WHERE username = ?", (username,))
+        row = self.db.one("SELECT * FROM users WHERE username = ?", (username,))
         # Hash even for an unknown user, so timing does not tell which user names exist.
         stored = row["password_hash"] if row else _dummy_hash()
         ok = verify_password(password, stored)
         if row is None or not ok or row["disabled"]:
             return None
+        if needs_rehash(stored):
+            self.db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                            (hash_password(password), row["id"]))
         return _user(row)
 
     # -- login attempts ------------------------------------------------------------------------------
-    def record_login_attempt(self: Store, username: str, remote_addr: str | None, ok: bool) -> None:
-        self._exec("INSERT INTO login_attempts (username, remote_addr, at, ok) VALUES (?,?,?,?)",
-                   (username, remote_addr, self._now(), int(ok)))
+    def record_login_attempt(self, username: str, remote_addr: str | None, ok: bool) -> None:
+        self.db.execute("INSERT INTO login_attempts (username, remote_addr, at, ok) VALUES (?,?,?,?)",
+                        (username, remote_addr, self.db.now(), int(ok)))
 
-    def failed_logins(self: Store, *, username: str, remote_addr: str | None, seconds: float) -> tuple[int, int]:
+    def failed_logins(self, *, username: str, remote_addr: str | None, seconds: float) -> tuple[int, int]:
         """Failed attempts in the last `seconds` for this user name, and from this address."""
-        since = ts(self.clock() - timedelta(seconds=seconds))
-        by_user = self._one("SELECT COUNT(*) AS n FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0",
-                            (username, since))
-        by_addr = self._one("SELECT COUNT(*) AS n FROM login_attempts WHERE remote_addr IS ? AND at >= ?"
-                            " AND ok = 0", (remote_addr, since))
+        since = ts(self.db.clock() - timedelta(seconds=seconds))
+        by_user = self.db.one("SELECT COUNT(*) AS n FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0",
+                              (username, since))
+        by_addr = self.db.one("SELECT COUNT(*) AS n FROM login_attempts WHERE remote_addr IS ? AND at >= ?"
+                              " AND ok = 0", (remote_addr, since))
         return int(by_user["n"]), int(by_addr["n"])  # type: ignore[index]
 
     # -- web sessions --------------------------------------------------------------------------------
-    def start_session(self: Store, user: User, remote_addr: str | None) -> str:
+    def start_session(self, user: User, remote_addr: str | None) -> str:
         """A new session for `user`; returns the session id (only its hash is stored)."""
         sid = secrets.token_urlsafe(32)
-        now = self._now()
-        with self.transaction():
-            self._exec("INSERT INTO web_sessions (sid_hash, user_id, created_at, last_seen_at, remote_addr)"
-                       " VALUES (?,?,?,?,?)", (_sha256(sid), user.id, now, now, remote_addr))
-            self._exec("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user.id))
-            self.audit(user.username, "login", "user", user.id, {"remote_addr": remote_addr})
+        now = self.db.now()
+        with self.db.transaction():
+            self.db.execute("INSERT INTO web_sessions (sid_hash, user_id, created_at, last_seen_at, remote_addr)"
+                            " VALUES (?,?,?,?,?)", (_sha256(sid), user.id, now, now, remote_addr))
+            self.db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user.id))
+            self.audit.record(user.username, "login", "user", user.id, {"remote_addr": remote_addr})
         return sid
 
-    def get_session(self: Store, sid: str, *, idle_seconds: float, touch_after: float = 30.0) -> WebSession | None:
+    def get_session(self, sid: str, *, idle_seconds: float, touch_after: float = 30.0) -> WebSession | None:
         """The live session for `sid`, or None (unknown, idle too long, or its user disabled).
 
         `last_seen_at` is written at most every `touch_after` seconds, so page views stay reads.
         """
-        row = self._one(
+        row = self.db.one(
             "SELECT s.id AS sid, s.created_at AS s_created, s.last_seen_at, u.* FROM web_sessions s"
             " JOIN users u ON u.id = s.user_id WHERE s.sid_hash = ?", (_sha256(sid),))
         if row is None:
             return None
-        now = self.clock()
+        now = self.db.clock()
         if row["disabled"] or row["last_seen_at"] < ts(now - timedelta(seconds=idle_seconds)):
-            self._exec("DELETE FROM web_sessions WHERE id = ?", (row["sid"],))
+            self.db.execute("DELETE FROM web_sessions WHERE id = ?", (row["sid"],))
             return None
         if row["last_seen_at"] < ts(now - timedelta(seconds=touch_after)):
-            self._exec("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?", (ts(now), row["sid"]))
+            self.db.execute("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?", (ts(now), row["sid"]))
         return WebSession(row["sid"], _user(row), row["s_created"], row["last_seen_at"])
 
-    def end_session(self: Store, sid: str, *, actor: str) -> None:
-        with self.transaction():
-            cur = self._exec("DELETE FROM web_sessions WHERE sid_hash = ?", (_sha256(sid),))
+    def end_session(self, sid: str, *, actor: str) -> None:
+        with self.db.transaction():
+            cur = self.db.execute("DELETE FROM web_sessions WHERE sid_hash = ?", (_sha256(sid),))
             if cur.rowcount:
-                self.audit(actor, "logout", "user", None, None)
+                self.audit.record(actor, "logout", "user", None, None)
 
     # -- API tokens ----------------------------------------------------------------------------------
-    def create_token(self: Store, name: str, scope: str, *, actor: str) -> tuple[ApiToken, str]:
+    def create_token(self, name: str, scope: str, *, actor: str) -> tuple[ApiToken, str]:
         """A new token; returns its record and the secret, which is shown once and never stored."""
         if scope not in SCOPES:
             raise AccountError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
@@ -205,47 +223,37 @@ class AccountsMixin:
             raise AccountError("give the token a name that says who uses it, e.g. 'scheduling-system'")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         prefix = secret[: len(TOKEN_PREFIX) + 6]
-        with self.transaction():
-            cur = self._exec("INSERT INTO api_tokens (name, prefix, token_hash, scope, created_by, created_at)"
-                             " VALUES (?,?,?,?,?,?)", (name.strip(), prefix, _sha256(secret), scope, actor,
-                                                       self._now()))
+        with self.db.transaction():
+            cur = self.db.execute("INSERT INTO api_tokens (name, prefix, token_hash, scope, created_by, created_at)"
+                                  " VALUES (?,?,?,?,?,?)", (name.strip(), prefix, _sha256(secret), scope, actor,
+                                                            self.db.now()))
             token_id = int(cur.lastrowid or 0)
-            self.audit(actor, "token.create", "token", token_id, {"name": name, "scope": scope, "prefix": prefix})
-        row = self._one("SELECT * FROM api_tokens WHERE id = ?", (token_id,))
+            self.audit.record(actor, "token.create", "token", token_id,
+                              {"name": name, "scope": scope, "prefix": prefix})
+        row = self.db.one("SELECT * FROM api_tokens WHERE id = ?", (token_id,))
         return _token(row), secret  # type: ignore[arg-type]
 
-    def list_tokens(self: Store) -> list[ApiToken]:
-        return [_token(r) for r in self._all("SELECT * FROM api_tokens ORDER BY id")]
+    def list_tokens(self) -> list[ApiToken]:
+        return [_token(r) for r in self.db.all("SELECT * FROM api_tokens ORDER BY id")]
 
-    def revoke_token(self: Store, token_id: int, *, actor: str) -> None:
-        with self.transaction():
-            row = self._one("SELECT revoked_at FROM api_tokens WHERE id = ?", (token_id,))
+    def revoke_token(self, token_id: int, *, actor: str) -> None:
+        with self.db.transaction():
+            row = self.db.one("SELECT revoked_at FROM api_tokens WHERE id = ?", (token_id,))
             if row is None:
                 raise NotFound(f"no API token #{token_id}; `smsgate tokens list` shows them")
             if row["revoked_at"] is None:
-                self._exec("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (self._now(), token_id))
-                self.audit(actor, "token.revoke", "token", token_id, None)
+                self.db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (self.db.now(), token_id))
+                self.audit.record(actor, "token.revoke", "token", token_id, None)
 
-    def token_for_secret(self: Store, secret: str) -> ApiToken | None:
+    def token_for_secret(self, secret: str) -> ApiToken | None:
         """The live token with this secret, or None; notes when it was last used (at most once a minute)."""
-        row = self._one("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (_sha256(secret),))
+        row = self.db.one("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (_sha256(secret),))
         if row is None:
             return None
-        now = self.clock()
+        now = self.db.clock()
         if row["last_used_at"] is None or row["last_used_at"] < ts(now - timedelta(seconds=60)):
-            self._exec("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (ts(now), row["id"]))
+            self.db.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (ts(now), row["id"]))
         return _token(row)
-
-    def sends_since(self: Store, created_by: str, seconds: float) -> int:
-        """Messages `created_by` queued through the API in the last `seconds` (for per-token send caps).
-
-        Only API messages count (`source = 'api'`), which lets the partial index `messages_api_sends`
-        answer it without every campaign row having to be indexed by its creator.
-        """
-        since = ts(self.clock() - timedelta(seconds=seconds))
-        row = self._one("SELECT COUNT(*) AS n FROM messages WHERE created_by = ? AND created_at >= ?"
-                        " AND source = 'api'", (created_by, since))
-        return int(row["n"])  # type: ignore[index]
 
 
 @functools.cache

@@ -1,53 +1,71 @@
-"""The append-only audit log (state changes and admin actions) and operator alerts."""
+"""The append-only audit log (state changes and admin actions) and the operator alerts beside it."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .db import Db
 from .filters import where
 
-if TYPE_CHECKING:
-    from .store import Store
 
+class AuditLog:
+    """Who did what, when. Entries are written inside the caller's transaction, so an entry and the change
+    it records commit together; triggers refuse UPDATE and DELETE on the table."""
 
-class AuditMixin:
-    def audit(self: Store, actor: str, action: str, subject_type: str | None = None,
-              subject_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
-        """Append one entry. Runs inside the caller's transaction, so the entry and the change commit together."""
-        self._exec(
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def record(self, actor: str, action: str, subject_type: str | None = None,
+               subject_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
+        self.db.execute(
             "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, detail) VALUES (?,?,?,?,?,?)",
-            (self._now(), actor, action, subject_type, subject_id,
+            (self.db.now(), actor, action, subject_type, subject_id,
              json.dumps(detail, ensure_ascii=False, default=str) if detail else None),
         )
 
-    def audit_entries(self: Store, *, limit: int = 100, action_prefix: str | None = None,
-                      subject_type: str | None = None, subject_id: int | None = None) -> list[dict[str, Any]]:
+    def entries(self, *, limit: int = 100, action_prefix: str | None = None,
+                subject_type: str | None = None, subject_id: int | None = None) -> list[dict[str, Any]]:
         clause, params = where(("action LIKE ?", action_prefix and action_prefix + "%"),
                                ("subject_type = ?", subject_type), ("subject_id = ?", subject_id))
-        rows = self._all(f"SELECT * FROM audit_log{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
+        rows = self.db.all(f"SELECT * FROM audit_log{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
         for r in rows:
             r["detail"] = json.loads(r["detail"]) if r["detail"] else {}
         return rows
 
-    def raise_alert(self: Store, kind: str, message: str, *, level: str = "error",
-                    modem_id: int | None = None) -> int:
+    def count_reason(self, subject_type: str, subject_id: int, action: str, reason: str) -> int:
+        """How often `action` was recorded for one subject with this `detail.reason` (limits that must
+        survive a restart are counted here, not in a process's memory)."""
+        row = self.db.one(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE subject_type = ? AND subject_id = ? AND action = ?"
+            " AND json_extract(detail, '$.reason') = ?", (subject_type, subject_id, action, reason))
+        return int(row["n"]) if row else 0
+
+
+class Alerts:
+    """Problems an operator must see (a modem offline, a SIM locked, storage full), open until resolved."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def raise_alert(self, kind: str, message: str, *, level: str = "error", modem_id: int | None = None) -> int:
         """Open an alert unless the same one is already open (a flapping modem raises one, not hundreds)."""
-        with self.transaction():
-            row = self._one("SELECT id FROM alerts WHERE kind = ? AND modem_id IS ? AND resolved_at IS NULL",
-                            (kind, modem_id))
+        with self.db.transaction():
+            row = self.db.one("SELECT id FROM alerts WHERE kind = ? AND modem_id IS ? AND resolved_at IS NULL",
+                              (kind, modem_id))
             if row:
-                self._exec("UPDATE alerts SET message = ?, at = ? WHERE id = ?", (message, self._now(), row["id"]))
+                self.db.execute("UPDATE alerts SET message = ?, at = ? WHERE id = ?",
+                                (message, self.db.now(), row["id"]))
                 return int(row["id"])
-            cur = self._exec("INSERT INTO alerts (at, level, kind, modem_id, message) VALUES (?,?,?,?,?)",
-                             (self._now(), level, kind, modem_id, message))
+            cur = self.db.execute("INSERT INTO alerts (at, level, kind, modem_id, message) VALUES (?,?,?,?,?)",
+                                  (self.db.now(), level, kind, modem_id, message))
             return int(cur.lastrowid or 0)
 
-    def resolve_alerts(self: Store, kind: str, *, modem_id: int | None = None) -> int:
-        with self.transaction():
-            cur = self._exec("UPDATE alerts SET resolved_at = ? WHERE kind = ? AND modem_id IS ?"
-                             " AND resolved_at IS NULL", (self._now(), kind, modem_id))
+    def resolve(self, kind: str, *, modem_id: int | None = None) -> int:
+        with self.db.transaction():
+            cur = self.db.execute("UPDATE alerts SET resolved_at = ? WHERE kind = ? AND modem_id IS ?"
+                                  " AND resolved_at IS NULL", (self.db.now(), kind, modem_id))
             return cur.rowcount
 
-    def open_alerts(self: Store) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id DESC")
+    def open_alerts(self) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id DESC")

@@ -11,6 +11,10 @@ class MessageRejected(StoreError):
     """A message was refused before it was queued (bad number, empty or over-long text); nothing stored."""
 
 
+class IdempotencyConflict(MessageRejected):
+    """An idempotency key came back with a different recipient or text: a client bug, not a retry."""
+
+
 class NotFound(StoreError):
     """The row asked for does not exist."""
 

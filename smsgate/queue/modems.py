@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .db import Db
 from .errors import NotFound
-
-if TYPE_CHECKING:
-    from .store import Store
 
 _HEALTH_FIELDS = {
     "device", "imei", "imsi", "iccid", "msisdn", "manufacturer", "model", "revision", "personality",
@@ -16,58 +14,76 @@ _HEALTH_FIELDS = {
 }
 
 
-class ModemsMixin:
-    def upsert_modem(self: Store, name: str, **fields: Any) -> int:
+class ModemRegistry:
+    """Each configured modem's stable row: identity, last published state and lifetime counters."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def upsert(self, name: str, **fields: Any) -> int:
         """The row for the configured modem `name`, created on first sight; its history stays with the name."""
         bad = set(fields) - _HEALTH_FIELDS
         if bad:
             raise ValueError(f"unknown modem fields: {sorted(bad)}")
-        now = self._now()
-        with self.transaction():
-            row = self._one("SELECT id FROM modems WHERE name = ?", (name,))
+        now = self.db.now()
+        with self.db.transaction():
+            row = self.db.one("SELECT id FROM modems WHERE name = ?", (name,))
             if row is None:
-                cur = self._exec("INSERT INTO modems (name, created_at, updated_at) VALUES (?,?,?)", (name, now, now))
+                cur = self.db.execute(
+                    "INSERT INTO modems (name, created_at, updated_at) VALUES (?,?,?)", (name, now, now)
+                )
                 modem_id = int(cur.lastrowid or 0)
             else:
                 modem_id = int(row["id"])
             if fields:
-                self.update_modem(modem_id, **fields)
+                self.update(modem_id, **fields)
         return modem_id
 
-    def update_modem(self: Store, modem_id: int, **fields: Any) -> None:
+    def update(self, modem_id: int, **fields: Any) -> None:
         bad = set(fields) - _HEALTH_FIELDS
         if bad:
             raise ValueError(f"unknown modem fields: {sorted(bad)}")
         if not fields:
             return
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self._exec(f"UPDATE modems SET {sets}, updated_at = ? WHERE id = ?",
-                   (*fields.values(), self._now(), modem_id))
+        self.db.execute(
+            f"UPDATE modems SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), self.db.now(), modem_id)
+        )
 
-    def get_modem(self: Store, modem_id: int) -> dict[str, Any]:
-        row = self._one("SELECT * FROM modems WHERE id = ?", (modem_id,))
+    def get(self, modem_id: int) -> dict[str, Any]:
+        row = self.db.one("SELECT * FROM modems WHERE id = ?", (modem_id,))
         if row is None:
             raise NotFound(f"no modem #{modem_id}")
         return row
 
-    def modem_by_name(self: Store, name: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM modems WHERE name = ?", (name,))
+    def by_name(self, name: str) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM modems WHERE name = ?", (name,))
 
-    def list_modems(self: Store) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM modems ORDER BY name")
+    def all(self) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM modems ORDER BY name")
 
-    def count_received(self: Store, modem_id: int) -> None:
-        self._exec("UPDATE modems SET received_count = received_count + 1 WHERE id = ?", (modem_id,))
+    def count_sent(self, modem_id: int) -> None:
+        self.db.execute("UPDATE modems SET sent_count = sent_count + 1 WHERE id = ?", (modem_id,))
 
-    def parts_sent_since(self: Store, modem_id: int, since: str) -> int:
+    def count_failed(self, modem_id: int) -> None:
+        self.db.execute("UPDATE modems SET failed_count = failed_count + 1 WHERE id = ?", (modem_id,))
+
+    def count_received(self, modem_id: int) -> None:
+        self.db.execute("UPDATE modems SET received_count = received_count + 1 WHERE id = ?", (modem_id,))
+
+    def parts_sent_since(self, modem_id: int, since: str) -> int:
         """Parts this modem handed to the network since `since` (its daily cap is counted in parts)."""
-        row = self._one("SELECT COUNT(*) AS n FROM message_parts WHERE modem_id = ? AND submitted_at >= ?",
-                        (modem_id, since))
+        row = self.db.one(
+            "SELECT COUNT(*) AS n FROM message_parts WHERE modem_id = ? AND submitted_at >= ?", (modem_id, since)
+        )
         return int(row["n"]) if row else 0
 
-    def recipients_since(self: Store, modem_id: int, since: str) -> set[str]:
+    def recipients_since(self, modem_id: int, since: str) -> set[str]:
         """Distinct numbers this modem texted since `since` (carriers cap distinct recipients per month)."""
-        return {r["recipient"] for r in self._all(
-            "SELECT DISTINCT recipient FROM message_parts WHERE modem_id = ? AND submitted_at >= ?",
-            (modem_id, since))}
-
+        return {
+            r["recipient"]
+            for r in self.db.all(
+                "SELECT DISTINCT recipient FROM message_parts WHERE modem_id = ? AND submitted_at >= ?",
+                (modem_id, since),
+            )
+        }

@@ -1,4 +1,5 @@
-"""Outbound messages: enqueue, atomic claims with leases, and the monotone state machine.
+"""Outbound messages: admission (the checks and writes are in `enqueue.py`), atomic claims with leases,
+and the monotone state machine.
 
 The order of writes is the crash-safety argument (RELIABILITY.md §2.2): a part is committed as
 `submitting` before `AT+CMGS` is written, and its TP-MR is committed the moment the modem answers. After a
@@ -8,18 +9,21 @@ crash, a part still `submitting` may have gone out, so it becomes `unknown` and 
 from __future__ import annotations
 
 import json
-import random
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from smsgate.numbers import InvalidNumber, normalize
-
+from .audit import AuditLog
 from .clock import parse_ts, ts
-from .errors import IllegalTransition, LeaseLost, MessageRejected, NotFound, StoreError
+from .consent import ConsentLedger
+from .contacts import Contacts, Conversations
+from .db import Db
+from .enqueue import check_answers, check_number, check_text, insert_bulk, insert_message, with_footer
+from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound
+from .modems import ModemRegistry
 from .records import (
+    DEFAULT_POLICY,
     TERMINAL,
     TRANSITIONS,
     Claim,
@@ -28,18 +32,16 @@ from .records import (
     Message,
     Part,
     PartState,
+    SendPolicy,
     State,
 )
 
-if TYPE_CHECKING:
-    from .store import Store
-
-DEFAULT_MAX_PARTS = 6
+# States in which a message has been handed to a modem (or may have been): these count against caps.
+SENT_STATES = ("claimed", "submitting", "submitted", "delivered", "undeliverable", "unknown")
 # Modem states (written by the daemon) in which a modem is out of service for more than a moment. A
 # half-sent multipart message waits for the SIM that sent its first parts through anything milder (a
 # restart, a re-initialisation): a phone joins parts by sender, so parts from two SIMs never join.
 _DOWN_STATES = "('offline', 'locked', 'stopped')"
-DEFAULT_MAX_ATTEMPTS = 5
 # The audit reason that marks a resend the daemon made by itself (counted against sending.max_attempts).
 AUTOMATIC_RESEND = "re-sent automatically (sending.resend_unknown)"
 
@@ -59,46 +61,26 @@ class Refuse:
     reason: str
 
 
-Gate = Callable[["Store", Message, datetime], Defer | Refuse | None]
+# Asked inside the claim transaction for each due message: defer it, refuse it, or let it go (None).
+# A gate that reads the store is bound to the caller's store before it is passed in.
+ClaimGate = Callable[[Message, datetime], Defer | Refuse | None]
 
 
-_TS_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+class Outbox:
+    """Outbound messages: admission, claims with leases, and every state change."""
 
+    def __init__(self, db: Db, *, audit: AuditLog, consent: ConsentLedger, contacts: Contacts,
+                 conversations: Conversations, modems: ModemRegistry) -> None:
+        self.db = db
+        self.audit = audit
+        self.consent = consent
+        self.contacts = contacts
+        self.conversations = conversations
+        self.modems = modems
 
-def _checked_ts(text: str) -> str:
-    if not _TS_TEXT.fullmatch(text):
-        raise ValueError(f"not a store timestamp: {text!r}")
-    return text
-
-
-def _with_footer(text: str, footer: str | None) -> str:
-    if not footer or not footer.strip():
-        return text
-    return f"{text}{'' if text.endswith((' ', chr(10))) else ' '}{footer.strip()}"
-
-
-def _check_answers(expect: Mapping[str, str] | None, follow_up: Mapping[str, str] | None) -> None:
-    """An empty answer word never matches a reply and an empty outcome records nothing, so the mistake
-    would only show weeks later as "no answer"; refuse it while the sender can still fix it."""
-    for what, mapping in (("expected answer", expect), ("follow-up", follow_up)):
-        for word, value in (mapping or {}).items():
-            if not str(word).strip() or not str(value).strip():
-                raise MessageRejected(f"{what} {word!r}: {value!r} needs both a word and what it leads to, "
-                                      'e.g. {"YES": "confirmed"}')
-
-
-def segment(text: str) -> tuple[int, str]:
-    """(parts, encoding) for `text`, from the PDU codec's own segmentation."""
-    from smsgate.at_commands.pdu import preview
-
-    p = preview(text)
-    return p.parts, p.encoding
-
-
-class OutboxMixin:
     # -- enqueue -------------------------------------------------------------------------------------
     def enqueue(
-        self: Store,
+        self,
         to: str,
         text: str,
         *,
@@ -114,50 +96,49 @@ class OutboxMixin:
         required_modem_id: int | None = None,
         campaign: str | None = None,
         scope: str | None = None,
-        max_parts: int = DEFAULT_MAX_PARTS,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        status_report: bool = True,
-        footer: str | None = None,
+        policy: SendPolicy = DEFAULT_POLICY,
     ) -> EnqueueResult:
         """Queue one message. The same `idempotency_key` twice yields the first message, not a second.
 
-        `footer` ("Reply STOP to opt out.") is added when this is the first message the number will ever
-        receive from us; the decision is made inside the transaction, so two concurrent first messages
+        `policy.footer` ("Reply STOP to opt out.") is added when this is the first message the number will
+        ever receive from us; the decision is made inside the transaction, so two concurrent first messages
         cannot both skip it, and a retried request with the same key matches the stored text either way.
         """
         kind = Kind(kind)
-        number = self._check_number(to)
-        parts, encoding = self._check_text(text, max_parts)
-        _check_answers(expect, follow_up)
-        now = self.clock()
-        with self.transaction():
-            if kind == Kind.MARKETING and not self.consent_status(number, scope or "all").opted_in:
+        footer, max_parts = policy.footer, policy.max_parts
+        number = check_number(to, self.db.default_region)
+        parts, encoding = check_text(text, max_parts)
+        check_answers(expect, follow_up)
+        now = self.db.clock()
+        with self.db.transaction():
+            if kind == Kind.MARKETING and not self.consent.status(number, scope or "all").opted_in:
                 raise MessageRejected(
                     f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
                     "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
                 )
             if idempotency_key is not None:
-                existing = self._one(
+                existing = self.db.one(
                     "SELECT id, to_number, body, parts_total, encoding FROM messages WHERE idempotency_key = ?",
                     (idempotency_key,),
                 )
                 if existing is not None:
                     if existing["to_number"] != number or existing["body"] not in (
-                            text, _with_footer(text, footer)):
-                        raise MessageRejected(
+                            text, with_footer(text, footer)):
+                        raise IdempotencyConflict(
                             f"idempotency key {idempotency_key!r} was already used for message "
                             f"#{existing['id']} with a different recipient or text; use a new key"
                         )
                     return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
-            if footer and footer.strip() and "STOP" not in text.upper() and not self.has_been_texted(number):
-                text = _with_footer(text, footer)
-                parts, encoding = self._check_text(text, max_parts)
-            contact_id = self.ensure_contact(number)
+            if (footer and footer.strip() and "STOP" not in text.upper()
+                    and not self.contacts.has_been_texted(number)):
+                text = with_footer(text, footer)
+                parts, encoding = check_text(text, max_parts)
+            contact_id = self.contacts.ensure(number)
             if preferred_modem_id is None and required_modem_id is None:
-                row = self._one("SELECT last_modem_id FROM contacts WHERE id = ?", (contact_id,))
-                preferred_modem_id = row["last_modem_id"] if row else None
-            conversation_id = self.conversation_for(contact_id, required_modem_id or preferred_modem_id or 0)
-            msg_id = self._insert_message(
+                preferred_modem_id = self.contacts.last_modem_id(contact_id)
+            conversation_id = self.conversations.for_contact(contact_id,
+                                                             required_modem_id or preferred_modem_id or 0)
+            msg_id = insert_message(self.db,
                 number=number,
                 text=text,
                 kind=kind,
@@ -175,27 +156,24 @@ class OutboxMixin:
                 required_modem_id=required_modem_id,
                 campaign=campaign,
                 scope=scope,
-                max_attempts=max_attempts,
-                status_report=status_report,
+                max_attempts=policy.max_attempts,
+                status_report=policy.status_report,
                 conversation_id=conversation_id,
             )
             self._history(msg_id, None, State.QUEUED, created_by, {"source": source, "kind": kind.value})
-            self._exec(
-                "UPDATE conversations SET last_message_at = ? WHERE id = ?", (ts(now), conversation_id)
-            )
+            self.conversations.touch(conversation_id, ts(now))
         return EnqueueResult(msg_id, True, parts, encoding)
 
     def enqueue_many(
-        self: Store,
+        self,
         items: Iterable[Mapping[str, Any]],
         *,
         kind: Kind | str = Kind.BULK,
         created_by: str = "campaign",
         source: str = "campaign",
         campaign: str | None = None,
-        max_parts: int = DEFAULT_MAX_PARTS,
         not_before: datetime | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        policy: SendPolicy = DEFAULT_POLICY,
     ) -> list[int]:
         """Queue many messages in one transaction (a campaign); each item has `to` and `text`.
 
@@ -208,165 +186,42 @@ class OutboxMixin:
         """
         kind = Kind(kind)
         kind_v, prio = kind.value, int(kind.priority)
-        now_s = self._now()
+        max_parts, max_attempts = policy.max_parts, policy.max_attempts
+        now_s = self.db.now()
         default_nb = ts(not_before) if not_before else None
         seg_cache: dict[str, tuple[int, str]] = {}
         rows: list[tuple[Any, ...]] = []
-        check_number = self._check_number
+        region = self.db.default_region
         for i, item in enumerate(items, start=1):
             raw_to, text = item["to"], item["text"]
             try:
-                number = check_number(raw_to)
+                number = check_number(raw_to, region)
                 seg = seg_cache.get(text)
                 if seg is None:
-                    seg = seg_cache[text] = self._check_text(text, max_parts)
+                    seg = seg_cache[text] = check_text(text, max_parts)
             except MessageRejected as exc:
                 raise MessageRejected(f"row {i}: {exc}") from None
             nb = item.get("not_before")
             nb_s = ts(nb) if nb else default_nb
             due = nb_s if nb_s and nb_s > now_s else now_s
             rows.append((number, text, seg[0], seg[1], nb_s, due, item.get("idempotency_key")))
-        # A campaign's index updates touch far more pages than SQLite's default 8 MB page cache holds;
-        # a larger cache for this one transaction keeps them from being re-read.
-        previous_cache = self._conn.execute("PRAGMA cache_size").fetchone()[0]
-        self._conn.execute("PRAGMA cache_size = -65536")
-        try:
-            return self._insert_bulk(rows, kind_v, prio, max_attempts, created_by, source, campaign, now_s)
-        finally:
-            self._conn.execute(f"PRAGMA cache_size = {int(previous_cache)}")
-
-    def _insert_bulk(self: Store, rows: list[tuple[Any, ...]], kind_v: str, prio: int, max_attempts: int,
-                     created_by: str, source: str, campaign: str | None, now_s: str) -> list[int]:
-        with self.transaction():
-            result: list[int | None] = [None] * len(rows)
-            fresh: list[int] = []  # indexes of rows to insert
-            same_as: dict[int, int] = {}  # row index -> index of the earlier row with its key
-            keyed = [r[6] for r in rows if r[6] is not None]
-            if keyed:
-                known = self._known_keys(keyed)
-                first_row: dict[str, int] = {}
-                for idx, r in enumerate(rows):
-                    key = r[6]
-                    if key is None:
-                        fresh.append(idx)
-                        continue
-                    hit = known.get(key)
-                    earlier = first_row.get(key)
-                    prior = hit[1:] if hit else (rows[earlier][0], rows[earlier][1]) if earlier is not None else None
-                    if prior is not None and prior != (r[0], r[1]):
-                        where = f"message #{hit[0]}" if hit else f"row {earlier + 1}"  # type: ignore[operator]
-                        raise MessageRejected(
-                            f"row {idx + 1}: idempotency key {key!r} was already used for {where} with a "
-                            "different recipient or text; use a new key. Nothing was queued."
-                        )
-                    if hit:
-                        result[idx] = hit[0]
-                    elif earlier is not None:
-                        same_as[idx] = earlier
-                    else:
-                        first_row[key] = idx
-                        fresh.append(idx)
-            else:
-                fresh = list(range(len(rows)))
-            first = self._one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
-            # Values the same for every row and made by this code (an enum value, two integers, a timestamp
-            # from ts()) are written into the statement once instead of being bound 100,000 times; anything
-            # a person typed (creator, source, campaign name) stays a bound parameter.
-            constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{_checked_ts(now_s)}'"
-            batch = (created_by, source, campaign)
-            self._conn.executemany(
-                "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
-                " created_by, source, campaign, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{_checked_ts(now_s)}', random() & 255)",
-                (rows[i] + batch for i in fresh),
-            )
-            # We hold the write lock and ids are INTEGER PRIMARY KEY without AUTOINCREMENT, so each row
-            # took MAX(id) + 1: the batch is first+1 .. last. Checked, not assumed.
-            last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0] if fresh else first
-            if last - first != len(fresh):
-                raise StoreError(f"bulk insert stored ids {first + 1}..{last} for {len(fresh)} items; "
-                                 "nothing queued")
-            ids = range(first + 1, last + 1)
-            for idx, mid in zip(fresh, ids, strict=True):
-                result[idx] = mid
-            for idx, earlier in same_as.items():
-                result[idx] = result[earlier]
-            self.audit(created_by, "campaign.enqueue", "campaign", None,
-                       {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
-                        "last_id": ids[-1] if ids else None})
-        return [int(x) for x in result]  # type: ignore[arg-type]
-
-    def _known_keys(self: Store, keys: list[str]) -> dict[str, tuple[int, str, str]]:
-        """Existing messages by idempotency key: key -> (id, to_number, body)."""
-        out: dict[str, tuple[int, str, str]] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self._conn.execute(
-                f"SELECT id, idempotency_key, to_number, body FROM messages WHERE idempotency_key IN ({marks})",
-                chunk,
-            ):
-                out[r[1]] = (r[0], r[2], r[3])
-        return out
-
-    def _check_number(self: Store, to: str) -> str:
-        try:
-            return normalize(to, default_region=self.default_region)
-        except InvalidNumber as exc:
-            raise MessageRejected(str(exc)) from None
-
-    def _check_text(self: Store, text: str, max_parts: int) -> tuple[int, str]:
-        if text is None or not str(text).strip():
-            raise MessageRejected("the text is empty; write what the patient should read")
-        parts, encoding = segment(text)
-        if parts > max_parts:
-            raise MessageRejected(
-                f"the text needs {parts} SMS parts ({encoding}) but at most {max_parts} are allowed; "
-                "shorten it, or raise sending.max_parts in the configuration"
-            )
-        return parts, encoding
-
-    def _insert_message(self: Store, *, number: str, text: str, kind: Kind, parts: int, encoding: str,
-                        now: datetime, not_before: datetime | None, **extra: Any) -> int:
-        due = ts(not_before) if not_before and not_before > now else ts(now)
-        cur = self._exec(
-            "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
-            " max_attempts, not_before, due_at, idempotency_key, created_by, source, expect, follow_up,"
-            " in_reply_to, preferred_modem_id, required_modem_id, campaign, scope, status_report,"
-            " conversation_id, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                number, text, kind.value, int(kind.priority), parts, encoding, random.randint(0, 255),
-                extra["max_attempts"], ts(not_before) if not_before else None, due,
-                extra["idempotency_key"], extra["created_by"], extra["source"],
-                json.dumps(dict(extra["expect"])) if extra["expect"] else None,
-                json.dumps(dict(extra["follow_up"])) if extra["follow_up"] else None,
-                extra["in_reply_to"], extra["preferred_modem_id"], extra["required_modem_id"],
-                extra["campaign"], extra["scope"], int(extra["status_report"]), extra["conversation_id"],
-                ts(now), ts(now),
-            ),
-        )
-        msg_id = int(cur.lastrowid or 0)
-        self._conn.executemany(
-            "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)",
-            ((msg_id, n, number) for n in range(1, parts + 1)),
-        )
-        return msg_id
+        with self.db.large_write():
+            return insert_bulk(self.db, self.audit, rows, kind_v, prio, max_attempts, created_by, source, campaign,
+                               now_s)
 
     # -- reading -------------------------------------------------------------------------------------
-    def get_message(self: Store, message_id: int) -> Message:
-        with self.read_snapshot():  # the message and its parts as of one commit
-            row = self._one("SELECT * FROM messages WHERE id = ?", (message_id,))
+    def get(self, message_id: int) -> Message:
+        with self.db.read_snapshot():  # the message and its parts as of one commit
+            row = self.db.one("SELECT * FROM messages WHERE id = ?", (message_id,))
             if row is None:
                 raise NotFound(f"no message #{message_id}")
             msg = Message.from_row(row)
             msg.parts = self._parts_of(message_id, msg.parts_total)
         return msg
 
-    def _parts_of(self: Store, message_id: int, parts_total: int) -> list[Part]:
+    def _parts_of(self, message_id: int, parts_total: int) -> list[Part]:
         """The message's parts; a part with no row yet (a bulk message still queued) is `pending`."""
-        rows = self._conn.execute(
+        rows = self.db.execute(
             "SELECT part_no, state, tp_mr, modem_id FROM message_parts WHERE message_id = ? ORDER BY part_no",
             (message_id,),
         ).fetchall()
@@ -375,7 +230,7 @@ class OutboxMixin:
         have = {r[0]: Part(message_id, r[0], PartState(r[1]), r[2], r[3]) for r in rows}
         return [have.get(n) or Part(message_id, n, PartState.PENDING) for n in range(1, parts_total + 1)]
 
-    def _ensure_parts(self: Store, message_id: int, to_number: str, parts_total: int) -> int:
+    def _ensure_parts(self, message_id: int, to_number: str, parts_total: int) -> int:
         """Write the part rows a bulk message was queued without; returns how many were written (0 when
         all had one already, so the caller knows whether they are all fresh `pending` parts).
 
@@ -384,23 +239,18 @@ class OutboxMixin:
         """
         sql = "INSERT OR IGNORE INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)"
         if parts_total == 1:
-            return self._conn.execute(sql, (message_id, 1, to_number)).rowcount
-        return self._conn.executemany(sql, [(message_id, n, to_number) for n in range(1, parts_total + 1)]).rowcount
+            return self.db.execute(sql, (message_id, 1, to_number)).rowcount
+        return self.db.executemany(sql, [(message_id, n, to_number) for n in range(1, parts_total + 1)]).rowcount
 
-    def message_by_key(self: Store, idempotency_key: str) -> Message | None:
-        """The message queued under `idempotency_key`, if any (so a caller can tell a retry from a new send)."""
-        row = self._one("SELECT id FROM messages WHERE idempotency_key = ?", (idempotency_key,))
-        return self.get_message(row["id"]) if row else None
-
-    def list_messages(self: Store, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Message]:
+    def recent(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Message]:
         where, params = ("WHERE state = ?", [state]) if state else ("", [])
-        rows = self._all(
+        rows = self.db.all(
             f"SELECT * FROM messages {where} ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)
         )
         return [Message.from_row(r) for r in rows]
 
-    def state_history(self: Store, message_id: int) -> list[dict[str, Any]]:
-        rows = self._all(
+    def history(self, message_id: int) -> list[dict[str, Any]]:
+        rows = self.db.all(
             "SELECT at, actor, action, detail FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
             " ORDER BY id",
             (message_id,),
@@ -409,26 +259,26 @@ class OutboxMixin:
             r["detail"] = json.loads(r["detail"]) if r["detail"] else {}
         return rows
 
-    def queue_counts(self: Store) -> dict[str, dict[int, int]]:
+    def queue_counts(self) -> dict[str, dict[int, int]]:
         out: dict[str, dict[int, int]] = {}
-        for r in self._all("SELECT state, priority, COUNT(*) AS n FROM messages GROUP BY state, priority"):
+        for r in self.db.all("SELECT state, priority, COUNT(*) AS n FROM messages GROUP BY state, priority"):
             out.setdefault(r["state"], {})[r["priority"]] = r["n"]
         return out
 
-    def next_due(self: Store) -> datetime | None:
+    def next_due(self) -> datetime | None:
         """When the earliest queued message comes due (for the drain loop's wait)."""
-        row = self._one("SELECT MIN(due_at) AS d FROM messages WHERE state = 'queued'")
+        row = self.db.one("SELECT MIN(due_at) AS d FROM messages WHERE state = 'queued'")
         return parse_ts(row["d"]) if row and row["d"] else None
 
     # -- claims --------------------------------------------------------------------------------------
     def claim(
-        self: Store,
+        self,
         owner: str,
         modem_id: int | None,
         *,
         limit: int = 1,
         lease_seconds: float = 120.0,
-        gate: Gate | None = None,
+        gate: ClaimGate | None = None,
     ) -> list[Claim]:
         """Lease up to `limit` due messages to `owner` sending from `modem_id`, best priority first.
 
@@ -436,15 +286,15 @@ class OutboxMixin:
         before a STOP cannot slip through. `gate` (the rules engine) may defer or refuse a message.
         """
         claims: list[Claim] = []
-        with self.transaction():
+        with self.db.transaction():
             # The clock is read once the write lock is held: a message committed while this claim waited
             # for the lock (a reply queued a moment ago) is then already due, and is not passed over for
             # an older campaign message.
-            now = self.clock()
+            now = self.db.clock()
             now_s = ts(now)
             lease_until = ts(now + timedelta(seconds=lease_seconds))
             while len(claims) < limit:
-                batch = self._conn.execute(
+                batch = self.db.execute(
                     "SELECT * FROM messages WHERE state = 'queued' AND due_at <= ?"
                     " AND (required_modem_id IS NULL OR required_modem_id = ?)"
                     " AND (preferred_modem_id IS NULL OR preferred_modem_id = ? OR ? IS NULL"
@@ -463,16 +313,16 @@ class OutboxMixin:
                     msg = Message.from_row(row)
                     verdict = self._consent_verdict(msg)
                     if verdict is None and gate is not None:
-                        verdict = gate(self, msg, now)
+                        verdict = gate(msg, now)
                     if isinstance(verdict, Refuse):
                         self._ensure_parts(msg.id, msg.to_number, msg.parts_total)
                         self._move(msg.id, State.QUEUED, State.CANCELLED, "policy", {"reason": verdict.reason},
                                    {"last_error": verdict.reason})
-                        self._exec("UPDATE message_parts SET state = 'failed', last_error = ?"
-                                   " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
+                        self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ?"
+                                        " WHERE message_id = ? AND state = 'pending'", (verdict.reason, msg.id))
                         continue
                     if isinstance(verdict, Defer):
-                        self._exec(
+                        self.db.execute(
                             "UPDATE messages SET due_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
                             (ts(max(verdict.until, now + timedelta(seconds=1))), verdict.reason, now_s, msg.id),
                         )
@@ -500,12 +350,12 @@ class OutboxMixin:
                     claims.append(Claim(msg, owner, lease_until))
         return claims
 
-    def _consent_verdict(self: Store, msg: Message) -> Refuse | None:
+    def _consent_verdict(self, msg: Message) -> Refuse | None:
         if msg.kind == Kind.COMPLIANCE:
             return None
         # `consent_status`'s rule (latest global or scoped event wins) in one small read; to_number was
         # normalised when the message was queued, as the ledger's numbers are when recorded.
-        last = self._conn.execute(
+        last = self.db.execute(
             "SELECT event, at, source FROM consent_events WHERE number = ? AND scope IN ('all', ?)"
             " ORDER BY id DESC LIMIT 1", (msg.to_number, msg.scope or "all")).fetchone()
         if last is not None and last[0] == "opt_out":
@@ -514,65 +364,65 @@ class OutboxMixin:
             return Refuse(f"{msg.to_number} has no opt-in on the consent ledger; marketing needs one")
         return None
 
-    def _held(self: Store, claim: Claim) -> dict[str, Any]:
-        row = self._one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))
+    def _held(self, claim: Claim) -> dict[str, Any]:
+        row = self.db.one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))
         if row is None:
             raise NotFound(f"no message #{claim.message.id}")
         if row["lease_owner"] != claim.owner:
             raise LeaseLost(claim.message.id, claim.owner)
         return row
 
-    def renew(self: Store, claim: Claim, lease_seconds: float = 120.0) -> Claim:
-        until = ts(self.clock() + timedelta(seconds=lease_seconds))
-        with self.transaction():
+    def renew(self, claim: Claim, lease_seconds: float = 120.0) -> Claim:
+        until = ts(self.db.clock() + timedelta(seconds=lease_seconds))
+        with self.db.transaction():
             self._held(claim)
-            self._exec("UPDATE messages SET lease_until = ? WHERE id = ?", (until, claim.message.id))
+            self.db.execute("UPDATE messages SET lease_until = ? WHERE id = ?", (until, claim.message.id))
         return Claim(claim.message, claim.owner, until)
 
-    def _held_state(self: Store, claim: Claim) -> tuple[str, int | None]:
+    def _held_state(self, claim: Claim) -> tuple[str, int | None]:
         """(state, modem_id) of a message `claim` still holds; the light `_held` of the sending path."""
-        row = self._conn.execute("SELECT state, modem_id, lease_owner FROM messages WHERE id = ?",
-                                 (claim.message.id,)).fetchone()
+        row = self.db.execute("SELECT state, modem_id, lease_owner FROM messages WHERE id = ?",
+                              (claim.message.id,)).fetchone()
         if row is None:
             raise NotFound(f"no message #{claim.message.id}")
         if row[2] != claim.owner:
             raise LeaseLost(claim.message.id, claim.owner)
         return row[0], row[1]
 
-    def mark_submitting(self: Store, claim: Claim, part_no: int) -> None:
+    def mark_submitting(self, claim: Claim, part_no: int) -> None:
         """Commit that `part_no` is about to be written to the modem (before `AT+CMGS`)."""
         mid = claim.message.id
-        with self.transaction():
+        with self.db.transaction():
             state, modem_id = self._held_state(claim)
             # The part may only move forward: pending -> submitting (or stay submitting on a repeat).
-            cur = self._conn.execute("UPDATE message_parts SET state = 'submitting', modem_id = ?"
-                                     " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
-                                     (modem_id, mid, part_no))
+            cur = self.db.execute("UPDATE message_parts SET state = 'submitting', modem_id = ?"
+                                  " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
+                                  (modem_id, mid, part_no))
             if cur.rowcount != 1:
-                self._part_to(mid, part_no, PartState.SUBMITTING, modem_id=modem_id)  # raises why not
+                self.part_to(mid, part_no, PartState.SUBMITTING, modem_id=modem_id)  # raises why not
             if state != State.SUBMITTING:
                 self._move(mid, State(state), State.SUBMITTING, claim.owner, {"part": part_no}, {})
 
-    def mark_part_submitted(self: Store, claim: Claim, part_no: int, tp_mr: int) -> bool:
+    def mark_part_submitted(self, claim: Claim, part_no: int, tp_mr: int) -> bool:
         """Commit the TP-MR the modem gave `part_no`. Returns True when the whole message is now submitted."""
-        now = self._now()
+        now = self.db.now()
         mid = claim.message.id
-        with self.transaction():
+        with self.db.transaction():
             try:
                 state, modem_id = self._held_state(claim)
             except LeaseLost:
                 if self._late_tp_mr(claim, part_no, tp_mr, now):
-                    return self.get_message(mid).state == State.SUBMITTED
+                    return self.get(mid).state == State.SUBMITTED
                 raise
             # Forward only: a part already delivered or failed is not put back to submitted.
-            cur = self._conn.execute(
+            cur = self.db.execute(
                 "UPDATE message_parts SET state = 'submitted', tp_mr = ?, submitted_at = ?, modem_id = ?"
                 " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting', 'unknown', 'submitted')",
                 (tp_mr, now, modem_id, mid, part_no))
             if cur.rowcount != 1:
-                self._part_to(mid, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
+                self.part_to(mid, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
                               modem_id=modem_id)  # raises why not
-            if claim.message.parts_total > 1 and self._conn.execute(
+            if claim.message.parts_total > 1 and self.db.execute(
                     "SELECT EXISTS (SELECT 1 FROM message_parts WHERE message_id = ?"
                     " AND state IN ('pending', 'submitting'))", (mid,)).fetchone()[0]:
                 return False
@@ -582,68 +432,57 @@ class OutboxMixin:
                         "conversation_id": conversation_id}, now=now)
             return True
 
-    def _late_tp_mr(self: Store, claim: Claim, part_no: int, tp_mr: int, now: str) -> bool:
+    def _late_tp_mr(self, claim: Claim, part_no: int, tp_mr: int, now: str) -> bool:
         """Record a TP-MR that arrived after this sender's lease expired mid-send and the part became
         `unknown`: the network did accept it, so the message is no longer in doubt. Only the sender whose
         lease expired may do this, and only while nobody has decided about the message since."""
-        row = self._one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))
+        row = self.db.one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))
         if row is None or row["state"] != State.UNKNOWN:
             return False
-        last = self._one("SELECT actor, detail FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
-                         " ORDER BY id DESC LIMIT 1", (claim.message.id,))
+        last = self.db.one("SELECT actor, detail FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
+                           " ORDER BY id DESC LIMIT 1", (claim.message.id,))
         if last is None or last["actor"] != "lease-expiry" or json.loads(last["detail"] or "{}").get(
                 "owner") != claim.owner:
             return False
-        part = self._one("SELECT state, modem_id FROM message_parts WHERE message_id = ? AND part_no = ?",
-                         (claim.message.id, part_no))
+        part = self.db.one("SELECT state, modem_id FROM message_parts WHERE message_id = ? AND part_no = ?",
+                           (claim.message.id, part_no))
         if part is None or part["state"] != PartState.UNKNOWN:
             return False
         modem_id = part["modem_id"] if part["modem_id"] is not None else row["modem_id"]
-        self._part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
+        self.part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
                       modem_id=modem_id, last_error=None)
-        left = self._one("SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ?"
-                         " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
+        left = self.db.one("SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ?"
+                           " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
         if left and left["n"] == 0:
             conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now)
-            self._transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
+            self.transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
                              {"reason": "the TP-MR arrived after the lease expired", "part": part_no},
                              submitted_at=now, last_error=None, error_class=None,
                              conversation_id=conversation_id)
         return True
 
-    def _after_sent(self: Store, message_id: int, to_number: str, modem_id: int | None, now: str) -> int:
+    def _after_sent(self, message_id: int, to_number: str, modem_id: int | None, now: str) -> int:
         """Count the send on the modem, mark the contact texted and touch its thread; returns the thread id
         for the caller to store on the message (in the same UPDATE that marks it submitted)."""
-        conn = self._conn
         if modem_id is not None:
-            conn.execute("UPDATE modems SET sent_count = sent_count + 1 WHERE id = ?", (modem_id,))
-        # One statement for new and first-texted contacts; a known, already texted one is only read.
-        rows = conn.execute(
-            "INSERT INTO contacts (number, created_at, updated_at, first_texted_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (number) DO UPDATE SET first_texted_at = excluded.first_texted_at"
-            " WHERE contacts.first_texted_at IS NULL RETURNING id", (to_number, now, now, now)).fetchall()
-        if not rows:
-            rows = conn.execute("SELECT id FROM contacts WHERE number = ?", (to_number,)).fetchall()
-        rows = conn.execute(
-            "INSERT INTO conversations (contact_id, modem_id, created_at, last_message_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (contact_id, modem_id) DO UPDATE SET last_message_at = excluded.last_message_at"
-            " RETURNING id", (rows[0][0], modem_id or 0, now, now)).fetchall()
-        return int(rows[0][0])
+            self.modems.count_sent(modem_id)
+        contact_id = self.contacts.mark_texted(to_number, now)
+        return self.conversations.touch_for(contact_id, modem_id or 0, now)
 
-    def fail(self: Store, claim: Claim, reason: str, *, code: int | None = None,
+    def fail(self, claim: Claim, reason: str, *, code: int | None = None,
              error_class: str = "permanent") -> None:
         """A permanent error: the message will never be sent; its unsent parts fail with it."""
-        with self.transaction():
+        with self.db.transaction():
             row = self._held(claim)
             self._fail_held(claim, row, reason, attempts=row["attempts"] + 1, code=code, error_class=error_class)
 
-    def retry_later(self: Store, claim: Claim, reason: str, *, delay: float, code: int | None = None,
+    def retry_later(self, claim: Claim, reason: str, *, delay: float, code: int | None = None,
                     error_class: str = "transient") -> bool:
         """A definite, temporary error: back to the queue after `delay`, or `failed` when out of attempts.
 
         Returns True if it will be retried. Parts already accepted by the network stay accepted.
         """
-        with self.transaction():
+        with self.db.transaction():
             row = self._held(claim)
             attempts = row["attempts"] + 1
             if attempts >= row["max_attempts"]:
@@ -653,175 +492,254 @@ class OutboxMixin:
             self._requeue(claim, row, reason, delay=delay, attempts=attempts, code=code, error_class=error_class)
             return True
 
-    def _fail_held(self: Store, claim: Claim, row: dict[str, Any], reason: str, *, attempts: int,
+    def _fail_held(self, claim: Claim, row: dict[str, Any], reason: str, *, attempts: int,
                    code: int | None, error_class: str) -> None:
         # Both ways to `failed` count against the modem, so its failure counter matches the outbox.
-        self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                   " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
-        self._transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
+        self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
+                        " AND state IN ('pending', 'submitting')", (reason, claim.message.id))
+        self.transition(claim.message.id, State(row["state"]), State.FAILED, claim.owner,
                          {"reason": reason, "code": code, "class": error_class},
                          lease_owner=None, lease_until=None, last_error=reason, last_error_code=code,
-                         error_class=error_class, attempts=attempts, finished_at=self._now())
+                         error_class=error_class, attempts=attempts, finished_at=self.db.now())
         if row["modem_id"] is not None:
-            self._exec("UPDATE modems SET failed_count = failed_count + 1 WHERE id = ?", (row["modem_id"],))
+            self.modems.count_failed(row["modem_id"])
 
-    def requeue(self: Store, claim: Claim, reason: str, *, delay: float = 0.0) -> None:
+    def requeue(self, claim: Claim, reason: str, *, delay: float = 0.0) -> None:
         """The modem, not the message, failed (or the daemon is stopping): back to the queue, no attempt used."""
-        with self.transaction():
+        with self.db.transaction():
             row = self._held(claim)
             self._requeue(claim, row, reason, delay=delay, attempts=row["attempts"], code=None,
                           error_class="modem")
 
 
-    def _requeue(self: Store, claim: Claim, row: dict[str, Any], reason: str, *, delay: float, attempts: int,
+    def _requeue(self, claim: Claim, row: dict[str, Any], reason: str, *, delay: float, attempts: int,
                  code: int | None, error_class: str) -> None:
-        due = ts(self.clock() + timedelta(seconds=delay))
-        self._exec("UPDATE message_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'",
-                   (claim.message.id,))
-        self._transition(claim.message.id, State(row["state"]), State.QUEUED, claim.owner,
+        due = ts(self.db.clock() + timedelta(seconds=delay))
+        self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ? AND state = 'submitting'",
+                        (claim.message.id,))
+        self.transition(claim.message.id, State(row["state"]), State.QUEUED, claim.owner,
                          {"reason": reason, "retry_in": delay, "class": error_class},
                          lease_owner=None, lease_until=None, modem_id=None, due_at=due, attempts=attempts,
                          last_error=reason, last_error_code=code, error_class=error_class,
                          **self._sticky_for_rest(claim.message.id))
 
-    def _sticky_for_rest(self: Store, message_id: int) -> dict[str, Any]:
+    def _sticky_for_rest(self, message_id: int) -> dict[str, Any]:
         """A half-sent multipart message prefers the SIM that sent its first parts: a phone joins parts by
         sender, so the rest must come from the same number while that modem is ready (the claim's normal
         preferred-modem failover applies when it is not)."""
-        row = self._one("SELECT modem_id FROM message_parts WHERE message_id = ? AND modem_id IS NOT NULL"
-                        " AND state IN ('submitted', 'delivered', 'undeliverable') ORDER BY part_no LIMIT 1",
-                        (message_id,))
+        row = self.db.one("SELECT modem_id FROM message_parts WHERE message_id = ? AND modem_id IS NOT NULL"
+                          " AND state IN ('submitted', 'delivered', 'undeliverable') ORDER BY part_no LIMIT 1",
+                          (message_id,))
         return {"preferred_modem_id": row["modem_id"]} if row else {}
 
-    def mark_unknown(self: Store, claim: Claim, part_no: int, reason: str) -> None:
+    def mark_unknown(self, claim: Claim, part_no: int, reason: str) -> None:
         """The modem may have sent `part_no` (ambiguous error, timeout after the PDU): a person decides."""
-        with self.transaction():
+        with self.db.transaction():
             row = self._held(claim)
-            self._part_to(claim.message.id, part_no, PartState.UNKNOWN, last_error=reason)
-            self._transition(claim.message.id, State(row["state"]), State.UNKNOWN, claim.owner,
+            self.part_to(claim.message.id, part_no, PartState.UNKNOWN, last_error=reason)
+            self.transition(claim.message.id, State(row["state"]), State.UNKNOWN, claim.owner,
                              {"reason": reason, "part": part_no}, lease_owner=None, lease_until=None,
                              last_error=reason, error_class="ambiguous")
 
     # -- admin decisions -----------------------------------------------------------------------------
-    def cancel(self: Store, message_id: int, actor: str, reason: str = "cancelled by staff") -> None:
-        with self.transaction():
-            row = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
+    def cancel(self, message_id: int, actor: str, reason: str = "cancelled by staff") -> None:
+        with self.db.transaction():
+            row = self.db.one("SELECT state FROM messages WHERE id = ?", (message_id,))
             if row is None:
                 raise NotFound(f"no message #{message_id}")
             if row["state"] not in (State.QUEUED, State.UNKNOWN):
                 raise IllegalTransition(message_id, row["state"], State.CANCELLED)
-            self._transition(message_id, State(row["state"]), State.CANCELLED, actor, {"reason": reason},
-                             last_error=reason, finished_at=self._now())
-            self._exec("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
-                       " AND state IN ('pending', 'unknown')", (reason, message_id))
+            self.transition(message_id, State(row["state"]), State.CANCELLED, actor, {"reason": reason},
+                             last_error=reason, finished_at=self.db.now())
+            self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
+                            " AND state IN ('pending', 'unknown')", (reason, message_id))
 
-    def resend(self: Store, message_id: int, actor: str, *, reason: str = "re-sent by staff") -> None:
+    def resend(self, message_id: int, actor: str, *, reason: str = "re-sent by staff") -> None:
         """Put an `unknown` or `failed` message back in the queue: its unsure parts are sent again."""
-        with self.transaction():
-            row = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
+        with self.db.transaction():
+            row = self.db.one("SELECT state FROM messages WHERE id = ?", (message_id,))
             if row is None:
                 raise NotFound(f"no message #{message_id}")
             if row["state"] not in (State.UNKNOWN, State.FAILED):
                 raise IllegalTransition(message_id, row["state"], State.QUEUED)
-            self._exec("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
-                       " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
-            self._transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": reason},
-                             due_at=self._now(), attempts=0, finished_at=None)
+            self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
+                            " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
+            self.transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": reason},
+                             due_at=self.db.now(), attempts=0, finished_at=None)
 
-    def resend_automatically(self: Store, message_id: int, actor: str, *, limit: int) -> bool:
+    def resend_automatically(self, message_id: int, actor: str, *, limit: int) -> bool:
         """`sending.resend_unknown`: back to the queue, unless it has been put back `limit` times already.
 
         The count comes from the audit log, not the daemon's memory, so a daemon that restarts (or
         crash-loops) mid-send cannot resend the same reminder without end. Returns False at the limit,
         leaving the message `unknown` for a person.
         """
-        with self.transaction():
-            done = self._one(
-                "SELECT COUNT(*) AS n FROM audit_log WHERE subject_type = 'message' AND subject_id = ?"
-                " AND action = 'message.queued' AND json_extract(detail, '$.reason') = ?",
-                (message_id, AUTOMATIC_RESEND))
-            if done is not None and done["n"] >= limit:
+        with self.db.transaction():
+            if self.audit.count_reason("message", message_id, "message.queued", AUTOMATIC_RESEND) >= limit:
                 return False
             self.resend(message_id, actor, reason=AUTOMATIC_RESEND)
             return True
 
     # -- leases --------------------------------------------------------------------------------------
-    def expire_leases(self: Store, *, owner_is_dead: Callable[[str], bool] | None = None) -> dict[str, int]:
+    def expire_leases(self, *, owner_is_dead: Callable[[str], bool] | None = None) -> dict[str, int]:
         """Return expired (or dead owners') leases to the queue; a part caught mid-send becomes `unknown`."""
-        now = self._now()
+        now = self.db.now()
         counts = {"requeued": 0, "unknown": 0}
-        with self.transaction():
-            rows = self._all("SELECT id, state, lease_owner, lease_until FROM messages"
-                             " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
+        with self.db.transaction():
+            rows = self.db.all("SELECT id, state, lease_owner, lease_until FROM messages"
+                               " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
             for row in rows:
                 expired = row["lease_until"] is not None and row["lease_until"] < now
                 if not expired and not (owner_is_dead and owner_is_dead(row["lease_owner"])):
                     continue
-                in_flight = self._all("SELECT part_no FROM message_parts WHERE message_id = ?"
-                                      " AND state = 'submitting'", (row["id"],))
+                in_flight = self.db.all("SELECT part_no FROM message_parts WHERE message_id = ?"
+                                        " AND state = 'submitting'", (row["id"],))
                 if in_flight:
                     for p in in_flight:
-                        self._part_to(row["id"], p["part_no"], PartState.UNKNOWN,
+                        self.part_to(row["id"], p["part_no"], PartState.UNKNOWN,
                                       last_error="the sender stopped while this part was being sent")
-                    self._transition(row["id"], State(row["state"]), State.UNKNOWN, "lease-expiry",
+                    self.transition(row["id"], State(row["state"]), State.UNKNOWN, "lease-expiry",
                                      {"reason": "sender stopped mid-send", "owner": row["lease_owner"]},
                                      lease_owner=None, lease_until=None, error_class="ambiguous",
                                      last_error="the sender stopped while a part was being sent; it may have gone")
                     counts["unknown"] += 1
                 else:
-                    self._transition(row["id"], State(row["state"]), State.QUEUED, "lease-expiry",
+                    self.transition(row["id"], State(row["state"]), State.QUEUED, "lease-expiry",
                                      {"reason": "lease expired", "owner": row["lease_owner"]},
                                      lease_owner=None, lease_until=None, modem_id=None,
                                      **self._sticky_for_rest(row["id"]))
                     counts["requeued"] += 1
         return counts
 
+    # -- expected answers ----------------------------------------------------------------------------
+    def latest_expecting(self, number: str, since: str) -> Message | None:
+        """The newest message to `number` sent since `since` that carries expected answers.
+
+        Messages that were cancelled or never went out are skipped: nobody can be answering them.
+        """
+        row = self.db.one(
+            "SELECT * FROM messages WHERE to_number = ? AND expect IS NOT NULL"
+            " AND COALESCE(submitted_at, created_at) >= ? AND state NOT IN ('cancelled', 'failed', 'queued')"
+            " ORDER BY COALESCE(submitted_at, created_at) DESC, id DESC LIMIT 1",
+            (number, since),
+        )
+        return Message.from_row(row) if row else None
+
+    def record_outcome(self, message_id: int, outcome: str, *, inbound_id: int | None,
+                       actor: str = "rules") -> None:
+        """Record the answer to a message's question; a later answer replaces it (both are in the audit)."""
+        with self.db.transaction():
+            cur = self.db.execute("UPDATE messages SET outcome = ?, outcome_at = ?, answered_by = ? WHERE id = ?",
+                                  (outcome, self.db.now(), inbound_id, message_id))
+            if cur.rowcount != 1:
+                raise NotFound(f"no message #{message_id}")
+            self.audit.record(actor, "message.outcome", "message", message_id,
+                              {"outcome": outcome, "inbound_id": inbound_id})
+
+    # -- counts for guard rails and caps -------------------------------------------------------------
+    def auto_replies_since(self, number: str, since: str) -> int:
+        """Automatic replies queued to `number` since `since` (the loop guard's count)."""
+        row = self.db.one(
+            "SELECT COUNT(*) AS n FROM messages WHERE to_number = ? AND created_by = 'rules'"
+            " AND source = 'rules' AND created_at >= ?",
+            (number, since),
+        )
+        return int(row["n"]) if row else 0
+
+    def capped_send_times(
+        self, number: str, kinds: Iterable[str], since: str, exclude_id: int | None = None
+    ) -> list[str]:
+        """When messages of `kinds` went (or began going) to `number` since `since`, oldest first."""
+        kinds = list(kinds)
+        if not kinds:
+            return []
+        marks = ",".join("?" * len(kinds))
+        states = ",".join("?" * len(SENT_STATES))
+        rows = self.db.all(
+            f"SELECT COALESCE(submitted_at, updated_at) AS at FROM messages WHERE to_number = ?"
+            f" AND kind IN ({marks}) AND state IN ({states}) AND source != 'forward' AND id IS NOT ?"
+            f" AND COALESCE(submitted_at, updated_at) > ? ORDER BY at",
+            (number, *kinds, *SENT_STATES, exclude_id, since),
+        )
+        return [r["at"] for r in rows]
+
+    def sends_since(self, created_by: str, seconds: float) -> int:
+        """Messages `created_by` queued through the API in the last `seconds` (for per-token send caps).
+
+        Only API messages count (`source = 'api'`), which lets the partial index `messages_api_sends`
+        answer it without every campaign row having to be indexed by its creator.
+        """
+        since = ts(self.db.clock() - timedelta(seconds=seconds))
+        row = self.db.one(
+            "SELECT COUNT(*) AS n FROM messages WHERE created_by = ? AND created_at >= ? AND source = 'api'",
+            (created_by, since),
+        )
+        return int(row["n"])  # type: ignore[index]
+
     # -- state machinery -----------------------------------------------------------------------------
-    def _transition(self: Store, message_id: int, old: State, new: State, actor: str,
-                    detail: dict[str, Any] | None = None, **columns: Any) -> None:
+    def transition(
+        self, message_id: int, old: State, new: State, actor: str, detail: dict[str, Any] | None = None, **columns: Any
+    ) -> None:
         if old == State.QUEUED and new != State.QUEUED:
-            row = self._conn.execute("SELECT to_number, parts_total FROM messages WHERE id = ?",
-                                     (message_id,)).fetchone()
+            row = self.db.execute("SELECT to_number, parts_total FROM messages WHERE id = ?", (message_id,)).fetchone()
             if row is not None:
                 self._ensure_parts(message_id, row[0], row[1])
         self._move(message_id, old, new, actor, detail, columns)
 
-    def _move(self: Store, message_id: int, old: State, new: State, actor: str,
-              detail: dict[str, Any] | None, columns: dict[str, Any], *, now: str | None = None) -> None:
+    def _move(
+        self,
+        message_id: int,
+        old: State,
+        new: State,
+        actor: str,
+        detail: dict[str, Any] | None,
+        columns: dict[str, Any],
+        *,
+        now: str | None = None,
+    ) -> None:
         """One guarded UPDATE of the message (only from `old`) and its audit entry, with one timestamp."""
         if new not in TRANSITIONS[old]:
             raise IllegalTransition(message_id, old, new)
-        now = now or self._now()
+        now = now or self.db.now()
         if new in TERMINAL and "finished_at" not in columns:
             columns = {**columns, "finished_at": now}
         sets = "".join(f", {col} = ?" for col in columns)
-        cur = self._conn.execute(f"UPDATE messages SET state = ?, updated_at = ?{sets} WHERE id = ? AND state = ?",
-                                 (new.value, now, *columns.values(), message_id, old.value))
+        cur = self.db.execute(
+            f"UPDATE messages SET state = ?, updated_at = ?{sets} WHERE id = ? AND state = ?",
+            (new.value, now, *columns.values(), message_id, old.value),
+        )
         if cur.rowcount != 1:
-            actual = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
+            actual = self.db.one("SELECT state FROM messages WHERE id = ?", (message_id,))
             raise IllegalTransition(message_id, actual["state"] if actual else "missing", new)
         if old != new:
-            self._conn.execute(
+            self.db.execute(
                 "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, detail)"
                 " VALUES (?, ?, ?, 'message', ?, ?)",
-                (now, actor, f"message.{new.value}", message_id,
-                 json.dumps({"from": old.value, **(detail or {})}, ensure_ascii=False, default=str)))
+                (
+                    now,
+                    actor,
+                    f"message.{new.value}",
+                    message_id,
+                    json.dumps({"from": old.value, **(detail or {})}, ensure_ascii=False, default=str),
+                ),
+            )
 
-    def _history(self: Store, message_id: int, old: State | None, new: State, actor: str,
-                 detail: dict[str, Any]) -> None:
-        self.audit(actor, f"message.{new.value}", "message", message_id,
-                   {"from": old.value if old else None, **detail})
+    def _history(self, message_id: int, old: State | None, new: State, actor: str, detail: dict[str, Any]) -> None:
+        self.audit.record(
+            actor, f"message.{new.value}", "message", message_id, {"from": old.value if old else None, **detail}
+        )
 
-    def _part_to(self: Store, message_id: int, part_no: int, new: PartState, **columns: Any) -> None:
+    def part_to(self, message_id: int, part_no: int, new: PartState, **columns: Any) -> None:
         from .records import PART_RANK
 
-        row = self._one("SELECT state FROM message_parts WHERE message_id = ? AND part_no = ?",
-                        (message_id, part_no))
+        row = self.db.one("SELECT state FROM message_parts WHERE message_id = ? AND part_no = ?", (message_id, part_no))
         if row is None:
             raise NotFound(f"message #{message_id} has no part {part_no}")
         old = PartState(row["state"])
         if PART_RANK[new] < PART_RANK[old] and not (old == PartState.SUBMITTING and new == PartState.PENDING):
             raise IllegalTransition(message_id, f"part {part_no} {old}", f"{new}")
         sets = ["state = ?"] + [f"{c} = ?" for c in columns]
-        self._exec(f"UPDATE message_parts SET {', '.join(sets)} WHERE message_id = ? AND part_no = ?",
-                   (new.value, *columns.values(), message_id, part_no))
+        self.db.execute(
+            f"UPDATE message_parts SET {', '.join(sets)} WHERE message_id = ? AND part_no = ?",
+            (new.value, *columns.values(), message_id, part_no),
+        )

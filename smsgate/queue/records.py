@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smsgate.config import Config
 
 
 class State(enum.StrEnum):
@@ -71,6 +74,8 @@ class Priority(enum.IntEnum):
     BULK = 2
 
 
+PRIORITY_NAMES: dict[int, str] = {p.value: p.name.lower() for p in Priority}
+
 class Kind(enum.StrEnum):
     """What a message is, which decides its priority and its consent rule."""
 
@@ -87,6 +92,35 @@ class Kind(enum.StrEnum):
         if self is Kind.TRANSACTIONAL:
             return Priority.TRANSACTIONAL
         return Priority.BULK
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How far the store may go for one message: its size, its retries, its first-message footer.
+
+    The CLI, the API, the pages and the rules engine take it from the configuration with `from_config`, so
+    a change to `sending.max_parts` or the footer reaches every way a message can be queued.
+    """
+
+    max_parts: int = 6
+    max_attempts: int = 5
+    footer: str | None = None
+    status_report: bool = True
+
+    @classmethod
+    def from_config(cls, config: Config, kind: Kind | str, *, footer: bool = True) -> SendPolicy:
+        """The policy for a message of `kind`. Replies and compliance confirmations answer a text the
+        person sent, so they never carry the first-message footer; `footer=False` leaves it off others
+        too (a text forwarded to a staff member's phone is not a first message to a patient)."""
+        wants_footer = footer and Kind(kind) not in (Kind.REPLY, Kind.COMPLIANCE)
+        return cls(
+            max_parts=config.sending.max_parts,
+            max_attempts=config.sending.max_attempts,
+            footer=config.compliance.first_message_footer if wants_footer else None,
+        )
+
+
+DEFAULT_POLICY = SendPolicy()
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,22 @@
-"""Read-only views for the staff pages, reports and status: the SQL behind what people look at.
+"""Read-only figures for the staff pages, `smsgate report`, the CLI and status: the SQL behind what people
+look at, each figure computed here once so the page and the report cannot disagree.
 
 Kept in the store package with every other statement, so another backend only has to provide this
-module's functions too. Each query is a range scan on an indexed time column or a small table, so the
-status page stays fast with hundreds of thousands of messages in the database.
+module's functions too. Every function takes the `Db` (a `Store` is one) and writes nothing. Each query
+is a range scan on an indexed time column or a small table, so the status page stays fast with hundreds
+of thousands of messages in the database.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import parse_ts, ts
+from .db import Db
 from .filters import where
-from .store import Store
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Activity:
     queue_depth: int = 0
 
 
-def modem_activity(store: Store, now: datetime) -> dict[int, Activity]:
+def modem_activity(db: Db, now: datetime) -> dict[int, Activity]:
     """Per modem: messages sent, failed and received in the last hour and day, and its queue depth."""
     hour, day = ts(now - timedelta(hours=1)), ts(now - timedelta(days=1))
     out: dict[int, Activity] = {}
@@ -35,21 +38,31 @@ def modem_activity(store: Store, now: datetime) -> dict[int, Activity]:
     def get(modem_id: int | None) -> Activity:
         return out.setdefault(modem_id or 0, Activity())
 
-    for r in store.query("SELECT modem_id, SUM(submitted_at >= ?) AS h, COUNT(*) AS d FROM messages"
-                         " WHERE submitted_at >= ? GROUP BY modem_id", (hour, day)):
+    for r in db.query(
+        "SELECT modem_id, SUM(submitted_at >= ?) AS h, COUNT(*) AS d FROM messages"
+        " WHERE submitted_at >= ? GROUP BY modem_id",
+        (hour, day),
+    ):
         a = get(r["modem_id"])
         a.sent_hour, a.sent_day = r["h"] or 0, r["d"]
-    for r in store.query("SELECT modem_id, SUM(finished_at >= ?) AS h, COUNT(*) AS d FROM messages"
-                         " WHERE finished_at >= ? AND +state IN ('failed', 'undeliverable') GROUP BY modem_id",
-                         (hour, day)):
+    for r in db.query(
+        "SELECT modem_id, SUM(finished_at >= ?) AS h, COUNT(*) AS d FROM messages"
+        " WHERE finished_at >= ? AND +state IN ('failed', 'undeliverable') GROUP BY modem_id",
+        (hour, day),
+    ):
         a = get(r["modem_id"])
         a.failed_hour, a.failed_day = r["h"] or 0, r["d"]
-    for r in store.query("SELECT modem_id, SUM(received_at >= ?) AS h, COUNT(*) AS d FROM inbound"
-                         " WHERE received_at >= ? GROUP BY modem_id", (hour, day)):
+    for r in db.query(
+        "SELECT modem_id, SUM(received_at >= ?) AS h, COUNT(*) AS d FROM inbound"
+        " WHERE received_at >= ? GROUP BY modem_id",
+        (hour, day),
+    ):
         a = get(r["modem_id"])
         a.received_hour, a.received_day = r["h"] or 0, r["d"]
-    for r in store.query("SELECT COALESCE(modem_id, required_modem_id, preferred_modem_id) AS m, COUNT(*) AS n"
-                         " FROM messages WHERE state IN ('queued', 'claimed', 'submitting') GROUP BY m"):
+    for r in db.query(
+        "SELECT COALESCE(modem_id, required_modem_id, preferred_modem_id) AS m, COUNT(*) AS n"
+        " FROM messages WHERE state IN ('queued', 'claimed', 'submitting') GROUP BY m"
+    ):
         get(r["m"]).queue_depth = r["n"]
     return out
 
@@ -57,45 +70,57 @@ def modem_activity(store: Store, now: datetime) -> dict[int, Activity]:
 ACTIVE_STATES = ("queued", "claimed", "submitting", "submitted", "unknown")
 
 
-def active_queue_counts(store: Store) -> dict[str, dict[int, int]]:
+def active_queue_counts(db: Db) -> dict[str, dict[int, int]]:
     """Messages still in the pipeline by state and priority (index range scans, unlike all-state counts)."""
     out: dict[str, dict[int, int]] = {}
-    for r in store.query("SELECT state, priority, COUNT(*) AS n FROM messages WHERE state IN (?,?,?,?,?)"
-                         " GROUP BY state, priority", ACTIVE_STATES):
+    for r in db.query(
+        "SELECT state, priority, COUNT(*) AS n FROM messages WHERE state IN (?,?,?,?,?) GROUP BY state, priority",
+        ACTIVE_STATES,
+    ):
         out.setdefault(r["state"], {})[r["priority"]] = r["n"]
     return out
 
 
-def teams(store: Store) -> list[str]:
-    return [r["team"] for r in store.query(
-        "SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL AND team != '' ORDER BY team")]
+def teams(db: Db) -> list[str]:
+    return [
+        r["team"]
+        for r in db.query("SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL AND team != '' ORDER BY team")
+    ]
 
 
-def last_inbound_id(store: Store, conversation_id: int) -> int | None:
-    rows = store.query("SELECT MAX(id) AS i FROM inbound WHERE conversation_id = ?", (conversation_id,))
+def last_inbound_id(db: Db, conversation_id: int) -> int | None:
+    rows = db.query("SELECT MAX(id) AS i FROM inbound WHERE conversation_id = ?", (conversation_id,))
     return rows[0]["i"] if rows else None
 
 
-def likely_opt_out_messages(store: Store, conversation_id: int) -> list[dict[str, Any]]:
-    return store.query("SELECT id, body, received_at FROM inbound WHERE conversation_id = ? AND likely_opt_out = 1"
-                       " ORDER BY id DESC LIMIT 5", (conversation_id,))
+def likely_opt_out_messages(db: Db, conversation_id: int) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT id, body, received_at FROM inbound WHERE conversation_id = ? AND likely_opt_out = 1"
+        " ORDER BY id DESC LIMIT 5",
+        (conversation_id,),
+    )
 
 
-def outbox_page(store: Store, *, state: str | None, number: str | None, kind: str | None, limit: int,
-                offset: int) -> list[dict[str, Any]]:
+def outbox_page(
+    db: Db, *, state: str | None, number: str | None, kind: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
     clause, params = where(("state = ?", state), ("to_number = ?", number), ("kind = ?", kind))
-    sql = ("SELECT id, to_number, body, kind, priority, state, parts_total, encoding, attempts, created_at,"
-           " finished_at, last_error, error_class, outcome, created_by, modem_id FROM messages"
-           + clause + " ORDER BY id DESC LIMIT ? OFFSET ?")
-    return store.query(sql, (*params, limit, offset))
+    sql = (
+        "SELECT id, to_number, body, kind, priority, state, parts_total, encoding, attempts, created_at,"
+        " finished_at, last_error, error_class, outcome, created_by, modem_id FROM messages"
+        + clause
+        + " ORDER BY id DESC LIMIT ? OFFSET ?"
+    )
+    return db.query(sql, (*params, limit, offset))
 
 
-def inbound_export(store: Store, limit: int) -> list[dict[str, Any]]:
-    return store.query("SELECT id, sender, modem_id, received_at, keyword, body FROM inbound"
-                       " ORDER BY id DESC LIMIT ?", (limit,))
+def inbound_export(db: Db, limit: int) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT id, sender, modem_id, received_at, keyword, body FROM inbound ORDER BY id DESC LIMIT ?", (limit,)
+    )
 
 
-def hourly(store: Store, now: datetime, hours: int = 24) -> list[dict[str, Any]]:
+def hourly(db: Db, now: datetime, hours: int = 24) -> list[dict[str, Any]]:
     """Per hour for the last `hours`: messages queued, received, delivered and failed (for the chart)."""
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
     since = ts(start)
@@ -103,63 +128,108 @@ def hourly(store: Store, now: datetime, hours: int = 24) -> list[dict[str, Any]]
     for i in range(hours):
         h = start + timedelta(hours=i)
         buckets[ts(h)[:13]] = {"hour": h, "queued": 0, "received": 0, "delivered": 0, "failed": 0}
-    for r in store.query("SELECT substr(created_at, 1, 13) AS h, COUNT(*) AS n FROM messages WHERE created_at >= ?"
-                         " GROUP BY h", (since,)):
+    for r in db.query(
+        "SELECT substr(created_at, 1, 13) AS h, COUNT(*) AS n FROM messages WHERE created_at >= ? GROUP BY h", (since,)
+    ):
         if r["h"] in buckets:
             buckets[r["h"]]["queued"] = r["n"]
-    for r in store.query("SELECT substr(received_at, 1, 13) AS h, COUNT(*) AS n FROM inbound"
-                         " WHERE received_at >= ? GROUP BY h", (since,)):
+    for r in db.query(
+        "SELECT substr(received_at, 1, 13) AS h, COUNT(*) AS n FROM inbound WHERE received_at >= ? GROUP BY h", (since,)
+    ):
         if r["h"] in buckets:
             buckets[r["h"]]["received"] = r["n"]
-    for r in store.query("SELECT substr(finished_at, 1, 13) AS h, SUM(state = 'delivered') AS ok,"
-                         " SUM(state IN ('undeliverable', 'failed')) AS bad FROM messages WHERE finished_at >= ?"
-                         " GROUP BY h", (since,)):
+    for r in db.query(
+        "SELECT substr(finished_at, 1, 13) AS h, SUM(state = 'delivered') AS ok,"
+        " SUM(state IN ('undeliverable', 'failed')) AS bad FROM messages WHERE finished_at >= ?"
+        " GROUP BY h",
+        (since,),
+    ):
         if r["h"] in buckets:
             buckets[r["h"]]["delivered"] = r["ok"] or 0
             buckets[r["h"]]["failed"] = r["bad"] or 0
     return list(buckets.values())
 
 
-def keyword_hits(store: Store) -> list[dict[str, Any]]:
-    return store.query("SELECT keyword, aliases, hits, enabled, builtin, route, updated_at FROM keywords"
-                       " ORDER BY hits DESC, keyword")
+def keyword_hits(db: Db, since: str | None = None) -> dict[tuple[str, str], int]:
+    """Inbound messages per (word matched, action), built-in words and custom rules alike: the one
+    count of keyword use, read by the report, `smsgate keywords list` and the reports page."""
+    return {
+        (r["keyword"], r["action"]): r["n"]
+        for r in db.query(
+            "SELECT keyword, action, COUNT(*) AS n FROM inbound WHERE keyword IS NOT NULL"
+            " AND received_at >= COALESCE(?, '') GROUP BY keyword, action ORDER BY n DESC, keyword",
+            (since,),
+        )
+    }
 
 
-def answer_outcomes(store: Store, now: datetime, days: int = 30) -> dict[str, int]:
-    """Reminders that expected an answer (last `days`): confirmed / cancelled / reschedule / no answer."""
-    rows = store.query("SELECT COALESCE(outcome, 'no answer') AS o, COUNT(*) AS n FROM messages"
-                       " WHERE created_at >= ? AND expect IS NOT NULL AND (outcome IS NULL OR outcome NOT LIKE"
-                       " 'rating:%') GROUP BY o ORDER BY n DESC", (ts(now - timedelta(days=days)),))
+def keyword_rules(db: Db) -> list[dict[str, Any]]:
+    """The keyword rules with how often each was used (any of its words, from `keyword_hits`)."""
+    hits = keyword_hits(db)
+    rows = db.query("SELECT keyword, aliases, enabled, builtin, route, updated_at FROM keywords ORDER BY keyword")
+    for r in rows:
+        words = {r["keyword"], *json.loads(r["aliases"] or "[]")}
+        r["hits"] = sum(n for (word, _action), n in hits.items() if word in words)
+    rows.sort(key=lambda r: (-r["hits"], r["keyword"]))
+    return rows
+
+
+def answer_outcomes(db: Db, since: str | None = None) -> dict[str, int]:
+    """Messages that expected an answer, by the answer they got ('no answer' for none yet); ratings are
+    counted apart by `ratings`."""
+    rows = db.query(
+        "SELECT COALESCE(outcome, 'no answer') AS o, COUNT(*) AS n FROM messages"
+        " WHERE created_at >= COALESCE(?, '') AND expect IS NOT NULL AND (outcome IS NULL OR"
+        " outcome NOT LIKE 'rating:%') GROUP BY o ORDER BY n DESC, o",
+        (since,),
+    )
     return {r["o"]: r["n"] for r in rows}
 
 
-def ratings(store: Store, now: datetime, days: int = 30) -> dict[str, int]:
-    rows = store.query("SELECT substr(outcome, 8) AS r, COUNT(*) AS n FROM messages WHERE created_at >= ?"
-                       " AND expect IS NOT NULL AND outcome LIKE 'rating:%' GROUP BY r ORDER BY r",
-                       (ts(now - timedelta(days=days)),))
-    return {r["r"]: r["n"] for r in rows}
+def ratings(db: Db, since: str | None = None) -> dict[int, int]:
+    """Answers of the form `rating:N`, by N."""
+    rows = db.query(
+        "SELECT substr(outcome, 8) AS r, COUNT(*) AS n FROM messages WHERE created_at >= COALESCE(?, '')"
+        " AND expect IS NOT NULL AND outcome LIKE 'rating:%' GROUP BY r ORDER BY r",
+        (since,),
+    )
+    return {int(r["r"]): r["n"] for r in rows if str(r["r"]).isdigit()}
 
 
-def opt_outs_by_day(store: Store, now: datetime, days: int = 30) -> list[dict[str, Any]]:
-    return store.query("SELECT substr(at, 1, 10) AS day, COUNT(*) AS n FROM consent_events"
-                       " WHERE event = 'opt_out' AND at >= ? GROUP BY day ORDER BY day",
-                       (ts(now - timedelta(days=days)),))
+def consent_counts(db: Db, since: str | None = None) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT event, scope, source, COUNT(*) AS n FROM consent_events WHERE at >= COALESCE(?, '')"
+        " GROUP BY event, scope, source ORDER BY event, scope, source",
+        (since,),
+    )
 
 
-def failures_last_day(store: Store, now: datetime) -> int:
-    return int(store.query("SELECT COUNT(*) AS n FROM messages WHERE finished_at >= ? AND state IN"
-                           " ('failed', 'undeliverable')", (ts(now - timedelta(days=1)),))[0]["n"])
+def likely_opt_outs(db: Db, since: str | None = None) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT id, sender, received_at, body FROM inbound WHERE likely_opt_out = 1"
+        " AND received_at >= COALESCE(?, '') ORDER BY id DESC",
+        (since,),
+    )
 
 
-def totals(store: Store) -> dict[str, int]:
+def opt_outs_by_day(db: Db, now: datetime, days: int = 30) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT substr(at, 1, 10) AS day, COUNT(*) AS n FROM consent_events"
+        " WHERE event = 'opt_out' AND at >= ? GROUP BY day ORDER BY day",
+        (ts(now - timedelta(days=days)),),
+    )
+
+
+def totals(db: Db) -> dict[str, int]:
     """Lifetime counters for /metrics (from the modems table, so they are cheap)."""
-    row = store.query("SELECT COALESCE(SUM(sent_count), 0) AS sent, COALESCE(SUM(failed_count), 0) AS failed,"
-                      " COALESCE(SUM(received_count), 0) AS received FROM modems")[0]
+    row = db.query(
+        "SELECT COALESCE(SUM(sent_count), 0) AS sent, COALESCE(SUM(failed_count), 0) AS failed,"
+        " COALESCE(SUM(received_count), 0) AS received FROM modems"
+    )[0]
     return {k: int(v) for k, v in row.items()}
 
 
-def oldest_queued_age(store: Store, now: datetime) -> float | None:
+def oldest_queued_age(db: Db, now: datetime) -> float | None:
     """Seconds the oldest queued message has waited, or None when nothing waits."""
-    row = store.query("SELECT MIN(created_at) AS t FROM messages WHERE state = 'queued'")[0]["t"]
+    row = db.query("SELECT MIN(created_at) AS t FROM messages WHERE state = 'queued'")[0]["t"]
     return (now - parse_ts(row)).total_seconds() if row else None
-

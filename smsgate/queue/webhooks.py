@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .clock import ts
+from .db import Db
 from .errors import NotFound
-
-if TYPE_CHECKING:
-    from .store import Store
 
 
 @dataclass(frozen=True)
@@ -39,70 +37,70 @@ def _delivery(row: dict[str, Any]) -> WebhookDelivery:
                            row["next_attempt_at"], row["last_error"], row["created_at"], row["delivered_at"])
 
 
-class WebhooksMixin:
-    def add_webhook_delivery(self: Store, url: str, event: str, payload: dict[str, Any]) -> int:
-        now = self._now()
+class WebhookOutbox:
+    """The durable outbox of webhook deliveries: the one writer of its rows, and the feed it is filled from."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(self, url: str, event: str, payload: dict[str, Any]) -> int:
+        now = self.db.now()
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
-        cur = self._exec("INSERT INTO webhook_deliveries (url, event, payload, next_attempt_at, created_at)"
-                         " VALUES (?,?,?,?,?)", (url, event, text, now, now))
+        cur = self.db.execute("INSERT INTO webhook_deliveries (url, event, payload, next_attempt_at, created_at)"
+                              " VALUES (?,?,?,?,?)", (url, event, text, now, now))
         return int(cur.lastrowid or 0)
 
-    def claim_webhook_deliveries(self: Store, *, limit: int = 20, lease_seconds: float = 60.0
-                                 ) -> list[WebhookDelivery]:
+    def claim(self, *, limit: int = 20, lease_seconds: float = 60.0
+              ) -> list[WebhookDelivery]:
         """Due pending deliveries, leased for `lease_seconds` (their next attempt is moved past the lease)."""
-        now = self.clock()
+        now = self.db.clock()
         until = ts(now + timedelta(seconds=lease_seconds))
-        with self.transaction():
-            rows = self._all("SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
-                             " ORDER BY next_attempt_at, id LIMIT ?", (ts(now), limit))
-            self._conn.executemany("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
-                                   ((until, r["id"]) for r in rows))
+        with self.db.transaction():
+            rows = self.db.all("SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
+                               " ORDER BY next_attempt_at, id LIMIT ?", (ts(now), limit))
+            self.db.executemany("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
+                                ((until, r["id"]) for r in rows))
         return [_delivery(r) for r in rows]
 
-    def webhook_delivered(self: Store, delivery_id: int) -> None:
-        self._exec("UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?,"
-                   " last_error = NULL WHERE id = ?", (self._now(), delivery_id))
+    def delivered(self, delivery_id: int) -> None:
+        self.db.execute("UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?,"
+                        " last_error = NULL WHERE id = ?", (self.db.now(), delivery_id))
 
-    def webhook_attempt_failed(self: Store, delivery_id: int, error: str, *, retry_at: datetime | None) -> None:
+    def attempt_failed(self, delivery_id: int, error: str, *, retry_at: datetime | None) -> None:
         """Note a failed attempt; retry at `retry_at`, or give up (state `failed`) when it is None."""
         if retry_at is None:
-            self._exec("UPDATE webhook_deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?"
-                       " WHERE id = ?", (error, delivery_id))
+            self.db.execute("UPDATE webhook_deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?"
+                            " WHERE id = ?", (error, delivery_id))
         else:
-            self._exec("UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-                       " WHERE id = ?", (error, ts(retry_at), delivery_id))
+            self.db.execute("UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                            " WHERE id = ?", (error, ts(retry_at), delivery_id))
 
-    def get_webhook_delivery(self: Store, delivery_id: int) -> WebhookDelivery:
-        row = self._one("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+    def get(self, delivery_id: int) -> WebhookDelivery:
+        row = self.db.one("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,))
         if row is None:
             raise NotFound(f"no webhook delivery #{delivery_id}")
         return _delivery(row)
 
-    def list_webhook_deliveries(self: Store, *, state: str | None = None, limit: int = 100) -> list[WebhookDelivery]:
-        where, params = ("WHERE state = ?", [state]) if state else ("", [])
-        return [_delivery(r) for r in self._all(
-            f"SELECT * FROM webhook_deliveries {where} ORDER BY id DESC LIMIT ?", (*params, limit))]
-
-    def webhook_counts(self: Store) -> dict[str, int]:
-        return {r["state"]: r["n"] for r in self._all(
+    def counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in self.db.all(
             "SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state")}
 
     # -- the event feed: state changes (audit log) and received messages, read once each via a cursor --------
-    def events_after(self: Store, audit_id: int, inbound_id: int, *, limit: int = 500
+    def events_after(self, audit_id: int, inbound_id: int, *, limit: int = 500
                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Message state/outcome audit entries and inbound rows newer than the given ids, oldest first."""
-        audit = self._all(
+        audit = self.db.all(
             "SELECT id, at, actor, action, subject_id, detail FROM audit_log WHERE id > ? AND action LIKE 'message.%'"
             " ORDER BY id LIMIT ?", (audit_id, limit))
-        inbound = self._all(
+        inbound = self.db.all(
             "SELECT i.id, i.sender, i.body, i.received_at, i.sent_at, i.keyword, i.action, i.decode_error,"
             " i.conversation_id, i.in_reply_to, m.name AS modem FROM inbound i LEFT JOIN modems m ON m.id = i.modem_id"
             " WHERE i.id > ? ORDER BY i.id LIMIT ?", (inbound_id, limit))
         return audit, inbound
 
-    def event_heads(self: Store) -> tuple[int, int]:
+    def event_heads(self) -> tuple[int, int]:
         """The newest audit and inbound ids (where a new feed starts: webhooks are not sent for the past)."""
-        a = self._one("SELECT COALESCE(MAX(id), 0) AS n FROM audit_log")
-        i = self._one("SELECT COALESCE(MAX(id), 0) AS n FROM inbound")
+        a = self.db.one("SELECT COALESCE(MAX(id), 0) AS n FROM audit_log")
+        i = self.db.one("SELECT COALESCE(MAX(id), 0) AS n FROM inbound")
         return int(a["n"] if a else 0), int(i["n"] if i else 0)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
-from smsgate.queue import MessageRejected, NotFound, State, views
+from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
+from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, SendPolicy, State, views
 
-from .app import get_store, json_error, smsgate_config
 from .auth import actor, api_auth
+from .context import ApiError, get_store, smsgate_config
 from .snapshot import status_snapshot
 
 bp = Blueprint("api", __name__)
@@ -31,39 +33,33 @@ MAX_KEY_LENGTH = 200
 MAX_TEXT_CHARS = 5000
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _bad(exc: BadRequest) -> Response:
-    return json_error(400, "bad_request", str(exc), **({"field": exc.field} if exc.field else {}))
+def _bad(message: str, field: str | None = None) -> ApiError:
+    return ApiError(400, "bad_request", message, field)
 
 
 def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object such as {\"to\": \"+15551234567\", \"text\": \"...\"}")
+        raise _bad("the body must be a JSON object such as {\"to\": \"+15551234567\", \"text\": \"...\"}")
     unknown = sorted(set(body) - MESSAGE_FIELDS)
     if unknown:
-        raise BadRequest(f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(MESSAGE_FIELDS))}",
-                         unknown[0])
+        raise _bad(f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(MESSAGE_FIELDS))}",
+                   unknown[0])
     for name in ("to", "text"):
         if name not in body:
-            raise BadRequest(f"{name!r} is required", name)
+            raise _bad(f"{name!r} is required", name)
         if not isinstance(body[name], str):
-            raise BadRequest(f"{name!r} must be a string", name)
+            raise _bad(f"{name!r} must be a string", name)
     if len(body["text"]) > MAX_TEXT_CHARS:
-        raise BadRequest(f"'text' has {len(body['text'])} characters; the limit is {MAX_TEXT_CHARS}", "text")
+        raise _bad(f"'text' has {len(body['text'])} characters; the limit is {MAX_TEXT_CHARS}", "text")
     kind = body.get("kind")
     if kind is not None and kind not in API_KINDS:
-        raise BadRequest(f"'kind' must be one of {', '.join(API_KINDS)}", "kind")
+        raise _bad(f"'kind' must be one of {', '.join(API_KINDS)}", "kind")
     priority = body.get("priority")
     if priority is not None:
-        if isinstance(priority, bool) or priority not in PRIORITY_KINDS:
-            raise BadRequest("'priority' must be 'transactional' (or 1) or 'bulk' (or 2)", "priority")
+        if isinstance(priority, bool) or not isinstance(priority, str | int) or priority not in PRIORITY_KINDS:
+            raise _bad("'priority' must be 'transactional' (or 1) or 'bulk' (or 2)", "priority")
         if kind is not None and kind != PRIORITY_KINDS[priority] and kind != "marketing":
-            raise BadRequest(f"'priority' {priority!r} contradicts 'kind' {kind!r}; send one of them", "priority")
+            raise _bad(f"'priority' {priority!r} contradicts 'kind' {kind!r}; send one of them", "priority")
         kind = kind or PRIORITY_KINDS[priority]
     not_before = None
     if body.get("not_before") is not None:
@@ -73,48 +69,56 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
         except ValueError:
             not_before = None
         if not_before is None or not_before.tzinfo is None:
-            raise BadRequest("'not_before' must be an ISO-8601 time with a UTC offset, e.g. "
-                             "2026-11-22T09:30:00-05:00", "not_before")
+            raise _bad("'not_before' must be an ISO-8601 time with a UTC offset, e.g. "
+                       "2026-11-22T09:30:00-05:00", "not_before")
         not_before = not_before.astimezone(UTC)
-    expect = _word_map(body.get("expect"), "expect")
-    if body.get("expect") == "rating":
-        expect = {str(i): f"rating:{i}" for i in range(1, 6)}
-    follow_up = _word_map(body.get("follow_up"), "follow_up")
+    expect = _answers(body, "expect", parse_expect)
+    follow_up = _answers(body, "follow_up", _parse_follow_up)
     key = body.get("idempotency_key")
     if key is not None and not isinstance(key, str):
-        raise BadRequest("'idempotency_key' must be a string", "idempotency_key")
+        raise _bad("'idempotency_key' must be a string", "idempotency_key")
     if key is not None and header_key is not None and key != header_key:
-        raise BadRequest("the Idempotency-Key header and the idempotency_key field differ; send one",
-                         "idempotency_key")
+        raise _bad("the Idempotency-Key header and the idempotency_key field differ; send one",
+                   "idempotency_key")
     key = key or header_key
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
-        raise BadRequest(f"the idempotency key must have 1-{MAX_KEY_LENGTH} characters", "idempotency_key")
+        raise _bad(f"the idempotency key must have 1-{MAX_KEY_LENGTH} characters", "idempotency_key")
     return {"to": body["to"], "text": body["text"], "kind": kind or "transactional", "not_before": not_before,
             "expect": expect, "follow_up": follow_up, "idempotency_key": key}
 
 
-def _word_map(value: Any, name: str) -> dict[str, str] | None:
-    if value is None or (value == "rating" and name == "expect"):
+def _answers(body: dict[str, Any], name: str,
+             parse: Callable[[str | dict[str, str]], dict[str, str] | None]) -> dict[str, str] | None:
+    """`expect` or `follow_up`: a wrong type is a 400, a map that cannot be stored (an empty or repeated
+    word, an empty value) a 422, like any other message the queue refuses."""
+    value = body.get(name)
+    if value is None:
         return None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise BadRequest(f"{name!r} must be an object of word -> text, e.g. {{\"YES\": \"confirmed\"}}"
-                         + (" or \"rating\"" if name == "expect" else ""), name)
-    return {k.strip().upper(): v for k, v in value.items()}
+    rating = name == "expect" and value == "rating"
+    if not rating and (not isinstance(value, dict)
+                       or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+        raise _bad(f"{name!r} must be an object of word -> text, e.g. {{\"YES\": \"confirmed\"}}"
+                   + (" or \"rating\"" if name == "expect" else ""), name)
+    try:
+        return parse(value)
+    except WordMapError as exc:
+        raise ApiError(422, "rejected", f"{name!r}: {exc}", name) from None
+
+
+def _parse_follow_up(value: str | dict[str, str]) -> dict[str, str] | None:
+    return parse_word_map(value, what="reply", example='{"YES": "See you then!"}') or None
 
 
 @bp.route("/api/v1/messages", methods=["POST"])
 @api_auth("send")
 def send_message() -> Any:
     if not request.is_json:
-        return json_error(415, "unsupported_media_type", "Send the message as JSON with "
-                                                         "`Content-Type: application/json`.")
+        raise ApiError(415, "unsupported_media_type", "Send the message as JSON with "
+                                                      "`Content-Type: application/json`.")
     body = request.get_json(silent=True)
     if body is None:
-        return json_error(400, "bad_json", "The body is not valid JSON.")
-    try:
-        fields = _parse_message(body, request.headers.get("Idempotency-Key"))
-    except BadRequest as exc:
-        return _bad(exc)
+        raise ApiError(400, "bad_json", "The body is not valid JSON.")
+    fields = _parse_message(body, request.headers.get("Idempotency-Key"))
     cfg = smsgate_config()
     store = get_store()
     who = actor()
@@ -123,24 +127,20 @@ def send_message() -> Any:
         # The count and the insert share one write transaction, so parallel requests cannot all pass
         # the limit before any of them is stored.
         with store.transaction():
-            if limited and store.sends_since(who, 60) >= cfg.web.api_sends_per_minute:
-                response = json_error(429, "rate_limited", f"This token may queue {cfg.web.api_sends_per_minute} "
-                                      "messages a minute (web.api_sends_per_minute); retry later.")
-                response.headers["Retry-After"] = "60"
-                return response
-            result = store.enqueue(
+            if limited and store.outbox.sends_since(who, 60) >= cfg.web.api_sends_per_minute:
+                raise ApiError(429, "rate_limited", f"This token may queue {cfg.web.api_sends_per_minute} "
+                               "messages a minute (web.api_sends_per_minute); retry later.",
+                               headers={"Retry-After": "60"})
+            result = store.outbox.enqueue(
                 fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
                 idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
-                created_by=who, source="api", max_parts=cfg.sending.max_parts,
-                max_attempts=cfg.sending.max_attempts,
-                footer=cfg.compliance.first_message_footer if fields["kind"] != "reply" else None)
+                created_by=who, source="api", policy=SendPolicy.from_config(cfg, fields["kind"]))
+    except IdempotencyConflict as exc:
+        raise ApiError(409, "idempotency_conflict", str(exc)) from None
     except MessageRejected as exc:
-        text = str(exc)
-        if "idempotency key" in text:
-            return json_error(409, "idempotency_conflict", text)
-        return json_error(422, "rejected", text)
+        raise ApiError(422, "rejected", str(exc)) from None
     cost = preview(fields["text"])
-    msg = store.get_message(result.id)
+    msg = store.outbox.get(result.id)
     payload = {
         "id": result.id,
         "created": result.created,
@@ -174,20 +174,20 @@ def _message_json(msg: Any, history: list[dict[str, Any]] | None = None) -> dict
     return out
 
 
-@bp.route("/api/v1/messages/<int:message_id>")
+@bp.route("/api/v1/messages/<id:message_id>")
 @api_auth("read_own")
 def get_message(message_id: int) -> Any:
     store = get_store()
     with store.read_snapshot():
         try:
-            msg = store.get_message(message_id)
+            msg = store.outbox.get(message_id)
         except NotFound:
-            return json_error(404, "not_found", f"There is no message #{message_id}.")
-        history = store.state_history(message_id)
+            raise ApiError(404, "not_found", f"There is no message #{message_id}.") from None
+        history = store.outbox.history(message_id)
     token = g.get("token")
     if token is not None and token.scope == "send" and msg.created_by != actor():
         # A send-only token may follow its own messages, not read everyone's.
-        return json_error(404, "not_found", f"There is no message #{message_id} queued with this token.")
+        raise ApiError(404, "not_found", f"There is no message #{message_id} queued with this token.")
     return jsonify(_message_json(msg, history))
 
 
@@ -196,49 +196,36 @@ def get_message(message_id: int) -> Any:
 def list_messages() -> Any:
     state = request.args.get("state") or None
     if state is not None and state not in {s.value for s in State}:
-        return json_error(400, "bad_request", f"unknown state {state!r}; use one of "
-                                              f"{', '.join(s.value for s in State)}", field="state")
-    page = _page()
-    if isinstance(page, Response):
-        return page
-    limit, offset = page
-    msgs = get_store().list_messages(state=state, limit=limit, offset=offset)
+        raise _bad(f"unknown state {state!r}; use one of {', '.join(s.value for s in State)}", "state")
+    limit, offset = _page()
+    msgs = get_store().outbox.recent(state=state, limit=limit, offset=offset)
     return jsonify({"messages": [_message_json(m) for m in msgs], "limit": limit, "offset": offset})
 
 
-def _page() -> tuple[int, int] | Response:
-    """`limit` and `offset` of a list endpoint, or the 400 that says which one is wrong."""
-    limit = _int_arg("limit", 50, 1, 500)
-    if isinstance(limit, Response):
-        return limit
-    offset = _int_arg("offset", 0, 0, 10**9)
-    if isinstance(offset, Response):
-        return offset
-    return limit, offset
+def _page() -> tuple[int, int]:
+    """`limit` and `offset` of a list endpoint; a 400 names the one that is wrong."""
+    return _int_arg("limit", 50, 1, 500), _int_arg("offset", 0, 0, 10**9)
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int | Response:
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
     if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
-        return json_error(400, "bad_request", f"{name!r} must be a whole number from {low} to {high}")
+        raise _bad(f"{name!r} must be a whole number from {low} to {high}", name)
     return int(raw)
 
 
 @bp.route("/api/v1/conversations")
 @api_auth("read")
 def conversations() -> Any:
-    page = _page()
-    if isinstance(page, Response):
-        return page
-    limit, offset = page
+    limit, offset = _page()
     status = request.args.get("status") or None
     if status not in (None, "open", "done"):
-        return json_error(400, "bad_request", "'status' must be open or done")
-    rows = get_store().list_conversations(status=status, team=request.args.get("team") or None,
-                                          unread_only=request.args.get("unread") in ("1", "true"),
-                                          limit=limit, offset=offset)
+        raise _bad("'status' must be open or done", "status")
+    rows = get_store().conversations.threads(status=status, team=request.args.get("team") or None,
+                                             unread_only=request.args.get("unread") in ("1", "true"),
+                                             limit=limit, offset=offset)
     keep = ("id", "number", "name", "modem_id", "modem_name", "status", "team", "assigned_to", "unread",
             "likely_opt_out", "last_message_at", "created_at")
     return jsonify({"conversations": [{k: r.get(k) for k in keep} for r in rows], "limit": limit,
@@ -303,7 +290,7 @@ def metrics() -> Any:
 
     metric("smsgate_daemon_up", "gauge", "1 if the daemon heartbeat is fresh.",
            [({}, 1 if report["daemon"]["running"] else 0)])
-    counts = store.queue_counts()  # every state, finished ones too: counters for rate() over time
+    counts = store.outbox.queue_counts()  # every state, finished ones too: counters for rate() over time
     metric("smsgate_messages", "gauge", "Outbound messages by state and priority.",
            [({"state": s, "priority": p}, n) for s, by in sorted(counts.items()) for p, n in sorted(by.items())])
     metric("smsgate_oldest_queued_seconds", "gauge", "Age of the oldest queued message.",
@@ -319,7 +306,7 @@ def metrics() -> Any:
                [({"modem": m["name"]}, m[key]) for m in mods])
     metric("smsgate_alerts_open", "gauge", "Open operator alerts.", [({}, len(report["alerts"]))])
     metric("smsgate_webhook_deliveries", "gauge", "Webhook deliveries by state.",
-           [({"state": s}, n) for s, n in sorted(store.webhook_counts().items())])
+           [({"state": s}, n) for s, n in sorted(store.webhooks.counts().items())])
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 

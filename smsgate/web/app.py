@@ -1,7 +1,8 @@
 """The Flask application factory: configuration in, app out, no module-level state.
 
-Each request opens its own `Store` (cached on `g`, closed at teardown): the database file is the only
-thing the web app shares with the daemon and the CLI.
+Each request opens its own `Store` (`context.get_store`, closed at teardown): the database file is the
+only thing the web app shares with the daemon and the CLI. This module only builds the app; what request
+handlers use lives in `context.py`, so the blueprints never import this module back.
 """
 
 from __future__ import annotations
@@ -9,21 +10,21 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
-from smsgate.config import Config
+from smsgate.config import Config, ConfigError
 from smsgate.queue import Store
 
-log = logging.getLogger(__name__)
+from . import api, auth, context, pages, snapshot
+from .context import StoreFactory, json_error, wants_json
 
-StoreFactory = Callable[[Config], Store]
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -38,17 +39,23 @@ SECURITY_HEADERS = {
 }
 
 
+class RowId(IntegerConverter):
+    """`<id:name>` in a route: a database row id. A number larger than SQLite's INTEGER is no row, so it
+    answers 404 like any other missing id instead of overflowing in the query (a 500)."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, max=2**63 - 1)
+
+
 def default_store_factory(config: Config) -> Store:
-    return Store.open(config.database_path, default_region=config.clinic.region or None, migrate=False)
+    return Store.for_config(config, migrate=False)
 
 
 def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> Flask:
     """Build the web app for `config`. `store_factory` opens one `Store` per request (tests may pass theirs)."""
-    from . import api, auth, pages, snapshot
-
     app = Flask(__name__)
     # Migrate once at start-up, so requests can open the database without checking migrations.
-    Store.open(config.database_path, default_region=config.clinic.region or None).close()
+    Store.for_config(config).close()
     app.config.update(
         SECRET_KEY=_secret_key(config),
         SESSION_COOKIE_NAME="smsgate_session",
@@ -59,10 +66,8 @@ def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> 
         MAX_CONTENT_LENGTH=256 * 1024,
         JSON_SORT_KEYS=False,
     )
-    app.extensions["smsgate"] = {
-        "config": config,
-        "store_factory": store_factory or default_store_factory,
-    }
+    context.init_app(app, config, store_factory or default_store_factory)
+    app.url_map.converters["id"] = RowId
     app.jinja_env.autoescape = True
     snapshot.init_app(app)
     app.register_blueprint(auth.bp)
@@ -71,27 +76,9 @@ def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> 
     app.before_request(auth.load_identity)
     app.before_request(auth.check_csrf)
     app.after_request(_security_headers)
-    app.teardown_appcontext(_close_store)
     app.register_error_handler(HTTPException, _http_error)
     pages.register_filters(app)
     return app
-
-
-def smsgate_config() -> Config:
-    return current_app.extensions["smsgate"]["config"]  # type: ignore[no-any-return]
-
-
-def get_store() -> Store:
-    """This request's `Store`, opened on first use."""
-    if "store" not in g:
-        g.store = current_app.extensions["smsgate"]["store_factory"](smsgate_config())
-    return g.store  # type: ignore[no-any-return]
-
-
-def _close_store(_exc: BaseException | None) -> None:
-    store = g.pop("store", None)
-    if store is not None:
-        store.close()
 
 
 def _secret_key(config: Config) -> bytes:
@@ -114,8 +101,6 @@ def _secret_key(config: Config) -> bytes:
         log.info("created the web secret key file %s", path)
     key = path.read_text(encoding="utf-8").strip()
     if len(key) < 32:
-        from smsgate.config import ConfigError
-
         raise ConfigError(f"{path} (web.secret_key_file) holds fewer than 32 characters; put a long random key")
     return key.encode()
 
@@ -129,21 +114,9 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/metrics"
-
-
-def json_error(status: int, error: str, message: str, **extra: Any) -> Response:
-    response = jsonify({"error": error, "message": message, **extra})
-    response.status_code = status
-    return response
-
-
 def _http_error(exc: HTTPException) -> Response:
     if wants_json():
         return json_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
                           exc.description or exc.name or "error")
-    from flask import render_template
-
     body = render_template("error.html", code=exc.code, name=exc.name, description=exc.description)
     return Response(body, status=exc.code or 500, mimetype="text/html")

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from smsgate.queue.accounts import TOKEN_PREFIX
 
-from .app import get_store, json_error, smsgate_config, wants_json
+from .context import ApiError, get_store, smsgate_config, wants_json
 
 log = logging.getLogger(__name__)
 
@@ -62,39 +62,38 @@ def csrf_token() -> str:
     return str(token)
 
 
-def load_identity() -> Response | None:
+def load_identity() -> None:
     """Runs before every request: refuse credentials in the URL, then find the session or token."""
     g.user = None
     g.token = None
     for name, value in request.args.items(multi=True):
         if name.lower() in CREDENTIAL_PARAMS or value.startswith(TOKEN_PREFIX):
-            return json_error(400, "credentials_in_url",
-                              "Credentials are never accepted in the URL (they end up in logs). Send the "
-                              "token in the header `Authorization: Bearer <token>` and remove it from the "
-                              "query string.")
+            raise ApiError(400, "credentials_in_url",
+                           "Credentials are never accepted in the URL (they end up in logs). Send the "
+                           "token in the header `Authorization: Bearer <token>` and remove it from the "
+                           "query string.")
     if request.endpoint == "static":
-        return None
+        return
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            return json_error(401, "bad_authorization", "Use `Authorization: Bearer <token>`.")
-        token = get_store().token_for_secret(secret.strip())
+            raise ApiError(401, "bad_authorization", "Use `Authorization: Bearer <token>`.")
+        token = get_store().accounts.token_for_secret(secret.strip())
         if token is None:
-            return json_error(401, "invalid_token", "The token is unknown or was revoked; ask an admin for "
-                                                    "a new one (`smsgate tokens create`).")
+            raise ApiError(401, "invalid_token", "The token is unknown or was revoked; ask an admin for "
+                                                 "a new one (`smsgate tokens create`).")
         g.token = token
-        return None
+        return
     sid = session.get("sid")
     if sid:
         cfg = smsgate_config().web
-        web_session = get_store().get_session(sid, idle_seconds=cfg.idle_logout_minutes * 60)
+        web_session = get_store().accounts.get_session(sid, idle_seconds=cfg.idle_logout_minutes * 60)
         if web_session is None:
             session.pop("sid", None)
             g.session_expired = True
         else:
             g.user = web_session.user
-    return None
 
 
 def check_csrf() -> Response | None:
@@ -120,8 +119,8 @@ def check_csrf() -> Response | None:
 def _csrf_refused(why: str) -> Response:
     log.warning("refused %s %s: %s", request.method, request.path, why)
     if wants_json():
-        return json_error(403, "csrf", f"Refused: {why}. API clients authenticate with "
-                                       "`Authorization: Bearer <token>`.")
+        raise ApiError(403, "csrf", f"Refused: {why}. API clients authenticate with "
+                                    "`Authorization: Bearer <token>`.")
     return Response(render_template("error.html", code=403, name="Forbidden",
                                     description=f"Refused: {why}. Reload the page and try again."),
                     status=403, mimetype="text/html")
@@ -168,31 +167,31 @@ def login() -> Any:
     cfg = smsgate_config().web
     store = get_store()
     addr = remote_addr()
-    by_user, by_addr = store.failed_logins(username=username, remote_addr=addr, seconds=60)
+    by_user, by_addr = store.accounts.failed_logins(username=username, remote_addr=addr, seconds=60)
     limit = cfg.login_attempts_per_minute
     if by_user >= limit or by_addr >= limit * 3:
         with store.transaction():
-            store.record_login_attempt(username, addr, ok=False)
-            store.audit(f"web:{username}", "login.throttled", "user", None, {"remote_addr": addr})
+            store.accounts.record_login_attempt(username, addr, ok=False)
+            store.audit.record(f"web:{username}", "login.throttled", "user", None, {"remote_addr": addr})
         log.warning("login throttled for user %r from %s", username, addr)
         response = Response(render_template("login.html", next=request.form.get("next", ""),
                                             error="Too many failed attempts. Wait a minute and try again."),
                             status=429, mimetype="text/html")
         response.headers["Retry-After"] = "60"
         return response
-    user = store.check_password(username, password)
+    user = store.accounts.check_password(username, password)
     if user is None:
         with store.transaction():
-            store.record_login_attempt(username, addr, ok=False)
-            store.audit(f"web:{username}", "login.failed", "user", None, {"remote_addr": addr})
+            store.accounts.record_login_attempt(username, addr, ok=False)
+            store.audit.record(f"web:{username}", "login.failed", "user", None, {"remote_addr": addr})
         return Response(render_template("login.html", next=request.form.get("next", ""),
                                         error="Wrong user name or password."), status=401, mimetype="text/html")
-    store.record_login_attempt(username, addr, ok=True)
+    store.accounts.record_login_attempt(username, addr, ok=True)
     previous = session.get("sid")
     if previous:
         # Logging in over a live session (another user at the same browser) ends that one on the server.
-        store.end_session(previous, actor=actor())
-    sid = store.start_session(user, addr)
+        store.accounts.end_session(previous, actor=actor())
+    sid = store.accounts.start_session(user, addr)
     # A new session: nothing from before the login (including its CSRF token) survives.
     session.clear()
     session["sid"] = sid
@@ -205,7 +204,7 @@ def login() -> Any:
 def logout() -> Any:
     sid = session.get("sid")
     if sid:
-        get_store().end_session(sid, actor=actor())
+        get_store().accounts.end_session(sid, actor=actor())
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
@@ -220,18 +219,17 @@ def api_auth(scope: str) -> Callable[[F], F]:
             token, user = g.get("token"), g.get("user")
             if token is not None:
                 if token.scope not in TOKEN_SCOPES_FOR[scope]:
-                    return json_error(403, "scope", f"This token has scope {token.scope!r}; this call needs "
-                                                    f"{' or '.join(TOKEN_SCOPES_FOR[scope])}.")
+                    raise ApiError(403, "scope", f"This token has scope {token.scope!r}; this call needs "
+                                                 f"{' or '.join(TOKEN_SCOPES_FOR[scope])}.")
                 return view(*args, **kwargs)
             if user is not None:
                 needed = {"read": "viewer", "read_own": "viewer", "send": "staff", "admin": "admin"}[scope]
                 if ROLE_RANK[user.role] < ROLE_RANK[needed]:
-                    return json_error(403, "role", f"This needs the {needed} role; you are {user.role}.")
+                    raise ApiError(403, "role", f"This needs the {needed} role; you are {user.role}.")
                 return view(*args, **kwargs)
-            response = json_error(401, "unauthorized", "Send `Authorization: Bearer <token>` "
-                                                       "(create one with `smsgate tokens create`).")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="smsgate"'
-            return response
+            raise ApiError(401, "unauthorized", "Send `Authorization: Bearer <token>` "
+                                                "(create one with `smsgate tokens create`).",
+                           headers={"WWW-Authenticate": 'Bearer realm="smsgate"'})
 
         return wrapped  # type: ignore[return-value]  # functools.wraps keeps the view's signature, F
 

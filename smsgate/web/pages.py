@@ -1,29 +1,30 @@
 """The staff pages: status, shared inbox, outbox, reports, exports and the audit log.
 
 SMS text is attacker input: it only ever reaches a template as a variable (autoescaped), and CSV cells
-go through `csv_cell`; nothing here marks text safe or renders text as a template.
+go through `smsgate.spreadsheet`; nothing here marks text safe or renders text as a template.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from smsgate.numbers import InvalidNumber, normalize
-from smsgate.queue import IllegalTransition, MessageRejected, NotFound, views
-from smsgate.status import PRIORITY_NAMES
+from smsgate.queue import IllegalTransition, MessageRejected, NotFound, SendPolicy, views
+from smsgate.queue.clock import ts
+from smsgate.queue.records import PRIORITY_NAMES
+from smsgate.spreadsheet import write_csv
 
-from .app import get_store, smsgate_config
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
+from .context import get_store, smsgate_config
 from .snapshot import status_snapshot
-from .words import STATE_WORDS, age, csv_cell, duration, failure_in_words
+from .words import STATE_WORDS, age, duration, failure_in_words
 
 bp = Blueprint("pages", __name__)
 
@@ -44,9 +45,12 @@ def register_filters(app: Flask) -> None:
         return {"current_user": g.get("user"), "clinic_name": smsgate_config().clinic.name}
 
 
+MAX_PAGE = 10**6  # keeps (page - 1) * PAGE_SIZE inside what SQLite takes as an OFFSET
+
+
 def _page() -> int:
     try:
-        return max(int(request.args.get("page", "1")), 1)
+        return min(max(int(request.args.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         return 1
 
@@ -89,87 +93,87 @@ def inbox() -> Any:
     show = request.args.get("show", "open")
     team = request.args.get("team") or None
     page = _page()
-    rows = store.list_conversations(
+    rows = store.conversations.threads(
         status=None if show in ("all", "unread") else ("done" if show == "done" else "open"),
         team=team, unread_only=show == "unread", limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     for r in rows:
-        r["opted_out"] = store.consent_status(r["number"]).opted_out
+        r["opted_out"] = store.consent.status(r["number"]).opted_out
     return render_template("inbox.html", conversations=rows, show=show, team=team or "", teams=views.teams(store),
                            page=page, more=more)
 
 
 def _conversation_or_404(conversation_id: int) -> dict[str, Any]:
     try:
-        return get_store().get_conversation(conversation_id)
+        return get_store().conversations.get(conversation_id)
     except NotFound:
         abort(404, f"There is no conversation #{conversation_id}.")
 
 
-@bp.route("/inbox/<int:conversation_id>")
+@bp.route("/inbox/<id:conversation_id>")
 @login_required()
 def conversation(conversation_id: int, *, reply_text: str = "", error: str | None = None, status: int = 200) -> Any:
     store = get_store()
     conv = _conversation_or_404(conversation_id)
     if conv["unread"] and g.user.role != "viewer":
-        store.update_conversation(conversation_id, actor=actor(), unread=0)
-    history = store.conversation_history(conversation_id)
-    consent = store.consent_status(conv["number"])
+        store.conversations.update(conversation_id, actor=actor(), unread=0)
+    history = store.conversations.history(conversation_id)
+    consent = store.consent.status(conv["number"])
     flagged = views.likely_opt_out_messages(store, conversation_id) if conv["likely_opt_out"] else []
-    users = [u.username for u in store.list_users() if not u.disabled]
+    users = [u.username for u in store.accounts.list_users() if not u.disabled]
     body = render_template("conversation.html", conv=conv, history=history, consent=consent, flagged=flagged,
                            users=users, teams=views.teams(store), reply_text=reply_text, error=error,
                            max_parts=smsgate_config().sending.max_parts)
     return Response(body, status=status, mimetype="text/html")
 
 
-@bp.route("/inbox/<int:conversation_id>/reply", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/reply", methods=["POST"])
 @login_required("staff")
 def reply(conversation_id: int) -> Any:
     store = get_store()
     conv = _conversation_or_404(conversation_id)
     text = request.form.get("text", "")
-    if store.consent_status(conv["number"]).opted_out:
+    if store.consent.status(conv["number"]).opted_out:
         return conversation(conversation_id, reply_text=text, status=409,
                             error="This number has opted out; nothing was sent. Only the patient can opt back "
                                   "in (by texting START).")
     try:
-        result = store.enqueue(
+        result = store.outbox.enqueue(
             conv["number"], text, kind="reply", required_modem_id=conv["modem_id"] or None,
             in_reply_to=views.last_inbound_id(store, conversation_id), created_by=actor(), source="web",
-            max_parts=smsgate_config().sending.max_parts, max_attempts=smsgate_config().sending.max_attempts)
+            policy=SendPolicy.from_config(smsgate_config(), "reply"))
     except MessageRejected as exc:
         return conversation(conversation_id, reply_text=text, status=422, error=f"Not sent: {exc}")
     flash(f"Reply queued as message #{result.id} ({result.parts} part{'s' if result.parts != 1 else ''}).", "ok")
     return redirect(url_for("pages.conversation", conversation_id=conversation_id))
 
 
-@bp.route("/inbox/<int:conversation_id>/assign", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/assign", methods=["POST"])
 @login_required("staff")
 def assign(conversation_id: int) -> Any:
     _conversation_or_404(conversation_id)
     assigned_to = request.form.get("assigned_to", "").strip()[:64] or None
     team = request.form.get("team", "").strip()[:64] or None
-    get_store().update_conversation(conversation_id, actor=actor(), assigned_to=assigned_to, team=team)
+    get_store().conversations.update(conversation_id, actor=actor(), assigned_to=assigned_to, team=team)
     flash("Assignment saved.", "ok")
     return redirect(url_for("pages.conversation", conversation_id=conversation_id))
 
 
-@bp.route("/inbox/<int:conversation_id>/done", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/done", methods=["POST"])
 @login_required("staff")
 def mark_done(conversation_id: int) -> Any:
     _conversation_or_404(conversation_id)
     reopen = request.form.get("reopen") == "1"
-    get_store().update_conversation(conversation_id, actor=actor(), status="open" if reopen else "done",
-                                    **({} if reopen else {"unread": 0}))
+    get_store().conversations.update(conversation_id, actor=actor(), status="open" if reopen else "done",
+                                     **({} if reopen else {"unread": 0}))
     flash("Conversation reopened." if reopen else "Conversation marked done.", "ok")
     if reopen:
         return redirect(url_for("pages.conversation", conversation_id=conversation_id))
     return redirect(url_for("pages.inbox"))
 
 
-@bp.route("/inbox/<int:conversation_id>/opt-out", methods=["POST"])
+@bp.route("/inbox/<id:conversation_id>/opt-out", methods=["POST"])
 @login_required("staff")
 def likely_opt_out(conversation_id: int) -> Any:
     """Confirm (write an opt-out to the consent ledger) or dismiss a "likely opt-out" flag."""
@@ -179,16 +183,16 @@ def likely_opt_out(conversation_id: int) -> Any:
     if decision == "confirm":
         flagged = views.likely_opt_out_messages(store, conversation_id)
         with store.transaction():
-            store.record_consent(conv["number"], "opt_out", source="web", actor=actor(),
+            store.consent.record(conv["number"], "opt_out", source="web", actor=actor(),
                                  evidence=f"staff confirmed a likely opt-out in conversation #{conversation_id}",
                                  inbound_id=flagged[0]["id"] if flagged else None)
-            store.update_conversation(conversation_id, actor=actor(), likely_opt_out=0)
+            store.conversations.update(conversation_id, actor=actor(), likely_opt_out=0)
         flash("Opt-out recorded: no more messages will be sent to this number.", "ok")
     elif decision == "dismiss":
         with store.transaction():
-            store.update_conversation(conversation_id, actor=actor(), likely_opt_out=0)
-            store.audit(actor(), "consent.likely_opt_out_dismissed", "conversation", conversation_id,
-                        {"number": conv["number"]})
+            store.conversations.update(conversation_id, actor=actor(), likely_opt_out=0)
+            store.audit.record(actor(), "consent.likely_opt_out_dismissed", "conversation", conversation_id,
+                               {"number": conv["number"]})
         flash("Flag dismissed: the number stays subscribed.", "ok")
     else:
         abort(400, "Choose confirm or dismiss.")
@@ -232,29 +236,29 @@ def outbox() -> Any:
                            page=page, more=more)
 
 
-@bp.route("/outbox/<int:message_id>")
+@bp.route("/outbox/<id:message_id>")
 @login_required()
 def message(message_id: int) -> Any:
     store = get_store()
     try:
-        msg = store.get_message(message_id)
+        msg = store.outbox.get(message_id)
     except NotFound:
         abort(404, f"There is no message #{message_id}.")
     reason = failure_in_words(msg.state.value, msg.last_error, msg.error_class) if msg.state.value in (
         "failed", "undeliverable", "unknown", "cancelled") else None
-    return render_template("message.html", msg=msg, history=store.state_history(message_id), reason=reason)
+    return render_template("message.html", msg=msg, history=store.outbox.history(message_id), reason=reason)
 
 
-@bp.route("/outbox/<int:message_id>/<any(cancel, retry):action>", methods=["POST"])
+@bp.route("/outbox/<id:message_id>/<any(cancel, retry):action>", methods=["POST"])
 @login_required("admin")
 def message_action(message_id: int, action: str) -> Any:
     store = get_store()
     try:
         if action == "cancel":
-            store.cancel(message_id, actor=actor(), reason=f"cancelled by {g.user.username}")
+            store.outbox.cancel(message_id, actor=actor(), reason=f"cancelled by {g.user.username}")
             flash(f"Message #{message_id} cancelled.", "ok")
         else:
-            store.resend(message_id, actor=actor())
+            store.outbox.resend(message_id, actor=actor())
             flash(f"Message #{message_id} is queued again.", "ok")
     except NotFound:
         abort(404, f"There is no message #{message_id}.")
@@ -279,13 +283,10 @@ def export(what: str) -> Response:
         rows = views.inbound_export(store, EXPORT_MAX_ROWS)
         columns = ["id", "sender", "modem_id", "received_at", "keyword", "body"]
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for r in rows:
-        writer.writerow([csv_cell(r[c]) for c in columns])
+    write_csv(out, columns, ([r[c] for c in columns] for r in rows))
     with store.transaction():
-        store.audit(actor(), "export", "export", None, {"what": what, "rows": len(rows),
-                                                        "filters": dict(request.args)})
+        store.audit.record(actor(), "export", "export", None, {"what": what, "rows": len(rows),
+                           "filters": dict(request.args)})
     stamp = _now().strftime("%Y%m%d-%H%M")
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="smsgate-{what}-{stamp}.csv"'})
@@ -299,11 +300,12 @@ def reports() -> Any:
     store = get_store()
     now = _now()
     hours = views.hourly(store, now)
+    month = ts(now - timedelta(days=30))
     finished = sum(h["delivered"] + h["failed"] for h in hours)
     delivered = sum(h["delivered"] for h in hours)
     return render_template(
-        "reports.html", keywords=views.keyword_hits(store), outcomes=views.answer_outcomes(store, now),
-        ratings=views.ratings(store, now), opt_outs=views.opt_outs_by_day(store, now),
+        "reports.html", keywords=views.keyword_rules(store), outcomes=views.answer_outcomes(store, month),
+        ratings=views.ratings(store, month), opt_outs=views.opt_outs_by_day(store, now),
         chart=hourly_chart(hours), delivery_rate=(delivered / finished) if finished else None,
         sent_day=sum(h["queued"] for h in hours), received_day=sum(h["received"] for h in hours))
 
@@ -313,6 +315,6 @@ def reports() -> Any:
 def audit() -> Any:
     store = get_store()
     prefix = request.args.get("action", "").strip() or None
-    entries = store.audit_entries(limit=300, action_prefix=prefix)
-    return render_template("audit.html", entries=entries, action=prefix or "", users=store.list_users(),
-                           tokens=store.list_tokens())
+    entries = store.audit.entries(limit=300, action_prefix=prefix)
+    return render_template("audit.html", entries=entries, action=prefix or "", users=store.accounts.list_users(),
+                           tokens=store.accounts.list_tokens())

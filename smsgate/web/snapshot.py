@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from smsgate.queue import views
 from smsgate.status import gather_status
 
-from .app import get_store, smsgate_config
+from .context import get_store, smsgate_config
 
 
 @dataclass(frozen=True)

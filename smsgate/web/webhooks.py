@@ -65,7 +65,7 @@ def enqueue_webhook_event(store: Store, config: Config, event: str, payload: dic
         return []
     envelope = {"event": event, "at": ts(store.clock()), "data": payload}
     with store.transaction():
-        return [store.add_webhook_delivery(h.url, event, envelope) for h in hooks]
+        return [store.webhooks.add(h.url, event, envelope) for h in hooks]
 
 
 FEED_CURSOR = "webhook_feed_cursor"
@@ -84,11 +84,11 @@ def feed_events(store: Store, config: Config, *, limit: int = 500) -> int:
         saved = store.get_status(FEED_CURSOR)
         if saved is None or not hooks:
             # A new feed (or none configured) starts at the present: no flood of past events.
-            audit_id, inbound_id = store.event_heads()
+            audit_id, inbound_id = store.webhooks.event_heads()
             store.set_status(FEED_CURSOR, {"audit": audit_id, "inbound": inbound_id})
             return 0
         cursor = saved[0]
-        audit_rows, inbound_rows = store.events_after(cursor["audit"], cursor["inbound"], limit=limit)
+        audit_rows, inbound_rows = store.webhooks.events_after(cursor["audit"], cursor["inbound"], limit=limit)
         queued = 0
         for row in audit_rows:
             event = "outcome" if row["action"] == "message.outcome" else "state"
@@ -117,7 +117,7 @@ def _queue_for(store: Store, hooks: list[WebhookConfig], event: str, payload: di
     n = 0
     for h in hooks:
         if event in h.events:
-            store.add_webhook_delivery(h.url, event, envelope)
+            store.webhooks.add(h.url, event, envelope)
             n += 1
     return n
 
@@ -136,7 +136,7 @@ class WebhookDeliverer:
                  poll_seconds: float = 2.0) -> None:
         self.config = config
         self._store_factory = store_factory or (
-            lambda: Store.open(config.database_path, default_region=config.clinic.region or None, migrate=False))
+            lambda: Store.for_config(config, migrate=False))
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -157,7 +157,7 @@ class WebhookDeliverer:
         store = store or self._store_factory()
         try:
             delivered = 0
-            for d in store.claim_webhook_deliveries(limit=limit, lease_seconds=self._lease_seconds()):
+            for d in store.webhooks.claim(limit=limit, lease_seconds=self._lease_seconds()):
                 delivered += self._attempt(store, d)
             return delivered
         finally:
@@ -170,20 +170,20 @@ class WebhookDeliverer:
     def _attempt(self, store: Store, d: WebhookDelivery) -> int:
         hook = self._hook_for(d.url, d.event)
         if hook is None:
-            store.webhook_attempt_failed(d.id, "this URL is no longer in the configuration", retry_at=None)
+            store.webhooks.attempt_failed(d.id, "this URL is no longer in the configuration", retry_at=None)
             return 0
         error = self._post(hook, d)
         if error is None:
-            store.webhook_delivered(d.id)
+            store.webhooks.delivered(d.id)
             return 1
         attempts = d.attempts + 1
         if attempts >= hook.max_attempts:
             log.warning("webhook %s: giving up on delivery #%s after %s attempts: %s", d.url, d.id, attempts, error)
-            store.webhook_attempt_failed(d.id, f"gave up after {attempts} attempts: {error}", retry_at=None)
+            store.webhooks.attempt_failed(d.id, f"gave up after {attempts} attempts: {error}", retry_at=None)
         else:
             delay = min(hook.retry_base_seconds * 2 ** (attempts - 1), hook.retry_max_seconds)
             log.info("webhook %s: delivery #%s failed (%s); retrying in %.0f s", d.url, d.id, error, delay)
-            store.webhook_attempt_failed(d.id, error, retry_at=store.clock() + timedelta(seconds=delay))
+            store.webhooks.attempt_failed(d.id, error, retry_at=store.clock() + timedelta(seconds=delay))
         return 0
 
     def _post(self, hook: WebhookConfig, d: WebhookDelivery) -> str | None:

@@ -1,10 +1,8 @@
-"""Turning stored states and codes into words a front-desk person understands, and CSV-safe cells."""
+"""Turning stored states and codes into words a front-desk person understands."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Any
 
 from smsgate.queue.clock import parse_ts
 
@@ -66,20 +64,3 @@ def duration(seconds: float | None) -> str:
     if s < 48 * 3600:
         return f"{s // 3600} h {s % 3600 // 60} min"
     return f"{s // 86400} days"
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-_PHONE = re.compile(r"^\+\d{3,15}$")
-
-
-def csv_cell(value: Any) -> str:
-    """A cell that a spreadsheet shows as text: formulas (`=HYPERLINK(...)`, `+cmd|...`) get a leading `'`.
-
-    Phone numbers in E.164 start with `+` but are left alone: they are digits only, so not a formula.
-    """
-    if value is None:
-        return ""
-    text = str(value)
-    if text.startswith(_FORMULA_START) and not _PHONE.match(text):
-        return "'" + text
-    return text

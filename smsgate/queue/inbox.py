@@ -7,12 +7,13 @@ same SMS again is then a no-op, which is what makes a crash between the two step
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .contacts import Contacts, Conversations
+from .db import Db
+from .errors import NotFound
+from .modems import ModemRegistry
 from .records import Inbound
-
-if TYPE_CHECKING:
-    from .store import Store
 
 
 def inbound_key(modem_identity: str, tpdu_hex: str) -> str:
@@ -20,21 +21,29 @@ def inbound_key(modem_identity: str, tpdu_hex: str) -> str:
     return hashlib.sha256(f"{modem_identity}|{tpdu_hex.upper()}".encode()).hexdigest()
 
 
-class InboundMixin:
-    def store_inbound(self: Store, *, modem_id: int | None, sender: str, body: str, dedupe_key: str,
-                      sent_at: str | None = None, pdu: str | None = None, encoding: str | None = None,
-                      decode_error: str | None = None, parts_total: int = 1,
-                      missing_parts: str | None = None) -> tuple[Inbound, bool]:
+class Inbox:
+    """Received messages, stored once each, and the parts of long ones waiting to be joined."""
+
+    def __init__(self, db: Db, *, contacts: Contacts, conversations: Conversations, modems: ModemRegistry) -> None:
+        self.db = db
+        self.contacts = contacts
+        self.conversations = conversations
+        self.modems = modems
+
+    def store(self, *, modem_id: int | None, sender: str, body: str, dedupe_key: str,
+              sent_at: str | None = None, pdu: str | None = None, encoding: str | None = None,
+              decode_error: str | None = None, parts_total: int = 1,
+              missing_parts: str | None = None) -> tuple[Inbound, bool]:
         """Store a received message once. Returns (row, created); created is False for a re-read."""
-        now = self._now()
-        with self.transaction():
-            existing = self._one("SELECT * FROM inbound WHERE dedupe_key = ?", (dedupe_key,))
+        now = self.db.now()
+        with self.db.transaction():
+            existing = self.db.one("SELECT * FROM inbound WHERE dedupe_key = ?", (dedupe_key,))
             if existing is not None:
                 return _inbound(existing), False
-            number = self.canonical_sender(sender)
-            contact_id = self.ensure_contact(number)
-            conversation_id = self.conversation_for(contact_id, modem_id or 0)
-            cur = self._exec(
+            number = self.contacts.canonical(sender)
+            contact_id = self.contacts.ensure(number)
+            conversation_id = self.conversations.for_contact(contact_id, modem_id or 0)
+            cur = self.db.execute(
                 "INSERT INTO inbound (dedupe_key, modem_id, sender, body, encoding, sent_at, received_at, pdu,"
                 " decode_error, parts_total, missing_parts, contact_id, conversation_id)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -42,63 +51,65 @@ class InboundMixin:
                  missing_parts, contact_id, conversation_id),
             )
             if modem_id is not None:
-                self._exec("UPDATE contacts SET last_modem_id = ?, last_inbound_at = ? WHERE id = ?",
-                           (modem_id, now, contact_id))
-                self.count_received(modem_id)
-            self._exec("UPDATE conversations SET unread = unread + 1, last_message_at = ?, status = 'open'"
-                       " WHERE id = ?", (now, conversation_id))
-            row = self._one("SELECT * FROM inbound WHERE id = ?", (cur.lastrowid,))
+                self.contacts.note_inbound(contact_id, modem_id, now)
+                self.modems.count_received(modem_id)
+            self.conversations.note_inbound(conversation_id, now)
+            row = self.db.one("SELECT * FROM inbound WHERE id = ?", (cur.lastrowid,))
             assert row is not None
             return _inbound(row), True
 
-    def get_inbound(self: Store, inbound_id: int) -> Inbound:
-        row = self._one("SELECT * FROM inbound WHERE id = ?", (inbound_id,))
+    def get(self, inbound_id: int) -> Inbound:
+        row = self.db.one("SELECT * FROM inbound WHERE id = ?", (inbound_id,))
         if row is None:
-            from .errors import NotFound
-
             raise NotFound(f"no inbound message #{inbound_id}")
         return _inbound(row)
 
-    def list_inbound(self: Store, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM inbound ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+    def recent(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM inbound ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
 
-    def mark_handled(self: Store, inbound_id: int, *, keyword: str | None = None, action: str | None = None,
+    def mark_handled(self, inbound_id: int, *, keyword: str | None = None, action: str | None = None,
                      in_reply_to: int | None = None, likely_opt_out: bool = False) -> None:
-        self._exec(
+        self.db.execute(
             "UPDATE inbound SET handled_at = ?, keyword = ?, action = ?, in_reply_to = COALESCE(?, in_reply_to),"
             " likely_opt_out = ? WHERE id = ?",
-            (self._now(), keyword, action, in_reply_to, int(likely_opt_out), inbound_id),
+            (self.db.now(), keyword, action, in_reply_to, int(likely_opt_out), inbound_id),
         )
 
-    def unhandled_inbound(self: Store, limit: int = 100) -> list[Inbound]:
-        return [_inbound(r) for r in self._all(
+    def unhandled(self, limit: int = 100) -> list[Inbound]:
+        return [_inbound(r) for r in self.db.all(
             "SELECT * FROM inbound WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))]
 
+    def handled_at(self, inbound_id: int) -> str | None:
+        row = self.db.one("SELECT handled_at FROM inbound WHERE id = ?", (inbound_id,))
+        if row is None:
+            raise NotFound(f"no inbound message #{inbound_id}")
+        return row["handled_at"]
+
     # -- multipart fragments ------------------------------------------------------------------------
-    def add_fragment(self: Store, *, modem_id: int | None, sender: str, ref: int, ref_bits: int, total: int,
+    def add_fragment(self, *, modem_id: int | None, sender: str, ref: int, ref_bits: int, total: int,
                      seq: int, body: str, dedupe_key: str, encoding: str | None = None, sent_at: str | None = None,
                      pdu: str | None = None) -> list[dict[str, Any]]:
         """Keep one part; returns every part of its group seen so far (duplicates absorbed)."""
-        with self.transaction():
-            self._exec(
+        with self.db.transaction():
+            self.db.execute(
                 "INSERT OR IGNORE INTO inbound_fragments (dedupe_key, modem_id, sender, ref, ref_bits, total, seq,"
                 " body, encoding, sent_at, pdu, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body, encoding, sent_at, pdu, self._now()),
+                (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body, encoding, sent_at, pdu, self.db.now()),
             )
             return self.fragment_group(modem_id, sender, ref, ref_bits, total)
 
-    def fragment_group(self: Store, modem_id: int | None, sender: str, ref: int, ref_bits: int,
+    def fragment_group(self, modem_id: int | None, sender: str, ref: int, ref_bits: int,
                        total: int) -> list[dict[str, Any]]:
-        return self._all(
+        return self.db.all(
             "SELECT * FROM inbound_fragments WHERE modem_id IS ? AND sender = ? AND ref = ? AND ref_bits = ?"
             " AND total = ? ORDER BY seq, id", (modem_id, sender, ref, ref_bits, total))
 
-    def drop_fragments(self: Store, ids: list[int]) -> None:
-        self._conn.executemany("DELETE FROM inbound_fragments WHERE id = ?", ((i,) for i in ids))
+    def drop_fragments(self, ids: list[int]) -> None:
+        self.db.executemany("DELETE FROM inbound_fragments WHERE id = ?", ((i,) for i in ids))
 
-    def stale_fragment_groups(self: Store, older_than: str) -> list[dict[str, Any]]:
+    def stale_fragment_groups(self, older_than: str) -> list[dict[str, Any]]:
         """Groups whose first part arrived before `older_than` (timestamp text): to be stored with a gap."""
-        return self._all(
+        return self.db.all(
             "SELECT modem_id, sender, ref, ref_bits, total, MIN(received_at) AS first_at"
             " FROM inbound_fragments GROUP BY modem_id, sender, ref, ref_bits, total HAVING first_at < ?",
             (older_than,))

@@ -7,52 +7,59 @@ that reference within the window; a report that arrives before its `+CMGS:` is k
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .clock import parse_ts, ts
+from .contacts import Contacts
+from .db import Db
+from .outbox import Outbox
 from .records import PartState, ReportMatch, State
-
-if TYPE_CHECKING:
-    from .store import Store
 
 REPORT_BEFORE_SUBMIT_SLACK_S = 600.0
 OUTCOMES = {"delivered": PartState.DELIVERED, "failed": PartState.UNDELIVERABLE, "pending": None}
 
 
-class ReportsMixin:
-    def record_status_report(self: Store, *, modem_id: int | None, tp_mr: int, recipient: str, status_code: int,
-                             outcome: str, dedupe_key: str, sc_timestamp: str | None = None,
-                             discharge_time: str | None = None, pdu: str | None = None,
-                             window_hours: float = 72.0) -> ReportMatch:
+class DeliveryReports:
+    """Status reports from the network, matched to the part they describe."""
+
+    def __init__(self, db: Db, *, outbox: Outbox, contacts: Contacts) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.contacts = contacts
+
+    def record(self, *, modem_id: int | None, tp_mr: int, recipient: str, status_code: int,
+               outcome: str, dedupe_key: str, sc_timestamp: str | None = None,
+               discharge_time: str | None = None, pdu: str | None = None,
+               window_hours: float = 72.0) -> ReportMatch:
         if outcome not in OUTCOMES:
             raise ValueError(f"report outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
-        recipient = self.canonical_sender(recipient)
-        with self.transaction():
-            existing = self._one("SELECT * FROM status_reports WHERE dedupe_key = ?", (dedupe_key,))
+        recipient = self.contacts.canonical(recipient)
+        with self.db.transaction():
+            existing = self.db.one("SELECT * FROM status_reports WHERE dedupe_key = ?", (dedupe_key,))
             if existing is not None:
                 return ReportMatch(existing["id"], existing["message_id"], existing["part_no"], None)
-            cur = self._exec(
+            cur = self.db.execute(
                 "INSERT INTO status_reports (dedupe_key, modem_id, tp_mr, recipient, status_code, outcome,"
                 " sc_timestamp, discharge_time, received_at, pdu) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (dedupe_key, modem_id, tp_mr, recipient, status_code, outcome, sc_timestamp, discharge_time,
-                 self._now(), pdu),
+                 self.db.now(), pdu),
             )
             return self._match_report(int(cur.lastrowid or 0), window_hours)
 
-    def rematch_reports(self: Store, window_hours: float = 72.0) -> int:
+    def rematch(self, window_hours: float = 72.0) -> int:
         """Try unmatched reports again (their part may have been committed since). Returns matches made."""
         made = 0
-        with self.transaction():
-            for r in self._all("SELECT id FROM status_reports WHERE matched_at IS NULL ORDER BY id"):
+        with self.db.transaction():
+            for r in self.db.all("SELECT id FROM status_reports WHERE matched_at IS NULL ORDER BY id"):
                 if self._match_report(r["id"], window_hours).message_id is not None:
                     made += 1
         return made
 
-    def unmatched_reports(self: Store) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM status_reports WHERE matched_at IS NULL ORDER BY id")
+    def unmatched(self) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM status_reports WHERE matched_at IS NULL ORDER BY id")
 
-    def _match_report(self: Store, report_id: int, window_hours: float) -> ReportMatch:
-        rep = self._one("SELECT * FROM status_reports WHERE id = ?", (report_id,))
+    def _match_report(self, report_id: int, window_hours: float) -> ReportMatch:
+        rep = self.db.one("SELECT * FROM status_reports WHERE id = ?", (report_id,))
         assert rep is not None
         # The window is anchored on when the report arrived, not on now: a report kept unmatched for a
         # while must not be matched later to a newer part that reused its TP-MR after wraparound. The
@@ -60,7 +67,7 @@ class ReportsMixin:
         received = parse_ts(rep["received_at"])
         since = ts(received - timedelta(hours=window_hours))
         until = ts(received + timedelta(seconds=REPORT_BEFORE_SUBMIT_SLACK_S))
-        part = self._one(
+        part = self.db.one(
             "SELECT * FROM message_parts WHERE modem_id IS ? AND tp_mr = ? AND recipient = ?"
             " AND state IN ('submitted', 'delivered', 'undeliverable') AND submitted_at >= ?"
             " AND submitted_at <= ? ORDER BY submitted_at DESC LIMIT 1",
@@ -68,26 +75,28 @@ class ReportsMixin:
         )
         if part is None:
             return ReportMatch(report_id, None, None, None)
-        self._exec("UPDATE status_reports SET message_id = ?, part_no = ?, matched_at = ? WHERE id = ?",
-                   (part["message_id"], part["part_no"], self._now(), report_id))
+        self.db.execute("UPDATE status_reports SET message_id = ?, part_no = ?, matched_at = ? WHERE id = ?",
+                        (part["message_id"], part["part_no"], self.db.now(), report_id))
         target = OUTCOMES[rep["outcome"]]
-        self._exec("UPDATE message_parts SET status_code = ?, status_at = ? WHERE message_id = ? AND part_no = ?",
-                   (rep["status_code"], self._now(), part["message_id"], part["part_no"]))
+        self.db.execute("UPDATE message_parts SET status_code = ?, status_at = ? WHERE message_id = ? AND part_no = ?",
+                        (rep["status_code"], self.db.now(), part["message_id"], part["part_no"]))
         if target is not None and part["state"] == PartState.SUBMITTED:
-            self._part_to(part["message_id"], part["part_no"], target)
+            self.outbox.part_to(part["message_id"], part["part_no"], target)
         new_state = self.settle_delivery(part["message_id"])
         return ReportMatch(report_id, part["message_id"], part["part_no"], new_state)
 
-    def settle_delivery(self: Store, message_id: int) -> str | None:
+    def settle_delivery(self, message_id: int) -> str | None:
         """Move a submitted message to delivered/undeliverable once its parts say so (never backwards)."""
-        msg = self._one("SELECT state FROM messages WHERE id = ?", (message_id,))
+        msg = self.db.one("SELECT state FROM messages WHERE id = ?", (message_id,))
         if msg is None or msg["state"] != State.SUBMITTED:
             return None
-        states = [r["state"] for r in self._all("SELECT state FROM message_parts WHERE message_id = ?", (message_id,))]
+        states = [
+            r["state"] for r in self.db.all("SELECT state FROM message_parts WHERE message_id = ?", (message_id,))
+        ]
         if PartState.UNDELIVERABLE in states:
-            self._transition(message_id, State.SUBMITTED, State.UNDELIVERABLE, "status-report", {})
+            self.outbox.transition(message_id, State.SUBMITTED, State.UNDELIVERABLE, "status-report", {})
             return State.UNDELIVERABLE.value
         if all(s == PartState.DELIVERED for s in states):
-            self._transition(message_id, State.SUBMITTED, State.DELIVERED, "status-report", {})
+            self.outbox.transition(message_id, State.SUBMITTED, State.DELIVERED, "status-report", {})
             return State.DELIVERED.value
         return None

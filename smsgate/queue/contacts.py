@@ -1,0 +1,215 @@
+"""Contacts (one row per E.164 number) and conversations (one thread per contact and SIM)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from smsgate.numbers import InvalidNumber, normalize
+
+from .audit import AuditLog
+from .db import Db
+from .errors import NotFound
+from .filters import where
+
+
+def canonical_sender(sender: str, default_region: str | None) -> str:
+    """E.164 where the sender is a phone number; alphanumeric ids and short codes are kept as given."""
+    try:
+        return normalize(sender, default_region=default_region)
+    except InvalidNumber:
+        return sender.strip()
+
+
+class Contacts:
+    """The people the clinic texts, one row per number; every message both ways points at one."""
+
+    def __init__(self, db: Db, *, audit: AuditLog) -> None:
+        self.db = db
+        self.audit = audit
+
+    def canonical(self, sender: str) -> str:
+        """E.164 where the sender is a phone number; alphanumeric ids and short codes are kept as given."""
+        return canonical_sender(sender, self.db.default_region)
+
+    def ensure(self, number: str) -> int:
+        row = self.db.one("SELECT id FROM contacts WHERE number = ?", (number,))
+        if row is not None:
+            return int(row["id"])
+        now = self.db.now()
+        cur = self.db.execute(
+            "INSERT INTO contacts (number, created_at, updated_at) VALUES (?,?,?)", (number, now, now)
+        )
+        return int(cur.lastrowid or 0)
+
+    def get(self, number: str) -> dict[str, Any] | None:
+        row = self.db.one("SELECT * FROM contacts WHERE number = ?", (number,))
+        if row is not None:
+            row["tags"] = json.loads(row["tags"])
+            row["fields"] = json.loads(row["fields"])
+        return row
+
+    def update(
+        self,
+        number: str,
+        *,
+        name: str | None = None,
+        first_name: str | None = None,
+        timezone: str | None = None,
+        tags: list[str] | None = None,
+        fields: dict[str, str] | None = None,
+        actor: str = "cli",
+    ) -> int:
+        with self.db.transaction():
+            contact_id = self.ensure(number)
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = name
+            if first_name is not None:
+                changes["first_name"] = first_name
+            if timezone is not None:
+                changes["timezone"] = timezone
+            if tags is not None:
+                changes["tags"] = json.dumps(sorted(set(tags)))
+            if fields is not None:
+                changes["fields"] = json.dumps(fields, ensure_ascii=False)
+            if changes:
+                sets = ", ".join(f"{k} = ?" for k in changes)
+                self.db.execute(
+                    f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
+                    (*changes.values(), self.db.now(), contact_id),
+                )
+                self.audit.record(actor, "contact.update", "contact", contact_id, {"number": number, **changes})
+            return contact_id
+
+    def add_tag(self, number: str, tag: str) -> None:
+        contact = self.get(number)
+        tags = set(contact["tags"]) if contact else set()
+        if tag not in tags:
+            self.update(number, tags=[*tags, tag], actor="rules")
+
+    def has_been_texted(self, number: str) -> bool:
+        """True once anything has been queued for, sent to or received from `number` (the first-message
+        footer depends on it)."""
+        row = self.db.one(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE to_number = ? AND state != 'cancelled')"
+            " OR EXISTS (SELECT 1 FROM inbound WHERE sender = ?)"
+            " OR EXISTS (SELECT 1 FROM contacts WHERE number = ? AND first_texted_at IS NOT NULL) AS t",
+            (number, number, number),
+        )
+        return bool(row and row["t"])
+
+    def last_modem_id(self, contact_id: int) -> int | None:
+        """The SIM this contact last texted in on: replies and reminders go out through it (sticky sender)."""
+        row = self.db.one("SELECT last_modem_id FROM contacts WHERE id = ?", (contact_id,))
+        return row["last_modem_id"] if row else None
+
+    def mark_texted(self, number: str, at: str) -> int:
+        """The contact's id, created if new, with `first_texted_at` set on its first send (the footer rule
+        reads it); one statement for new and first-texted contacts, a read for everyone else."""
+        rows = self.db.execute(
+            "INSERT INTO contacts (number, created_at, updated_at, first_texted_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (number) DO UPDATE SET first_texted_at = excluded.first_texted_at"
+            " WHERE contacts.first_texted_at IS NULL RETURNING id",
+            (number, at, at, at),
+        ).fetchall()
+        if not rows:
+            rows = self.db.execute("SELECT id FROM contacts WHERE number = ?", (number,)).fetchall()
+        return int(rows[0][0])
+
+    def note_inbound(self, contact_id: int, modem_id: int, at: str) -> None:
+        self.db.execute(
+            "UPDATE contacts SET last_modem_id = ?, last_inbound_at = ? WHERE id = ?", (modem_id, at, contact_id)
+        )
+
+
+class Conversations:
+    """Threads: one per contact and SIM, which is what staff read and answer in the inbox."""
+
+    def __init__(self, db: Db, *, audit: AuditLog) -> None:
+        self.db = db
+        self.audit = audit
+
+    def for_contact(self, contact_id: int, modem_id: int) -> int:
+        row = self.db.one("SELECT id FROM conversations WHERE contact_id = ? AND modem_id = ?", (contact_id, modem_id))
+        if row is not None:
+            return int(row["id"])
+        cur = self.db.execute(
+            "INSERT INTO conversations (contact_id, modem_id, created_at) VALUES (?,?,?)",
+            (contact_id, modem_id, self.db.now()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def get(self, conversation_id: int) -> dict[str, Any]:
+        row = self.db.one(
+            "SELECT c.*, k.number, k.name, k.first_name, m.name AS modem_name, m.msisdn AS modem_msisdn"
+            " FROM conversations c JOIN contacts k ON k.id = c.contact_id"
+            " LEFT JOIN modems m ON m.id = c.modem_id WHERE c.id = ?",
+            (conversation_id,),
+        )
+        if row is None:
+            raise NotFound(f"no conversation #{conversation_id}")
+        return row
+
+    def threads(
+        self,
+        *,
+        status: str | None = None,
+        team: str | None = None,
+        unread_only: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        clause, params = where(("c.status = ?", status), ("c.team = ?", team), ("c.unread > 0", unread_only))
+        sql = (
+            "SELECT c.*, k.number, k.name, m.name AS modem_name FROM conversations c"
+            " JOIN contacts k ON k.id = c.contact_id LEFT JOIN modems m ON m.id = c.modem_id"
+            + clause
+            + " ORDER BY c.last_message_at DESC NULLS LAST, c.id DESC LIMIT ? OFFSET ?"
+        )
+        return self.db.all(sql, (*params, limit, offset))
+
+    def history(self, conversation_id: int) -> list[dict[str, Any]]:
+        """Both directions of one thread, oldest first."""
+        conv = self.get(conversation_id)
+        return self.db.all(
+            "SELECT 'in' AS direction, id, body, received_at AS at, NULL AS state, keyword, NULL AS outcome"
+            " FROM inbound WHERE conversation_id = :c"
+            " UNION ALL SELECT 'out', id, body, created_at, state, NULL, outcome FROM messages"
+            " WHERE to_number = :n AND (conversation_id = :c OR (conversation_id IS NULL))"
+            " ORDER BY at, direction",
+            {"c": conversation_id, "n": conv["number"]},
+        )
+
+    def update(self, conversation_id: int, *, actor: str, **fields: Any) -> None:
+        allowed = {"status", "team", "assigned_to", "unread", "likely_opt_out", "after_hours_replied_at", "menu"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"unknown conversation fields: {sorted(bad)}")
+        if not fields:
+            return
+        with self.db.transaction():
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.db.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*fields.values(), conversation_id))
+            self.audit.record(actor, "conversation.update", "conversation", conversation_id, fields)
+
+    def note_inbound(self, conversation_id: int, at: str) -> None:
+        """A message came in on this thread: one more unread, and it is open again."""
+        self.db.execute(
+            "UPDATE conversations SET unread = unread + 1, last_message_at = ?, status = 'open' WHERE id = ?",
+            (at, conversation_id),
+        )
+
+    def touch(self, conversation_id: int, at: str) -> None:
+        self.db.execute("UPDATE conversations SET last_message_at = ? WHERE id = ?", (at, conversation_id))
+
+    def touch_for(self, contact_id: int, modem_id: int, at: str) -> int:
+        """The thread of `contact_id` on `modem_id`, created if new, with its last message at `at`; one
+        statement, because it runs in every send's commit."""
+        rows = self.db.execute(
+            "INSERT INTO conversations (contact_id, modem_id, created_at, last_message_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (contact_id, modem_id) DO UPDATE SET last_message_at = excluded.last_message_at"
+            " RETURNING id",
+            (contact_id, modem_id, at, at),
+        ).fetchall()
+        return int(rows[0][0])

@@ -1,0 +1,181 @@
+"""Admission of outbound messages: the checks a message passes before it is queued, and the two ways rows
+are written (one message with its parts, or a campaign in one pass of plain INSERTs).
+
+`Outbox.enqueue` and `Outbox.enqueue_many` decide; the functions here check and write, inside the
+transaction the caller holds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from smsgate.numbers import InvalidNumber, normalize
+
+from .audit import AuditLog
+from .clock import ts
+from .db import Db
+from .errors import IdempotencyConflict, MessageRejected, StoreError
+from .records import Kind
+
+_TS_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def checked_ts(text: str) -> str:
+    if not _TS_TEXT.fullmatch(text):
+        raise ValueError(f"not a store timestamp: {text!r}")
+    return text
+
+
+def with_footer(text: str, footer: str | None) -> str:
+    if not footer or not footer.strip():
+        return text
+    return f"{text}{'' if text.endswith((' ', chr(10))) else ' '}{footer.strip()}"
+
+
+def check_answers(expect: Mapping[str, str] | None, follow_up: Mapping[str, str] | None) -> None:
+    """An empty answer word never matches a reply and an empty outcome records nothing, so the mistake
+    would only show weeks later as "no answer"; refuse it while the sender can still fix it."""
+    for what, mapping in (("expected answer", expect), ("follow-up", follow_up)):
+        for word, value in (mapping or {}).items():
+            if not str(word).strip() or not str(value).strip():
+                raise MessageRejected(f"{what} {word!r}: {value!r} needs both a word and what it leads to, "
+                                      'e.g. {"YES": "confirmed"}')
+
+
+def segment(text: str) -> tuple[int, str]:
+    """(parts, encoding) for `text`, from the PDU codec's own segmentation."""
+    from smsgate.at_commands.pdu import preview
+
+    p = preview(text)
+    return p.parts, p.encoding
+
+
+def check_number(to: str, default_region: str | None) -> str:
+    try:
+        return normalize(to, default_region=default_region)
+    except InvalidNumber as exc:
+        raise MessageRejected(str(exc)) from None
+
+
+def check_text(text: str, max_parts: int) -> tuple[int, str]:
+    if text is None or not str(text).strip():
+        raise MessageRejected("the text is empty; write what the patient should read")
+    parts, encoding = segment(text)
+    if parts > max_parts:
+        raise MessageRejected(
+            f"the text needs {parts} SMS parts ({encoding}) but at most {max_parts} are allowed; "
+            "shorten it, or raise sending.max_parts in the configuration"
+        )
+    return parts, encoding
+
+
+def insert_message(db: Db, *, number: str, text: str, kind: Kind, parts: int, encoding: str,
+                   now: datetime, not_before: datetime | None, **extra: Any) -> int:
+    due = ts(not_before) if not_before and not_before > now else ts(now)
+    cur = db.execute(
+        "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
+        " max_attempts, not_before, due_at, idempotency_key, created_by, source, expect, follow_up,"
+        " in_reply_to, preferred_modem_id, required_modem_id, campaign, scope, status_report,"
+        " conversation_id, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            number, text, kind.value, int(kind.priority), parts, encoding, random.randint(0, 255),
+            extra["max_attempts"], ts(not_before) if not_before else None, due,
+            extra["idempotency_key"], extra["created_by"], extra["source"],
+            json.dumps(dict(extra["expect"])) if extra["expect"] else None,
+            json.dumps(dict(extra["follow_up"])) if extra["follow_up"] else None,
+            extra["in_reply_to"], extra["preferred_modem_id"], extra["required_modem_id"],
+            extra["campaign"], extra["scope"], int(extra["status_report"]), extra["conversation_id"],
+            ts(now), ts(now),
+        ),
+    )
+    msg_id = int(cur.lastrowid or 0)
+    db.executemany(
+        "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)",
+        ((msg_id, n, number) for n in range(1, parts + 1)),
+    )
+    return msg_id
+
+
+def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: str, prio: int, max_attempts: int,
+                created_by: str, source: str, campaign: str | None, now_s: str) -> list[int]:
+    """Write a campaign's checked rows (number, text, parts, encoding, not_before, due, key) in one
+    transaction; returns one id per row, an earlier message's id for a key already used the same way."""
+    with db.transaction():
+        result: list[int | None] = [None] * len(rows)
+        fresh: list[int] = []  # indexes of rows to insert
+        same_as: dict[int, int] = {}  # row index -> index of the earlier row with its key
+        keyed = [r[6] for r in rows if r[6] is not None]
+        if keyed:
+            known = known_keys(db, keyed)
+            first_row: dict[str, int] = {}
+            for idx, r in enumerate(rows):
+                key = r[6]
+                if key is None:
+                    fresh.append(idx)
+                    continue
+                hit = known.get(key)
+                earlier = first_row.get(key)
+                prior = hit[1:] if hit else (rows[earlier][0], rows[earlier][1]) if earlier is not None else None
+                if prior is not None and prior != (r[0], r[1]):
+                    where = f"message #{hit[0]}" if hit else f"row {earlier + 1}"  # type: ignore[operator]
+                    raise IdempotencyConflict(
+                        f"row {idx + 1}: idempotency key {key!r} was already used for {where} with a "
+                        "different recipient or text; use a new key. Nothing was queued."
+                    )
+                if hit:
+                    result[idx] = hit[0]
+                elif earlier is not None:
+                    same_as[idx] = earlier
+                else:
+                    first_row[key] = idx
+                    fresh.append(idx)
+        else:
+            fresh = list(range(len(rows)))
+        first = db.one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
+        # Values the same for every row and made by this code (an enum value, two integers, a timestamp
+        # from ts()) are written into the statement once instead of being bound 100,000 times; anything
+        # a person typed (creator, source, campaign name) stays a bound parameter.
+        constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{checked_ts(now_s)}'"
+        batch = (created_by, source, campaign)
+        db.executemany(
+            "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
+            " created_by, source, campaign, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', random() & 255)",
+            (rows[i] + batch for i in fresh),
+        )
+        # We hold the write lock and ids are INTEGER PRIMARY KEY without AUTOINCREMENT, so each row
+        # took MAX(id) + 1: the batch is first+1 .. last. Checked, not assumed.
+        last = db.execute("SELECT last_insert_rowid()").fetchone()[0] if fresh else first
+        if last - first != len(fresh):
+            raise StoreError(f"bulk insert stored ids {first + 1}..{last} for {len(fresh)} items; "
+                             "nothing queued")
+        ids = range(first + 1, last + 1)
+        for idx, mid in zip(fresh, ids, strict=True):
+            result[idx] = mid
+        for idx, earlier in same_as.items():
+            result[idx] = result[earlier]
+        audit.record(created_by, "campaign.enqueue", "campaign", None,
+                     {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
+                      "last_id": ids[-1] if ids else None})
+    return [int(x) for x in result]  # type: ignore[arg-type]
+
+
+def known_keys(db: Db, keys: list[str]) -> dict[str, tuple[int, str, str]]:
+    """Existing messages by idempotency key: key -> (id, to_number, body)."""
+    out: dict[str, tuple[int, str, str]] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in db.execute(
+            f"SELECT id, idempotency_key, to_number, body FROM messages WHERE idempotency_key IN ({marks})",
+            chunk,
+        ):
+            out[r[1]] = (r[0], r[2], r[3])
+    return out

@@ -1,0 +1,87 @@
+"""What a request handler needs from the app it runs in: the configuration, this request's `Store`, and
+the one way an API error becomes a response.
+
+Blueprints import these from here, never from `app.py`, so `app.py` can import the blueprints without a
+cycle (flaskr keeps `get_db` in `db.py` for the same reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from flask import Flask, current_app, g, jsonify, request
+from werkzeug.wrappers import Response
+
+from smsgate.config import Config
+from smsgate.queue import Store
+
+__all__ = [
+    "ApiError",
+    "StoreFactory",
+    "api_error_response",
+    "get_store",
+    "init_app",
+    "json_error",
+    "smsgate_config",
+    "wants_json",
+]
+
+StoreFactory = Callable[[Config], Store]
+
+
+class ApiError(Exception):
+    """An answer to an API request that did not succeed: raise it anywhere in a request, and the one handler
+    (`api_error_response`) turns it into `{"error": ..., "message": ..., "field": ...}` with `status`.
+
+    `error` is a stable code a client may branch on; `message` is a sentence a developer can act on;
+    `field` names the request field at fault, when there is one.
+    """
+
+    def __init__(self, status: int, error: str, message: str, field: str | None = None, *,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.field = status, error, message, field
+        self.headers = dict(headers or {})
+
+
+def init_app(app: Flask, config: Config, store_factory: StoreFactory) -> None:
+    app.extensions["smsgate"] = {"config": config, "store_factory": store_factory}
+    app.teardown_appcontext(_close_store)
+    app.register_error_handler(ApiError, api_error_response)
+
+
+def smsgate_config() -> Config:
+    return current_app.extensions["smsgate"]["config"]  # type: ignore[no-any-return]  # extensions is dict[str, Any]
+
+
+def get_store() -> Store:
+    """This request's `Store`, opened on first use and closed when the request ends."""
+    if "store" not in g:
+        g.store = current_app.extensions["smsgate"]["store_factory"](smsgate_config())
+    return g.store  # type: ignore[no-any-return]  # flask.g is untyped
+
+
+def _close_store(_exc: BaseException | None) -> None:
+    store = g.pop("store", None)
+    if store is not None:
+        store.close()
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+def json_error(status: int, error: str, message: str, field: str | None = None) -> Response:
+    """The error body of the API (`Error` in openapi.json)."""
+    body = {"error": error, "message": message}
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def api_error_response(exc: ApiError) -> Response:
+    response = json_error(exc.status, exc.error, exc.message, exc.field)
+    response.headers.update(exc.headers)
+    return response
