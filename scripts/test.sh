@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# README command 2: set up, then ruff, mypy and the whole test suite in two processes (pytest-xdist).
+# README command 2: set up, then ruff, mypy and the whole test suite with one process per core (pytest-xdist).
 #   bash scripts/test.sh            everything
 #   bash scripts/test.sh --quick    everything but the real-time daemon, browser and crash tests (marks
-#                                   daemon, browser, slow; the table is in tests/conftest.py): about 30 s
+#                                   daemon, browser, slow; the table is in tests/conftest.py): about 40 s here
 # Other arguments go to pytest after ours, so they win: `-n 0` runs in one process, `-m daemon` one lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
