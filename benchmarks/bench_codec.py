@@ -15,7 +15,7 @@ from machine import describe as machine
 
 from smsgate.at_commands.pdu import PduError, decode, encode_submit
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdu-vectors.json"
+VECTORS = Path(__file__).resolve().parents[1] / "tests" / "data" / "pdu-vectors.json"
 
 TEXTS = [
     "Your appointment is on Monday at 9:30. Reply C to confirm, R to reschedule.",

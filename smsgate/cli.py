@@ -696,9 +696,11 @@ def sim_inbox(ctx: Context, number: str, socket_path: str | None, as_json: bool)
 @_socket_option
 @pass_ctx
 def sim_fault(ctx: Context, modem: str, kind: str, args: tuple[str, ...], socket_path: str | None) -> None:
-    """Inject a fault into simulated MODEM: unplug, replug, hang, recover, garbage, urc_storm, cms_error CODE [N],
-    ambiguous, no_network on|off, sim_pin, sim_puk, storage_full on|off, duplicate_inbound, early_status_report,
-    reboot."""
+    """Inject a fault into simulated MODEM: unplug, replug, hang, recover, garbage [HEX], urc_storm [COUNT],
+    cms_error CODE [N], command_error PREFIX FINAL [N], ambiguous [N], no_network on|off,
+    registration_denied on|off, sim_pin [PIN [ATTEMPTS]], sim_puk [PUK], storage_full on|off,
+    duplicate_inbound [N], early_status_report [N], misfiled_status_reports [N],
+    inbound_inside_reply [COMMAND [N]], reboot [GAP]. docs/simulator.md says what each does."""
     from smsgate.simulator import ControlError
 
     try:

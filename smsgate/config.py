@@ -14,7 +14,10 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -254,7 +257,10 @@ def _is_hhmm(value: str) -> bool:
     return (hour < 24 and minute < 60) or (hour, minute) == (24, 0)
 
 
-def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+_Section = TypeVar("_Section", bound="DataclassInstance")
+
+
+def _build(cls: type[_Section], raw: dict[str, Any], where: str) -> _Section:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where or 'the file'} must be a table")
     hints = typing.get_type_hints(cls)
@@ -272,7 +278,7 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is list:
         (item,) = typing.get_args(hint)

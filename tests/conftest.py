@@ -61,3 +61,26 @@ def at(sim: Simulator) -> Iterator[WireClient]:
     with WireClient(sim.modem("m1").path) as client:
         client.command("ATE0")
         yield client
+
+
+# Lanes: `scripts/test.sh --quick` leaves out the `daemon`, `browser` and `slow` marks (pyproject.toml says what
+# each means). A file's tests share its lane, so a new test lands in the lane of the file it joins; a new file
+# that runs the daemon or a program on wall-clock timers belongs in this table.
+LANES = {
+    "test_daemon_direct_delivery.py": "daemon",
+    "test_daemon_reliability.py": "daemon",
+    "test_daemon_serve.py": "daemon",
+    "test_modemd_daemon.py": "daemon",
+    "test_modemd_faults.py": "daemon",
+    "test_gammu_sim.py": "daemon",
+    "test_web_browser.py": "browser",
+    "test_daemon_crash.py": "slow",
+    "test_store_crash.py": "slow",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        lane = LANES.get(item.path.name)
+        if lane is not None:
+            item.add_marker(getattr(pytest.mark, lane))

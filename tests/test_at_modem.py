@@ -1,4 +1,4 @@
-"""Modem helpers and parsers against the answers recorded in /work/shared/data/modem-profiles.md."""
+"""Modem helpers and parsers against the answers recorded in docs/reference/modem-profiles.md."""
 
 from __future__ import annotations
 

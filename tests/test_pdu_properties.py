@@ -14,7 +14,7 @@ from smsgate.at_commands import gsm7
 from smsgate.at_commands.pdu import PduError, decode, encode_submit
 from smsgate.at_commands.reassembly import Fragment, assemble
 
-VECTORS_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdu-vectors.json"
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "pdu-vectors.json"
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # TS 23.038 extension-table characters, written out here rather than taken from the module under test.

@@ -1,4 +1,4 @@
-"""Every real-world PDU in ../shared/data/pdu-vectors.json decodes to its documented meaning."""
+"""Every real-world PDU in tests/data/pdu-vectors.json decodes to its documented meaning."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from smsgate.at_commands.pdu import Deliver, PduError, StatusReport, Submit, decode
 from smsgate.at_commands.reassembly import Fragment, assemble
 
-VECTORS_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdu-vectors.json"
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "pdu-vectors.json"
 DATA = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 VECTORS = {v["id"]: v for v in DATA["vectors"]}
 

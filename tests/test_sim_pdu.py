@@ -11,8 +11,8 @@ from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu
 
 from smsgate.simulator import pdu
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"  # shared/ sits beside the checkout
-VECTORS = json.loads((SHARED / "data" / "pdu-vectors.json").read_text())["vectors"]
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "pdu-vectors.json"
+VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))["vectors"]
 SUBMITS = [v for v in VECTORS if v["type"] == "submit"]
 
 

@@ -11,7 +11,7 @@ Hierarchy::
         ├── CmsError       ``+CMS ERROR: <n>`` (3GPP TS 27.005 §3.2.5)
         └── CmeError       ``+CME ERROR: <n>`` (3GPP TS 27.007 §9.2)
 
-The code tables and the retry advice come from ``/work/shared/RELIABILITY.md`` (+CMS / +CME sections).
+The code tables and the retry advice come from ``docs/reference/RELIABILITY.md`` (+CMS / +CME sections).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``Modem``: typed helpers over an ``AtChannel`` for the AT commands a gateway uses.
 
-The parsers accept every answer recorded in ``/work/shared/data/modem-profiles.md`` (leading spaces,
+The parsers accept every answer recorded in ``docs/reference/modem-profiles.md`` (leading spaces,
 missing ``OK`` after ``+CPIN:``, ``COMMAND NOT SUPPORT``, nested ``+CPMS`` lists, unquoted hex LAC/CI,
 ``+CMGR`` headers with one to four fields, lower-case hex, a stray quote or ``FF`` padding after a PDU).
 """

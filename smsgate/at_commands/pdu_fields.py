@@ -137,13 +137,8 @@ def read_timestamp(r: Reader, what: str, flags: list[Flag]) -> datetime | None:
     """
     start = r.pos
     raw = r.take(7, what)
-    values = []
-    for octet in raw[:6]:
-        lo, hi = octet & 0x0F, octet >> 4
-        if lo > 9 or hi > 9:
-            values = None
-            break
-        values.append(lo * 10 + hi)
+    digits = [(octet & 0x0F, octet >> 4) for octet in raw[:6]]
+    values = None if any(lo > 9 or hi > 9 for lo, hi in digits) else [lo * 10 + hi for lo, hi in digits]
     tz_lo, tz_hi = raw[6] & 0x0F, raw[6] >> 4
     if values is None or tz_hi > 9:
         flags.append(Flag("invalid-timestamp", f"{what} at octet {start} ({raw.hex().upper()}) is not valid BCD",

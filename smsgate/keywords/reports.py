@@ -91,8 +91,8 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
     if not guard.quiet.allowed(now, zones):
         reasons.append(f"quiet hours now in {names} ({config.hours.quiet_start}-{config.hours.quiet_end} "
                        f"allowed): {', '.join(sorted(guard.quiet_kinds))} messages wait.")
-        for k in guard.quiet_kinds:
-            can[k] = False
+        for name in guard.quiet_kinds:
+            can[name] = False
     else:
         reasons.append(f"recipient time zone(s) {names}: within allowed hours now.")
     cap = guard.cap_until(store, number, now)

@@ -331,7 +331,7 @@ class ModemCore:
             self.faults.inbound_inside_reply = None
         self._releasing_inbound = True
         try:
-            self.network.retry_pending(self)  # type: ignore[arg-type]
+            self.network.retry_pending(self)  # type: ignore[arg-type]  # a mixin: the running object is a SimModem
         finally:
             self._releasing_inbound = False
 

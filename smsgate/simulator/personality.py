@@ -1,6 +1,6 @@
 """Personalities: the recorded answers and quirks of real modem families.
 
-Strings come from /work/shared/data/modem-profiles.md (confidence letters as there). Where that file says
+Strings come from docs/reference/modem-profiles.md (confidence letters as there). Where that file says
 "not recorded", a personality keeps the standard (3GPP TS 27.005/27.007) behaviour; docs/simulator.md lists
 which is which.
 """

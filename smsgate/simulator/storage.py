@@ -59,7 +59,7 @@ class CombinedStorage(Storage):
         self.parts = parts
 
     @property
-    def capacity(self) -> int:  # type: ignore[override]
+    def capacity(self) -> int:  # type: ignore[override]  # computed from the parts, a plain field in Storage
         return sum(p.capacity for p in self.parts)
 
     @property

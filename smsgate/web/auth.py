@@ -141,7 +141,7 @@ def login_required(role: str = "viewer") -> Callable[[F], F]:
                 abort(403, f"This needs the {role} role; you are {user.role}.")
             return view(*args, **kwargs)
 
-        return wrapped  # type: ignore[return-value]
+        return wrapped  # type: ignore[return-value]  # functools.wraps keeps the view's signature, F
 
     return decorator
 
@@ -231,6 +231,6 @@ def api_auth(scope: str) -> Callable[[F], F]:
                                                 "(create one with `smsgate tokens create`).",
                            headers={"WWW-Authenticate": 'Bearer realm="smsgate"'})
 
-        return wrapped  # type: ignore[return-value]
+        return wrapped  # type: ignore[return-value]  # functools.wraps keeps the view's signature, F
 
     return decorator

@@ -1,0 +1,46 @@
+"""Every `# type: ignore` in the package names its error code and says why, so the next reader can tell a
+checker limitation from a bug that was silenced."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "smsgate"
+IGNORE = re.compile(r"#\s*type:\s*ignore(?P<code>\[[\w, -]+\])?(?P<rest>.*)$")
+REASON = re.compile(r"^\s+#\s*\S")
+# Owned by other slices of issue 10 (the store by the lead, the worker by its slice), whose ignores still lack
+# a reason; drop each entry once its ignores say why.
+PENDING = {"queue", "modemd/worker.py", "modemd/session.py"}
+
+
+def _pending(path: Path) -> bool:
+    rel = path.relative_to(PACKAGE).as_posix()
+    return any(rel == p or rel.startswith(p + "/") for p in PENDING)
+
+
+FILES = sorted(p for p in PACKAGE.rglob("*.py") if not _pending(p))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_every_type_ignore_names_its_code_and_a_reason(path: Path) -> None:
+    bare = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        match = IGNORE.search(line)
+        if match and (not match.group("code") or not REASON.match(match.group("rest"))):
+            bare.append(f"{path.name}:{lineno}: write `# type: ignore[code]  # why`")
+    assert bare == []
+
+
+@pytest.mark.parametrize(("line", "ok"), [
+    ("x = f()  # type: ignore[arg-type]  # the stub is wrong about None", True),
+    ("x = f()  # type: ignore[arg-type]", False),
+    ("x = f()  # type: ignore", False),
+    ("x = f()  # type: ignore  # reason without a code", False),
+])
+def test_the_rule_reads_a_type_ignore_as_intended(line: str, ok: bool) -> None:
+    match = IGNORE.search(line)
+    assert match is not None
+    assert bool(match.group("code") and REASON.match(match.group("rest"))) is ok
