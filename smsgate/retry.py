@@ -24,7 +24,7 @@ def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float = 0.2,
         raise ValueError("backoff jitter is a fraction between 0 and 1")
     # 2**attempt overflows float for absurd attempt counts; the cap has long been reached by then.
     exponent = min(max(attempt, 0), 60)
-    delay = min(base * (2**exponent), cap)
+    delay = min(base * 2.0**exponent, cap)
     if jitter:
         delay *= (rng or _rng).uniform(1 - jitter, 1 + jitter)
     return delay

@@ -30,8 +30,11 @@ class CappedChannel:
     def _t(self, timeout: float) -> float:
         return timeout if self.cap is None else min(timeout, self.cap)
 
-    def command(self, cmd: str, *, timeout: float = 5.0, **kw: object) -> list[str]:
-        return self.channel.command(cmd, timeout=self._t(timeout), **kw)  # type: ignore[arg-type]
+    def command(self, cmd: str, *, timeout: float = 5.0, expect: tuple[str, ...] | None = None,
+                terminal: tuple[str, ...] = (), bare_info: bool | None = None,
+                secret: str | None = None) -> list[str]:
+        return self.channel.command(cmd, timeout=self._t(timeout), expect=expect, terminal=terminal,
+                                    bare_info=bare_info, secret=secret)
 
     def send_pdu(self, pdu_hex: str, tpdu_length: int, *, timeout: float = 60.0) -> int:
         return self.channel.send_pdu(pdu_hex, tpdu_length, timeout=timeout)

@@ -30,7 +30,7 @@ from smsgate.at_commands.channel import AtChannel
 from smsgate.at_commands.classify import Urc
 from smsgate.at_commands.errors import CmsError, CommandFailed, ModemError, SimLocked
 from smsgate.config import Config, ModemConfig
-from smsgate.queue import Defer, Gate, Message, Store, StoreError
+from smsgate.queue import Defer, Gate, Message, Refuse, Store, StoreError
 from smsgate.queue.clock import ts
 
 from . import bringup, discovery
@@ -463,15 +463,14 @@ class ModemWorker:
             self._modem_failed(outcome.error)
         return True
 
-    def _gate(self, store: Store, msg: Message, now: datetime) -> Defer | None:
+    def _gate(self, store: Store, msg: Message, now: datetime) -> Defer | Refuse | None:
         caps = self._caps
         if not caps.recipient_allowed(msg.to_number):
             # Deferred briefly, for all modems: another modem under its cap claims it next.
             return Defer(now + timedelta(seconds=5), f"modem {self.name} reached its monthly cap of "
                          f"{caps.monthly_recipient_cap} recipients")
         if self.ctx.gate is not None:
-            verdict = self.ctx.gate(store, msg, now)
-            return verdict  # type: ignore[return-value]
+            return self.ctx.gate(store, msg, now)
         return None
 
     def _resend_unknown(self, store: Store, message_id: int) -> bool:

@@ -132,7 +132,7 @@ class Accounts:
                                   (username, hashed, role, self.db.now()))
             user_id = int(cur.lastrowid or 0)
             self.audit.record(actor, "user.add", "user", user_id, {"username": username, "role": role})
-        return self.get_user(username)  # type: ignore[return-value]
+            return _user(self.db.row("SELECT * FROM users WHERE id = ?", (user_id,)))
 
     def get_user(self, username: str) -> User | None:
         row = self.db.one("SELECT * FROM users WHERE username = ?", (username,))
@@ -172,11 +172,11 @@ class Accounts:
     def failed_logins(self, *, username: str, remote_addr: str | None, seconds: float) -> tuple[int, int]:
         """Failed attempts in the last `seconds` for this user name, and from this address."""
         since = ts(self.db.clock() - timedelta(seconds=seconds))
-        by_user = self.db.one("SELECT COUNT(*) AS n FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0",
-                              (username, since))
-        by_addr = self.db.one("SELECT COUNT(*) AS n FROM login_attempts WHERE remote_addr IS ? AND at >= ?"
-                              " AND ok = 0", (remote_addr, since))
-        return int(by_user["n"]), int(by_addr["n"])  # type: ignore[index]
+        by_user = self.db.scalar("SELECT COUNT(*) FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0",
+                                 (username, since))
+        by_addr = self.db.scalar("SELECT COUNT(*) FROM login_attempts WHERE remote_addr IS ? AND at >= ?"
+                                 " AND ok = 0", (remote_addr, since))
+        return int(by_user), int(by_addr)
 
     # -- web sessions --------------------------------------------------------------------------------
     def start_session(self, user: User, remote_addr: str | None) -> str:
@@ -230,8 +230,8 @@ class Accounts:
             token_id = int(cur.lastrowid or 0)
             self.audit.record(actor, "token.create", "token", token_id,
                               {"name": name, "scope": scope, "prefix": prefix})
-        row = self.db.one("SELECT * FROM api_tokens WHERE id = ?", (token_id,))
-        return _token(row), secret  # type: ignore[arg-type]
+            token = _token(self.db.row("SELECT * FROM api_tokens WHERE id = ?", (token_id,)))
+        return token, secret
 
     def list_tokens(self) -> list[ApiToken]:
         return [_token(r) for r in self.db.all("SELECT * FROM api_tokens ORDER BY id")]

@@ -173,6 +173,17 @@ class Db:
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
 
+    def row(self, sql: str, params: Any = ()) -> dict[str, Any]:
+        """The one row a statement must find (a row this transaction just wrote, an aggregate)."""
+        found = self.one(sql, params)
+        if found is None:
+            raise StoreError(f"the database returned no row where one must be ({sql.split(' WHERE ')[0]})")
+        return found
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        """The first column of the one row a statement must find (`SELECT COUNT(*) ...`)."""
+        return next(iter(self.row(sql, params).values()))
+
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 

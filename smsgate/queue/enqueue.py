@@ -123,7 +123,7 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
                 earlier = first_row.get(key)
                 prior = hit[1:] if hit else (rows[earlier][0], rows[earlier][1]) if earlier is not None else None
                 if prior is not None and prior != (r[0], r[1]):
-                    where = f"message #{hit[0]}" if hit else f"row {earlier + 1}"  # type: ignore[operator]
+                    where = f"message #{hit[0]}" if hit else f"row {(earlier or 0) + 1}"
                     raise IdempotencyConflict(
                         f"row {idx + 1}: idempotency key {key!r} was already used for {where} with a "
                         "different recipient or text; use a new key. Nothing was queued."
@@ -137,7 +137,7 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
                     fresh.append(idx)
         else:
             fresh = list(range(len(rows)))
-        first = db.one("SELECT COALESCE(MAX(id), 0) AS m FROM messages")["m"]  # type: ignore[index]
+        first = int(db.scalar("SELECT COALESCE(MAX(id), 0) FROM messages"))
         # Values the same for every row and made by this code (an enum value, two integers, a timestamp
         # from ts()) are written into the statement once instead of being bound 100,000 times; anything
         # a person typed (creator, source, campaign name) stays a bound parameter.
@@ -163,7 +163,9 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
         audit.record(created_by, "campaign.enqueue", "campaign", None,
                      {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
                       "last_id": ids[-1] if ids else None})
-    return [int(x) for x in result]  # type: ignore[arg-type]
+    if any(x is None for x in result):
+        raise StoreError("a campaign row was left without a message id; nothing was queued")
+    return [int(x or 0) for x in result]
 
 
 def known_keys(db: Db, keys: list[str]) -> dict[str, tuple[int, str, str]]:

@@ -83,7 +83,8 @@ class Inbox:
         row = self.db.one("SELECT handled_at FROM inbound WHERE id = ?", (inbound_id,))
         if row is None:
             raise NotFound(f"no inbound message #{inbound_id}")
-        return row["handled_at"]
+        handled = row["handled_at"]
+        return None if handled is None else str(handled)
 
     # -- multipart fragments ------------------------------------------------------------------------
     def add_fragment(self, *, modem_id: int | None, sender: str, ref: int, ref_bits: int, total: int,

@@ -311,7 +311,7 @@ class Outbox:
                     if len(claims) >= limit:
                         break
                     msg = Message.from_row(row)
-                    verdict = self._consent_verdict(msg)
+                    verdict: Defer | Refuse | None = self._consent_verdict(msg)
                     if verdict is None and gate is not None:
                         verdict = gate(msg, now)
                     if isinstance(verdict, Refuse):
@@ -670,11 +670,9 @@ class Outbox:
         answer it without every campaign row having to be indexed by its creator.
         """
         since = ts(self.db.clock() - timedelta(seconds=seconds))
-        row = self.db.one(
-            "SELECT COUNT(*) AS n FROM messages WHERE created_by = ? AND created_at >= ? AND source = 'api'",
-            (created_by, since),
-        )
-        return int(row["n"])  # type: ignore[index]
+        return int(self.db.scalar(
+            "SELECT COUNT(*) FROM messages WHERE created_by = ? AND created_at >= ? AND source = 'api'",
+            (created_by, since)))
 
     # -- state machinery -----------------------------------------------------------------------------
     def transition(
