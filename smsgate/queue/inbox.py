@@ -93,8 +93,8 @@ class Inbox:
         """Keep one part; returns every part of its group seen so far (duplicates absorbed)."""
         with self.db.transaction():
             self.db.execute(
-                "INSERT OR IGNORE INTO inbound_fragments (dedupe_key, modem_id, sender, ref, ref_bits, total, seq,"
-                " body, encoding, sent_at, pdu, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO inbound_fragments (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body,"
+                " encoding, sent_at, pdu, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body, encoding, sent_at, pdu, self.db.now()),
             )
             return self.fragment_group(modem_id, sender, ref, ref_bits, total)

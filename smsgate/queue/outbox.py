@@ -237,7 +237,7 @@ class Outbox:
         Called in the transaction that takes the message out of `queued` (claim, cancel, refusal), so
         every part has its row, committed, before `mark_submitting` can be called on it.
         """
-        sql = "INSERT OR IGNORE INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?)"
+        sql = "INSERT INTO message_parts (message_id, part_no, recipient) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
         if parts_total == 1:
             return self.db.execute(sql, (message_id, 1, to_number)).rowcount
         return self.db.executemany(sql, [(message_id, n, to_number) for n in range(1, parts_total + 1)]).rowcount
