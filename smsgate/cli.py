@@ -355,11 +355,11 @@ def keywords_list(ctx: Context, as_json: bool) -> None:
     for action, words in (("opt_out", vocab.opt_out), ("opt_in", vocab.opt_in), ("help", vocab.help)):
         rows.append({"keyword": words[0], "aliases": ", ".join(words[1:]), "does": f"built-in {action}",
                      "hours": "", "hits": sum(hits.get((w, action), 0) for w in words)})
+    uses = {r["keyword"]: r["hits"] for r in views.keyword_rules(store)}
     for row in store.keywords.all():
         rule = Rule.from_row(row)
         rows.append({"keyword": rule.keyword, "aliases": ", ".join(rule.aliases), "does": "; ".join(rule.actions()),
-                     "hours": rule.hours or "",
-                     "hits": sum(n for (w, _a), n in hits.items() if w in {rule.keyword, *rule.aliases})})
+                     "hours": rule.hours or "", "hits": uses.get(rule.keyword, 0)})
     _print_rows(rows, ["keyword", "aliases", "does", "hours", "hits"], as_json)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from at_peer import AtPeer, script
 from click.testing import CliRunner
 
+from smsgate.at_commands.channel import AtChannel
+from smsgate.at_commands.modem import Modem
 from smsgate.cli import cli
 from smsgate.queue import Store
 from smsgate.simulator import Simulator
@@ -53,6 +56,24 @@ def cli_config(tmp_path: Path) -> Path:
     result = CliRunner().invoke(cli, ["--config", str(path), "init"])
     assert result.exit_code == 0, result.output
     return path
+
+
+@pytest.fixture
+def modem_for() -> Iterator[Callable[[dict[str, str]], tuple[AtPeer, Modem]]]:
+    """A `Modem` over a pty whose peer answers each command from a table (ERROR for anything else), for
+    parsing and policy tests against the answers recorded from real modems."""
+    made: list[tuple[AtPeer, AtChannel]] = []
+
+    def make(answers: dict[str, str]) -> tuple[AtPeer, Modem]:
+        peer = AtPeer(script(answers, default="\r\nERROR\r\n"))
+        channel = AtChannel(peer.open_port(), name="modem-test")
+        made.append((peer, channel))
+        return peer, Modem(channel)
+
+    yield make
+    for peer, channel in made:
+        channel.close()
+        peer.close()
 
 
 @pytest.fixture

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from at_peer import AtPeer, script
 
-from smsgate.at_commands.channel import AtChannel
 from smsgate.at_commands.errors import CmeError, SimLocked
 from smsgate.at_commands.modem import (
     MemoryUse,
-    Modem,
     parse_cmgl,
     parse_cmgr,
     parse_cnmi_test,
@@ -26,22 +21,6 @@ from smsgate.at_commands.modem import (
 
 OK = "\r\nOK\r\n"
 DELIVER = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07"
-
-
-@pytest.fixture
-def modem_for() -> Iterator:
-    made: list[tuple[AtPeer, AtChannel]] = []
-
-    def make(answers: dict[str, str]) -> tuple[AtPeer, Modem]:
-        peer = AtPeer(script(answers, default="\r\nERROR\r\n"))
-        channel = AtChannel(peer.open_port(), name="modem-test")
-        made.append((peer, channel))
-        return peer, Modem(channel)
-
-    yield make
-    for peer, channel in made:
-        channel.close()
-        peer.close()
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ def start_rules_daemon(h: Harness) -> None:
 
 
 def add_keyword(h: Harness, word: str, *, menu: str | None = None, **options: Any) -> None:
-    """What `smsgate keywords add` does: validate with `build_rule`, store with `Store.add_keyword`."""
+    """What `smsgate keywords add` does: validate with `build_rule`, store with `store.keywords.add`."""
     cfg = h.config
     rule = build_rule(word, vocabulary=Vocabulary(cfg.compliance), menu=parse_menu(menu),
                       default_region=cfg.clinic.region, **options)

@@ -9,14 +9,11 @@ not recorded from any modem: they pin the policy's edge cases.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
-from at_peer import AtPeer, script
 
-from smsgate.at_commands.channel import AtChannel
 from smsgate.at_commands.errors import CmeError, CmsError, ErrorClass, SimLocked, classify_error
-from smsgate.at_commands.modem import Modem, parse_cnmi_test, parse_cpms_test
+from smsgate.at_commands.modem import parse_cnmi_test, parse_cpms_test
 from smsgate.modemd.bringup import (
     DEFAULT_STORAGE,
     CnmiChoice,
@@ -184,22 +181,6 @@ def test_sim_refusals_say_what_the_admin_must_do(state: str, pin: bool, refused:
 
 
 # -- the same policies applied over a real pty --------------------------------------------------------
-
-
-@pytest.fixture
-def modem_for() -> Iterator:
-    made: list[tuple[AtPeer, AtChannel]] = []
-
-    def make(answers: dict[str, str]) -> tuple[AtPeer, Modem]:
-        peer = AtPeer(script(answers, default=ERROR))
-        channel = AtChannel(peer.open_port(), name="bringup-test")
-        made.append((peer, channel))
-        return peer, Modem(channel)
-
-    yield make
-    for peer, channel in made:
-        channel.close()
-        peer.close()
 
 
 def test_wavecom_that_refuses_three_memories_falls_back_to_one(modem_for) -> None:

@@ -7,6 +7,8 @@ import hashlib
 import secrets
 from pathlib import Path
 
+import pytest
+
 from smsgate.queue import Store
 from smsgate.queue.accounts import verify_password
 
@@ -50,3 +52,29 @@ def test_a_hash_from_before_werkzeug_still_logs_in_and_is_upgraded_at_that_login
 def test_a_damaged_hash_is_a_wrong_password_not_a_crash() -> None:
     for stored in ("", "scrypt$", "scrypt$x$y$z$%%%$!!!", "pbkdf2:sha256:1$salt", "plain text"):
         assert verify_password("anything at all", stored) is False
+
+
+def test_a_login_costs_the_same_for_an_unknown_name_an_old_hash_and_a_new_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing must not tell which user names exist, while old and new hashes (of different scrypt
+    costs) live side by side: every failed check runs the same scrypt work. Measured by the scrypt
+    calls each check makes (their cost parameters), not by a clock."""
+    real_scrypt = hashlib.scrypt
+    calls: list[int] = []
+
+    def counting_scrypt(password: bytes, **kw: int) -> bytes:
+        calls.append(kw["n"])
+        return real_scrypt(password, **kw)  # type: ignore[arg-type]  # the real function, counted
+
+    with Store.open(tmp_path / "s.db") as store:
+        store.accounts.add_user("new", "a new password 1", "staff", actor="test")
+        store.accounts.add_user("old", "placeholder-password", "staff", actor="test")
+        store.execute("UPDATE users SET password_hash = ? WHERE username = 'old'", (_legacy_hash("old pw 12345"),))
+        store.accounts.check_password("nobody", "x" * 12)  # warm the cached dummy hashes
+        monkeypatch.setattr(hashlib, "scrypt", counting_scrypt)
+        costs = {}
+        for name in ("nobody", "old", "new"):
+            calls.clear()
+            assert store.accounts.check_password(name, "not the password") is None
+            costs[name] = sorted(calls)
+    assert costs["nobody"] == costs["old"] == costs["new"] and len(costs["nobody"]) == 2

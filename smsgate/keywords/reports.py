@@ -17,7 +17,6 @@ from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import Kind, Store, views
 from smsgate.spreadsheet import write_csv
 
-from .answers import rating_of
 from .compliance import Vocabulary
 from .guard import Guard, recipient_zones
 
@@ -120,7 +119,7 @@ class Report:
 
     def lines(self) -> list[str]:
         out = ["Answers to messages with expected answers:"]
-        out.extend(f"  {r['outcome']:<24} {r['n']}" for r in self.outcomes if rating_of(r["outcome"]) is None)
+        out.extend(f"  {r['outcome']:<24} {r['n']}" for r in self.outcomes)
         if len(out) == 1:
             out.append("  (none)")
         out.append("Ratings:")

@@ -45,7 +45,6 @@ class Rule:
     priority: int = 100
     enabled: bool = True
     id: int | None = None
-    hits: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Rule:
@@ -54,7 +53,6 @@ class Rule:
             reply=row["reply"], tag=row["tag"], opt_in_scope=row["opt_in_scope"], route=row["route"],
             forward_to=row["forward_to"], webhook=row["webhook"], hours=row["hours"],
             menu=json.loads(row.get("menu") or "{}"), priority=row["priority"], enabled=bool(row["enabled"]),
-            hits=row["hits"],
         )
 
     def words(self) -> set[str]:

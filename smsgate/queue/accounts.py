@@ -154,15 +154,26 @@ class Accounts:
     def check_password(self, username: str, password: str) -> User | None:
         """The user if `password` is theirs and the account is enabled; None otherwise (same cost either way)."""
         row = self.db.one("SELECT * FROM users WHERE username = ?", (username,))
-        # Hash even for an unknown user, so timing does not tell which user names exist.
+        # Hash even for an unknown user, so timing does not tell which user names exist. While any
+        # account still has a hash from before werkzeug.security (a cheaper scrypt), every check also
+        # pays for one of those, real or dummy, so old and new accounts and unknown names cost the same.
         stored = row["password_hash"] if row else _dummy_hash()
         ok = verify_password(password, stored)
+        if self._legacy_hashes_remain():
+            if needs_rehash(stored):
+                verify_password(password, _dummy_hash())
+            else:
+                verify_password(password, _dummy_legacy_hash())
         if row is None or not ok or row["disabled"]:
             return None
         if needs_rehash(stored):
             self.db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
                             (hash_password(password), row["id"]))
         return _user(row)
+
+    def _legacy_hashes_remain(self) -> bool:
+        return bool(self.db.scalar("SELECT EXISTS (SELECT 1 FROM users WHERE password_hash LIKE ?)",
+                                   (LEGACY_PREFIX + "%",)))
 
     # -- login attempts ------------------------------------------------------------------------------
     def record_login_attempt(self, username: str, remote_addr: str | None, ok: bool) -> None:
@@ -259,3 +270,12 @@ class Accounts:
 @functools.cache
 def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_legacy_hash() -> str:
+    """A hash of the pre-werkzeug form and cost, for the timing rule in `check_password`."""
+    salt, n, r, p = secrets.token_bytes(16), 2**14, 8, 1
+    digest = hashlib.scrypt(secrets.token_bytes(16), salt=salt, n=n, r=r, p=p, dklen=32)
+    b64 = base64.b64encode
+    return f"{LEGACY_PREFIX}{n}${r}${p}${b64(salt).decode()}${b64(digest).decode()}"

@@ -137,25 +137,18 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
                     fresh.append(idx)
         else:
             fresh = list(range(len(rows)))
-        first = int(db.scalar("SELECT COALESCE(MAX(id), 0) FROM messages"))
         # Values the same for every row and made by this code (an enum value, two integers, a timestamp
         # from ts()) are written into the statement once instead of being bound 100,000 times; anything
         # a person typed (creator, source, campaign name) stays a bound parameter.
         constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{checked_ts(now_s)}'"
         batch = (created_by, source, campaign)
-        db.executemany(
+        ids = db.append_rows(
+            "messages",
             "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
             " created_by, source, campaign, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', random() & 255)",
-            (rows[i] + batch for i in fresh),
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', {db.RANDOM_OCTET})",
+            (rows[i] + batch for i in fresh), len(fresh),
         )
-        # We hold the write lock and ids are INTEGER PRIMARY KEY without AUTOINCREMENT, so each row
-        # took MAX(id) + 1: the batch is first+1 .. last. Checked, not assumed.
-        last = db.execute("SELECT last_insert_rowid()").fetchone()[0] if fresh else first
-        if last - first != len(fresh):
-            raise StoreError(f"bulk insert stored ids {first + 1}..{last} for {len(fresh)} items; "
-                             "nothing queued")
-        ids = range(first + 1, last + 1)
         for idx, mid in zip(fresh, ids, strict=True):
             result[idx] = mid
         for idx, earlier in same_as.items():
@@ -163,8 +156,8 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
         audit.record(created_by, "campaign.enqueue", "campaign", None,
                      {"campaign": campaign, "count": len(ids), "first_id": ids[0] if ids else None,
                       "last_id": ids[-1] if ids else None})
-    if any(x is None for x in result):
-        raise StoreError("a campaign row was left without a message id; nothing was queued")
+        if any(x is None for x in result):
+            raise StoreError("a campaign row was left without a message id; nothing was queued")
     return [int(x or 0) for x in result]
 
 

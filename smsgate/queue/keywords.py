@@ -17,7 +17,7 @@ class KeywordExists(StoreError):
 
 
 class Keywords:
-    """Custom keyword rules staff define; the built-in compliance words are seeded here too."""
+    """Custom keyword rules staff define (the built-in compliance words come from the configuration)."""
 
     def __init__(self, db: Db, *, audit: AuditLog) -> None:
         self.db = db

@@ -14,6 +14,9 @@ migrations = Migrations("smsgate")
 
 
 def _script(db: Database, sql: str) -> None:
+    """Run statements one by one. Not `executescript`: sqlite3's (and so sqlite-utils') commits any open
+    transaction first, and migrations must run inside the IMMEDIATE transaction that `Db.migrate` holds, so
+    two processes opening a new file cannot both apply them. Statements here never contain `;` + newline."""
     for statement in sql.split(";\n"):
         if statement.strip():
             db.execute(statement)
@@ -450,5 +453,21 @@ INSERT INTO message_parts_new (message_id, part_no, state, tp_mr, modem_id, reci
 DROP TABLE message_parts;
 ALTER TABLE message_parts_new RENAME TO message_parts;
 CREATE INDEX parts_report ON message_parts(modem_id, tp_mr, recipient, submitted_at) WHERE tp_mr IS NOT NULL
+""",
+    )
+
+
+@migrations()
+def m050_keyword_use_from_the_inbox(db: Database) -> None:
+    """Keyword use is counted from the inbox (`views.keyword_hits`, `views.keyword_rules`), the one figure
+    the report, `smsgate keywords list` and the reports page share; the per-rule `hits` counter that could
+    disagree with it, and the never-written `builtin` flag, go. The index answers "uses of each rule"
+    without reading the whole inbox."""
+    _script(
+        db,
+        """
+CREATE INDEX inbound_keyword ON inbound(action, keyword) WHERE keyword IS NOT NULL;
+ALTER TABLE keywords DROP COLUMN hits;
+ALTER TABLE keywords DROP COLUMN builtin
 """,
     )

@@ -9,7 +9,6 @@ of thousands of messages in the database.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,36 +163,41 @@ def keyword_hits(db: Db, since: str | None = None) -> dict[tuple[str, str], int]
 
 
 def keyword_rules(db: Db) -> list[dict[str, Any]]:
-    """The keyword rules with how often each was used (any of its words, from `keyword_hits`)."""
-    hits = keyword_hits(db)
-    rows = db.query("SELECT keyword, aliases, enabled, builtin, route, updated_at FROM keywords ORDER BY keyword")
-    for r in rows:
-        words = {r["keyword"], *json.loads(r["aliases"] or "[]")}
-        r["hits"] = sum(n for (word, _action), n in hits.items() if word in words)
-    rows.sort(key=lambda r: (-r["hits"], r["keyword"]))
-    return rows
+    """The custom keyword rules with how often each was used: the inbound messages the engine handled with
+    that rule (`action = 'keyword'`, stored under the rule's keyword whichever alias matched), the same
+    rows `keyword_hits` counts. An answer or a menu choice that happens to be a rule's word is not a use."""
+    return db.query(
+        "SELECT k.keyword, k.aliases, k.enabled, k.route, k.updated_at, COUNT(i.id) AS hits FROM keywords k"
+        " LEFT JOIN inbound i ON i.action = 'keyword' AND i.keyword = k.keyword AND i.keyword IS NOT NULL"
+        " GROUP BY k.id ORDER BY hits DESC, k.keyword")
 
 
-def answer_outcomes(db: Db, since: str | None = None) -> dict[str, int]:
-    """Messages that expected an answer, by the answer they got ('no answer' for none yet); ratings are
-    counted apart by `ratings`."""
+def _outcomes(db: Db, since: str | None) -> dict[str, int]:
     rows = db.query(
         "SELECT COALESCE(outcome, 'no answer') AS o, COUNT(*) AS n FROM messages"
-        " WHERE created_at >= COALESCE(?, '') AND expect IS NOT NULL AND (outcome IS NULL OR"
-        " outcome NOT LIKE 'rating:%') GROUP BY o ORDER BY n DESC, o",
-        (since,),
-    )
+        " WHERE created_at >= COALESCE(?, '') AND expect IS NOT NULL GROUP BY o ORDER BY n DESC, o", (since,))
     return {r["o"]: r["n"] for r in rows}
 
 
+def _rating(outcome: str) -> int | None:
+    head, _, tail = outcome.partition(":")
+    return int(tail) if head == "rating" and tail.isdigit() else None
+
+
+def answer_outcomes(db: Db, since: str | None = None) -> dict[str, int]:
+    """Messages that expected an answer, by the answer they got ('no answer' for none yet), most first.
+    A `rating:N` answer is counted by `ratings` instead; any other outcome, `rating:great` too, is here."""
+    return {o: n for o, n in _outcomes(db, since).items() if _rating(o) is None}
+
+
 def ratings(db: Db, since: str | None = None) -> dict[int, int]:
-    """Answers of the form `rating:N`, by N."""
-    rows = db.query(
-        "SELECT substr(outcome, 8) AS r, COUNT(*) AS n FROM messages WHERE created_at >= COALESCE(?, '')"
-        " AND expect IS NOT NULL AND outcome LIKE 'rating:%' GROUP BY r ORDER BY r",
-        (since,),
-    )
-    return {int(r["r"]): r["n"] for r in rows if str(r["r"]).isdigit()}
+    """Answers of the form `rating:N`, by N (from the same figure as `answer_outcomes`)."""
+    found: dict[int, int] = {}
+    for o, n in _outcomes(db, since).items():
+        value = _rating(o)
+        if value is not None:
+            found[value] = found.get(value, 0) + n
+    return dict(sorted(found.items()))
 
 
 def consent_counts(db: Db, since: str | None = None) -> list[dict[str, Any]]:
