@@ -36,10 +36,9 @@ class AuditLog:
     def count_reason(self, subject_type: str, subject_id: int, action: str, reason: str) -> int:
         """How often `action` was recorded for one subject with this `detail.reason` (limits that must
         survive a restart are counted here, not in a process's memory)."""
-        row = self.db.one(
-            "SELECT COUNT(*) AS n FROM audit_log WHERE subject_type = ? AND subject_id = ? AND action = ?"
-            " AND json_extract(detail, '$.reason') = ?", (subject_type, subject_id, action, reason))
-        return int(row["n"]) if row else 0
+        return int(self.db.scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE subject_type = ? AND subject_id = ? AND action = ?"
+            " AND json_extract(detail, '$.reason') = ?", (subject_type, subject_id, action, reason)))
 
 
 class Alerts:

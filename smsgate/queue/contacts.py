@@ -13,14 +13,6 @@ from .errors import NotFound
 from .filters import where
 
 
-def canonical_sender(sender: str, default_region: str | None) -> str:
-    """E.164 where the sender is a phone number; alphanumeric ids and short codes are kept as given."""
-    try:
-        return normalize(sender, default_region=default_region)
-    except InvalidNumber:
-        return sender.strip()
-
-
 class Contacts:
     """The people the clinic texts, one row per number; every message both ways points at one."""
 
@@ -30,7 +22,10 @@ class Contacts:
 
     def canonical(self, sender: str) -> str:
         """E.164 where the sender is a phone number; alphanumeric ids and short codes are kept as given."""
-        return canonical_sender(sender, self.db.default_region)
+        try:
+            return normalize(sender, default_region=self.db.default_region)
+        except InvalidNumber:
+            return sender.strip()
 
     def ensure(self, number: str) -> int:
         row = self.db.one("SELECT id FROM contacts WHERE number = ?", (number,))

@@ -73,10 +73,8 @@ class ModemRegistry:
 
     def parts_sent_since(self, modem_id: int, since: str) -> int:
         """Parts this modem handed to the network since `since` (its daily cap is counted in parts)."""
-        row = self.db.one(
-            "SELECT COUNT(*) AS n FROM message_parts WHERE modem_id = ? AND submitted_at >= ?", (modem_id, since)
-        )
-        return int(row["n"]) if row else 0
+        return int(self.db.scalar(
+            "SELECT COUNT(*) FROM message_parts WHERE modem_id = ? AND submitted_at >= ?", (modem_id, since)))
 
     def recipients_since(self, modem_id: int, since: str) -> set[str]:
         """Distinct numbers this modem texted since `since` (carriers cap distinct recipients per month)."""

@@ -451,9 +451,9 @@ class Outbox:
         modem_id = part["modem_id"] if part["modem_id"] is not None else row["modem_id"]
         self.part_to(claim.message.id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, submitted_at=now,
                       modem_id=modem_id, last_error=None)
-        left = self.db.one("SELECT COUNT(*) AS n FROM message_parts WHERE message_id = ?"
-                           " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
-        if left and left["n"] == 0:
+        left = self.db.scalar("SELECT COUNT(*) FROM message_parts WHERE message_id = ?"
+                              " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
+        if left == 0:
             conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now)
             self.transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
                              {"reason": "the TP-MR arrived after the lease expired", "part": part_no},
@@ -639,12 +639,9 @@ class Outbox:
     # -- counts for guard rails and caps -------------------------------------------------------------
     def auto_replies_since(self, number: str, since: str) -> int:
         """Automatic replies queued to `number` since `since` (the loop guard's count)."""
-        row = self.db.one(
-            "SELECT COUNT(*) AS n FROM messages WHERE to_number = ? AND created_by = 'rules'"
-            " AND source = 'rules' AND created_at >= ?",
-            (number, since),
-        )
-        return int(row["n"]) if row else 0
+        return int(self.db.scalar(
+            "SELECT COUNT(*) FROM messages WHERE to_number = ? AND created_by = 'rules'"
+            " AND source = 'rules' AND created_at >= ?", (number, since)))
 
     def capped_send_times(
         self, number: str, kinds: Iterable[str], since: str, exclude_id: int | None = None
