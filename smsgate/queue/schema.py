@@ -471,3 +471,34 @@ ALTER TABLE keywords DROP COLUMN hits;
 ALTER TABLE keywords DROP COLUMN builtin
 """,
     )
+
+
+@migrations()
+def m070_contacts_and_lists(db: Database) -> None:
+    """A contact is a person the front desk can name: last name, preferred language, notes, and the time
+    an erasure request was carried out (the row stays so the consent ledger and audit trail still point
+    at a number). Static lists are named sets of contacts; a list's name is also its consent scope."""
+    _script(
+        db,
+        """
+ALTER TABLE contacts ADD COLUMN last_name TEXT;
+ALTER TABLE contacts ADD COLUMN language TEXT;
+ALTER TABLE contacts ADD COLUMN notes TEXT;
+ALTER TABLE contacts ADD COLUMN erased_at TEXT;
+CREATE TABLE lists (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    keyword TEXT UNIQUE,
+    description TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE list_members (
+    list_id INTEGER NOT NULL REFERENCES lists(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    added_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (list_id, contact_id)
+);
+CREATE INDEX list_members_contact ON list_members(contact_id)
+""",
+    )

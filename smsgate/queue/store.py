@@ -5,7 +5,7 @@ name the repository they use (`store.outbox.enqueue(...)`, `store.consent.status
 knows which file to open, and each repository is handed the collaborators it may call, by name.
 
     audit, alerts, modems, keywords, accounts, webhooks   (the Db only)
-    contacts, conversations                               (audit)
+    contacts, conversations, lists                        (audit)
     consent                                               (audit, contacts)
     outbox                                                (audit, consent, contacts, conversations, modems)
     inbox                                                 (contacts, conversations, modems)
@@ -30,6 +30,7 @@ from .db import Db, connect
 from .delivery_reports import DeliveryReports
 from .inbox import Inbox
 from .keywords import Keywords
+from .lists import Lists
 from .modems import ModemRegistry
 from .outbox import Defer, Outbox, Refuse
 from .records import Message
@@ -58,6 +59,7 @@ class Store(Db):
         self.webhooks = WebhookOutbox(self)
         self.contacts = Contacts(self, audit=self.audit)
         self.conversations = Conversations(self, audit=self.audit)
+        self.lists = Lists(self, audit=self.audit)
         self.consent = ConsentLedger(self, audit=self.audit, contacts=self.contacts)
         self.outbox = Outbox(self, audit=self.audit, consent=self.consent, contacts=self.contacts,
                              conversations=self.conversations, modems=self.modems)

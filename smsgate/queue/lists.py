@@ -1,0 +1,142 @@
+"""Static lists: named sets of contacts that campaigns and segments start from.
+
+A list's name is lower-case and doubles as the consent scope of marketing sent to it, so "STOP
+NEWSLETTER" and an opt-in "to newsletter" name the same thing the list does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .audit import AuditLog
+from .db import Db
+from .errors import NotFound, StoreError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class ListError(StoreError):
+    """A list name or keyword that cannot be used, or a list that already exists."""
+
+
+@dataclass(frozen=True)
+class ContactList:
+    id: int
+    name: str
+    keyword: str | None
+    description: str | None
+    created_at: str
+
+
+def list_name(name: str) -> str:
+    """The stored form of a list name; refused if a patient could not type it after STOP."""
+    cleaned = name.strip().lower()
+    if not _NAME.match(cleaned) or cleaned == "all":
+        raise ListError(
+            f"{name!r} cannot be a list name: use 1-40 letters, digits, '-' or '_', starting with a letter "
+            "or digit (and not 'all', which means every purpose)"
+        )
+    return cleaned
+
+
+class Lists:
+    """Lists and their members; membership is by contact, so a number changed on a contact stays listed."""
+
+    def __init__(self, db: Db, *, audit: AuditLog) -> None:
+        self.db = db
+        self.audit = audit
+
+    def create(self, name: str, *, actor: str, keyword: str | None = None,
+               description: str | None = None) -> ContactList:
+        name = list_name(name)
+        with self.db.transaction():
+            if self.get(name) is not None:
+                raise ListError(f"a list named {name!r} already exists")
+            if keyword is not None:
+                keyword = keyword.strip().upper()
+                if self.db.one("SELECT 1 FROM lists WHERE keyword = ?", (keyword,)) is not None:
+                    raise ListError(f"the keyword {keyword!r} already belongs to another list")
+            cur = self.db.execute(
+                "INSERT INTO lists (name, keyword, description, created_at) VALUES (?,?,?,?)",
+                (name, keyword, description, self.db.now()),
+            )
+            list_id = int(cur.lastrowid or 0)
+            self.audit.record(actor, "list.create", "list", list_id, {"name": name, "keyword": keyword})
+        found = self.get(name)
+        assert found is not None
+        return found
+
+    def ensure(self, name: str, *, actor: str) -> ContactList:
+        """The list called `name`, created if new (an import naming a list the clinic has not made yet)."""
+        with self.db.transaction():
+            found = self.get(name)
+            return found if found is not None else self.create(name, actor=actor)
+
+    def get(self, name: str) -> ContactList | None:
+        row = self.db.one("SELECT * FROM lists WHERE name = ?", (name.strip().lower(),))
+        return _record(row) if row is not None else None
+
+    def require(self, name: str) -> ContactList:
+        found = self.get(name)
+        if found is None:
+            raise NotFound(f"no list named {name!r}; `smsgate lists list` shows the lists there are")
+        return found
+
+    def all(self) -> list[ContactList]:
+        return [_record(r) for r in self.db.all("SELECT * FROM lists ORDER BY name")]
+
+    def add_members(self, name: str, contact_ids: Iterable[int], *, actor: str, source: str) -> int:
+        """How many of `contact_ids` were newly added; those already on the list are left as they were."""
+        found = self.require(name)
+        now = self.db.now()
+        added = 0
+        with self.db.transaction():
+            for contact_id in contact_ids:
+                cur = self.db.execute(
+                    "INSERT INTO list_members (list_id, contact_id, added_at, source) VALUES (?,?,?,?)"
+                    " ON CONFLICT DO NOTHING",
+                    (found.id, contact_id, now, source),
+                )
+                added += cur.rowcount
+            if added:
+                self.audit.record(actor, "list.add", "list", found.id, {"added": added, "source": source})
+        return added
+
+    def remove_members(self, name: str, contact_ids: Iterable[int], *, actor: str) -> int:
+        found = self.require(name)
+        removed = 0
+        with self.db.transaction():
+            for contact_id in contact_ids:
+                cur = self.db.execute(
+                    "DELETE FROM list_members WHERE list_id = ? AND contact_id = ?", (found.id, contact_id)
+                )
+                removed += cur.rowcount
+            if removed:
+                self.audit.record(actor, "list.remove", "list", found.id, {"removed": removed})
+        return removed
+
+    def members(self, name: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        found = self.require(name)
+        return self.db.all(
+            "SELECT k.*, m.added_at, m.source FROM list_members m JOIN contacts k ON k.id = m.contact_id"
+            " WHERE m.list_id = ? ORDER BY k.number LIMIT ? OFFSET ?",
+            (found.id, limit, offset),
+        )
+
+    def count(self, name: str) -> int:
+        found = self.require(name)
+        return int(self.db.scalar("SELECT COUNT(*) FROM list_members WHERE list_id = ?", (found.id,)) or 0)
+
+    def lists_of(self, contact_id: int) -> list[str]:
+        rows = self.db.all(
+            "SELECT l.name FROM list_members m JOIN lists l ON l.id = m.list_id WHERE m.contact_id = ?"
+            " ORDER BY l.name", (contact_id,))
+        return [r["name"] for r in rows]
+
+
+def _record(row: dict[str, Any]) -> ContactList:
+    return ContactList(id=row["id"], name=row["name"], keyword=row["keyword"],
+                       description=row["description"], created_at=row["created_at"])
