@@ -131,15 +131,16 @@ def _read_user_data(r: Reader, udhi: bool, coding: DataCoding, lenient: bool, fl
             raise PduError(f"TP-UDHL at octet {ud_at} ({header_len} octets) is longer than TP-UDL ({udl} septets)",
                            octet=ud_at)
         codes = gsm7.unpack_septets(ud, udl - header_septets, header_septets * 7)
-        try:
-            out.text, unknown = gsm7.decode_septets(codes)
-        except gsm7.Gsm7DecodeError as e:
-            at = ud_at + (header_septets + e.septet_index) * 7 // 8
-            raise PduError(f"GSM-7 text ends in a lone escape (0x1B) at octet {at}: the character after it is "
-                           "missing", octet=at) from e
-        for code in unknown:
+        decoded = gsm7.decode_septets(codes)
+        out.text = decoded.text
+        for code in decoded.unknown_escapes:
             flags.append(Flag("unknown-escape", f"GSM-7 escape 0x1B 0x{code:02X} is not in the extension table; "
                               "shown as its base character", ud_at))
+        if decoded.lone_escape is not None:
+            at = ud_at + (header_septets + decoded.lone_escape) * 7 // 8
+            flags.append(Flag("lone-escape", f"GSM-7 text ends in an escape (0x1B) at octet {at} with no character "
+                              "after it; shown as a space (TS 23.038 §6.2.1.1). If the next part starts with the "
+                              "rest of the pair, the reassembled message has the character", at))
         return out
     body = ud[header_len:]
     if coding.encoding == "8bit":

@@ -9,12 +9,13 @@ has stored; `Reassembler` is the same logic held in memory for tests, tools and 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from smsgate.at_commands.pdu import Deliver, StatusReport, Submit
+from smsgate.at_commands import gsm7
+from smsgate.at_commands.pdu import Deliver, Encoding, StatusReport, Submit
 
-__all__ = ["AssembledText", "Fragment", "GroupKey", "PendingGroup", "Reassembler", "assemble"]
+__all__ = ["AssembledText", "Fragment", "GroupKey", "PendingGroup", "Reassembler", "assemble", "join_parts"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Fragment:
     total: int
     seq: int
     text: str
+    encoding: Encoding = "gsm7"
+    ends_in_escape: bool = False
 
     def __post_init__(self) -> None:
         if self.total < 1 or not 1 <= self.seq <= self.total:
@@ -49,8 +52,9 @@ class Fragment:
     def of(cls, message: Deliver | Submit | StatusReport) -> Fragment:
         c = message.concat
         if c is None:
-            return cls(message.number, 0, 0, 1, 1, message.text)
-        return cls(message.number, c.ref, c.ref_bits, c.total, c.seq, message.text)
+            return cls(message.number, 0, 0, 1, 1, message.text, message.encoding, message.ends_in_escape)
+        return cls(message.number, c.ref, c.ref_bits, c.total, c.seq, message.text, message.encoding,
+                   message.ends_in_escape)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def assemble(parts: Iterable[Fragment]) -> AssembledText:
     A repeated part with the same text is counted in `duplicates`; one with a different text keeps the
     first copy and is listed in `conflicting`, so the caller can show that the message is doubtful.
     """
-    by_seq: dict[int, str] = {}
+    by_seq: dict[int, Fragment] = {}
     key: GroupKey | None = None
     duplicates = 0
     conflicting: list[int] = []
@@ -82,15 +86,43 @@ def assemble(parts: Iterable[Fragment]) -> AssembledText:
             raise ValueError(f"fragment of {part.key} does not belong to group {key}")
         if part.seq in by_seq:
             duplicates += 1
-            if by_seq[part.seq] != part.text and part.seq not in conflicting:
+            if by_seq[part.seq].text != part.text and part.seq not in conflicting:
                 conflicting.append(part.seq)
             continue
-        by_seq[part.seq] = part.text
+        by_seq[part.seq] = part
     if key is None:
         return AssembledText("", [], False)
     missing = [seq for seq in range(1, key.total + 1) if seq not in by_seq]
-    text = "".join(by_seq[seq] for seq in sorted(by_seq))
-    return AssembledText(text, missing, not missing, key, duplicates, sorted(conflicting))
+    return AssembledText(join_parts(by_seq, key.total), missing, not missing, key, duplicates, sorted(conflicting))
+
+
+def join_parts(by_seq: Mapping[int, Fragment], total: int, *, gap: Callable[[int], str] | None = None) -> str:
+    """The text of parts 1..`total` in order; `gap(n)` stands for an absent part n (left out when None).
+
+    A part ending in a lone escape (shown as a space) and a GSM-7 next part whose first septet completes
+    an extension character are joined into that character: senders that split a message by septets
+    leave ESC at the end of one part and the code after it at the start of the next. When the next part
+    is absent or cannot complete it, the escape stays a space, as TS 23.038 §6.2.1.1 has receivers show
+    an escape they cannot resolve.
+    """
+    pieces: list[str] = []
+    previous: Fragment | None = None
+    for seq in range(1, total + 1):
+        part = by_seq.get(seq)
+        if part is None:
+            if gap is not None:
+                pieces.append(gap(seq))
+            previous = None
+            continue
+        text = part.text
+        if previous is not None and previous.ends_in_escape and part.encoding == "gsm7" and text:
+            completed = gsm7.escaped_by(text[0])
+            if completed is not None and pieces[-1].endswith(" "):
+                pieces[-1] = pieces[-1][:-1]
+                text = completed + text[1:]
+        pieces.append(text)
+        previous = part
+    return "".join(pieces)
 
 
 @dataclass(frozen=True)
