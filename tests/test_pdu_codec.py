@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from pdu_support import ESC, concat8, deliver_hex, gsm7_part, header, septets_of
+from pdu_support import ESC, concat8, concat16, deliver_hex, gsm7_part, header, septets_of, ucs2_part
 
 from smsgate.at_commands import gsm7
 from smsgate.at_commands.pdu import (
@@ -259,6 +259,35 @@ def test_bad_input_raises_pdu_error_saying_what_and_where(pdu_hex: str, match: s
     with pytest.raises(PduError, match=match) as info:
         decode(pdu_hex)
     assert info.value.octet is not None
+
+
+# --------------------------------------------------------------------------- user data header (TS 23.040 §9.2.3.24)
+
+
+@pytest.mark.parametrize(
+    ("elements", "expected"),
+    [
+        ((concat8(0x11, 2, 1), concat16(0x2233, 3, 2)), (0x2233, 16, 3, 2)),
+        ((concat16(0x2233, 3, 2), concat8(0x11, 2, 1)), (0x11, 8, 2, 1)),
+        ((concat8(0x11, 2, 1), concat8(0x12, 4, 3)), (0x12, 8, 4, 3)),
+        ((concat8(0x11, 2, 1), bytes([0x01, 2, 0x00, 0x00]), concat8(0x12, 4, 3)), (0x12, 8, 4, 3)),
+    ],
+    ids=["8-then-16", "16-then-8", "8-then-8", "with-another-element-between"],
+)
+def test_of_two_concatenation_elements_the_last_is_used(elements: tuple[bytes, ...],
+                                                        expected: tuple[int, int, int, int]) -> None:
+    message = decode(ucs2_part("Hi", header(*elements)))
+    assert message.concat is not None
+    assert (message.concat.ref, message.concat.ref_bits, message.concat.total, message.concat.seq) == expected
+    assert message.text == "Hi"
+    assert [f.code for f in message.flags] == ["duplicate-concat"]
+
+
+def test_an_impossible_last_concatenation_element_is_ignored_and_the_valid_one_kept() -> None:
+    # §9.2.3.24.1: an element with part 0 or a part above the total is ignored, as if it were not there.
+    message = decode(ucs2_part("Hi", header(concat8(0x11, 2, 2), concat8(0x12, 2, 5))))
+    assert message.concat is not None and (message.concat.ref, message.concat.seq) == (0x11, 2)
+    assert [f.code for f in message.flags] == ["invalid-concat"]
 
 
 def test_lenient_decode_accepts_short_user_data_with_a_flag() -> None:

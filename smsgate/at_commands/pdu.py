@@ -175,7 +175,10 @@ def _read_elements(header: bytes, at: int) -> tuple[InformationElement, ...]:
 
 
 def _concat_of(elements: tuple[InformationElement, ...], at: int, flags: list[Flag]) -> Concat | None:
+    """The concatenation element of a header. 8-bit and 16-bit ones exclude each other, and neither may
+    repeat: TS 23.040 §9.2.3.24 has the last occurrence used. An impossible one is ignored first."""
     found: Concat | None = None
+    repeated = False
     for ie in elements:
         if ie.iei == IEI_CONCAT_8 and len(ie.data) == 3:
             candidate = Concat(ie.data[0], 8, ie.data[1], ie.data[2])
@@ -192,10 +195,11 @@ def _concat_of(elements: tuple[InformationElement, ...], at: int, flags: list[Fl
             flags.append(Flag("invalid-concat", f"concatenation part {candidate.seq} of {candidate.total} is "
                               "impossible; treated as a single message", at))
             continue
-        if found is not None:
-            flags.append(Flag("duplicate-concat", "more than one concatenation element; the first is used", at))
-            continue
+        repeated = repeated or found is not None
         found = candidate
+    if repeated:
+        flags.append(Flag("duplicate-concat", "more than one concatenation element; the last is used "
+                          "(TS 23.040 §9.2.3.24)", at))
     return found
 
 
