@@ -248,7 +248,6 @@ def test_has_smsc_false_reads_the_tpdu_directly() -> None:
         (deliver_hex(0x00, "C8", 5), "TP-UDL at octet 19 says 5 septets \\(5 octets\\) but only 1 octets follow"),
         (deliver_hex(0x08, "0041", 4), "says 4 octets but only 2 octets follow"),
         (deliver_hex(0x08, "0A0003010201", 6, first=0x44), "TP-UDHL at octet 20 says 10 header octets"),
-        (deliver_hex(0x08, "03000501", 4, first=0x44), "element 0x00 at octet 21 says 5 octets"),
         (deliver_hex(0x08, "05000301", 4, first=0x44), "TP-UDHL"),
         (deliver_hex(0x00, "", 0, first=0x44), "TP-UDHI is set but the user data at octet 20 is empty"),
         ("0003", "TP-MTI 3"),
@@ -288,6 +287,24 @@ def test_an_impossible_last_concatenation_element_is_ignored_and_the_valid_one_k
     message = decode(ucs2_part("Hi", header(concat8(0x11, 2, 2), concat8(0x12, 2, 5))))
     assert message.concat is not None and (message.concat.ref, message.concat.seq) == (0x11, 2)
     assert [f.code for f in message.flags] == ["invalid-concat"]
+
+
+@pytest.mark.parametrize(
+    ("udh", "octet"),
+    [
+        (header(bytes([0x00, 5, 0x01])), 21),  # says 5 octets, 1 follows before the header ends
+        (header(concat8(0x42, 2, 1), bytes([0x00, 3, 0x42, 2])), 26),  # the last element is an octet short
+        (header(concat8(0x42, 2, 1), bytes([0x01])), 26),  # a lone identifier, no length octet
+    ],
+    ids=["overruns", "last-element-short", "lone-identifier"],
+)
+def test_an_element_running_past_the_header_drops_the_whole_header_and_keeps_the_text(udh: bytes,
+                                                                                     octet: int) -> None:
+    for pdu in (ucs2_part("Thank you", udh), gsm7_part(septets_of("Thank you"), udh)):
+        message = decode(pdu)
+        assert message.text == "Thank you"
+        assert message.udh == () and message.concat is None
+        assert [(f.code, f.octet) for f in message.flags] == [("invalid-udh", octet)]
 
 
 def test_lenient_decode_accepts_short_user_data_with_a_flag() -> None:

@@ -119,7 +119,7 @@ def _read_user_data(r: Reader, udhi: bool, coding: DataCoding, lenient: bool, fl
             raise PduError(f"TP-UDHL at octet {ud_at} says {udhl} header octets but the user data holds only "
                            f"{len(ud) - 1}", octet=ud_at)
         header_len = 1 + udhl
-        out.udh = _read_elements(ud[1:header_len], ud_at + 1)
+        out.udh = _read_elements(ud[1:header_len], ud_at + 1, flags)
         out.concat = _concat_of(out.udh, ud_at, flags)
     if coding.compressed:
         flags.append(Flag("compressed", f"user data is compressed (DCS 0x{coding.raw:02X}, TS 23.042), which "
@@ -159,18 +159,28 @@ def _read_user_data(r: Reader, udhi: bool, coding: DataCoding, lenient: bool, fl
     return out
 
 
-def _read_elements(header: bytes, at: int) -> tuple[InformationElement, ...]:
+def _read_elements(header: bytes, at: int, flags: list[Flag]) -> tuple[InformationElement, ...]:
+    """The information elements of a header, or none at all when the last one does not fit in it.
+
+    TS 23.040 §9.2.3.24: when the header length leaves too few or too many octets for the final element,
+    the whole header is ignored. TP-UDHL still says where the text starts, so the text is kept.
+    """
     elements = []
     i = 0
     while i < len(header):
         if i + 2 > len(header):
-            raise PduError(f"user data header element at octet {at + i} is cut off", octet=at + i)
-        iei, length = header[i], header[i + 1]
-        if i + 2 + length > len(header):
-            raise PduError(f"user data header element 0x{iei:02X} at octet {at + i} says {length} octets, "
-                           f"which runs past the header", octet=at + i)
-        elements.append(InformationElement(iei, bytes(header[i + 2 : i + 2 + length])))
-        i += 2 + length
+            problem = f"user data header element at octet {at + i} is cut off after its identifier"
+        elif i + 2 + header[i + 1] > len(header):
+            problem = (f"user data header element 0x{header[i]:02X} at octet {at + i} says {header[i + 1]} "
+                       "octets, which runs past the header")
+        else:
+            length = header[i + 1]
+            elements.append(InformationElement(header[i], bytes(header[i + 2 : i + 2 + length])))
+            i += 2 + length
+            continue
+        flags.append(Flag("invalid-udh", f"{problem}; the whole header is ignored (TS 23.040 §9.2.3.24), so "
+                          "this message is not joined with others", at + i))
+        return ()
     return tuple(elements)
 
 
