@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from smsgate.at_commands import gsm7
-from smsgate.at_commands.pdu import Deliver, Encoding, StatusReport, Submit
+from smsgate.at_commands.pdu import Deliver, StatusReport, Submit
 
 __all__ = ["AssembledText", "Fragment", "GroupKey", "PendingGroup", "Reassembler", "assemble", "join_parts"]
 
@@ -37,7 +37,7 @@ class Fragment:
     total: int
     seq: int
     text: str
-    encoding: Encoding = "gsm7"
+    encoding: str | None = "gsm7"  # only a GSM-7 part can finish an escape pair the part before left open
     ends_in_escape: bool = False
 
     def __post_init__(self) -> None:

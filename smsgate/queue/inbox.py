@@ -89,13 +89,15 @@ class Inbox:
     # -- multipart fragments ------------------------------------------------------------------------
     def add_fragment(self, *, modem_id: int | None, sender: str, ref: int, ref_bits: int, total: int,
                      seq: int, body: str, dedupe_key: str, encoding: str | None = None, sent_at: str | None = None,
-                     pdu: str | None = None) -> list[dict[str, Any]]:
+                     pdu: str | None = None, ends_in_escape: bool = False) -> list[dict[str, Any]]:
         """Keep one part; returns every part of its group seen so far (duplicates absorbed)."""
         with self.db.transaction():
             self.db.execute(
                 "INSERT INTO inbound_fragments (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body,"
-                " encoding, sent_at, pdu, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body, encoding, sent_at, pdu, self.db.now()),
+                " encoding, sent_at, pdu, received_at, ends_in_escape) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body, encoding, sent_at, pdu, self.db.now(),
+                 int(ends_in_escape)),
             )
             return self.fragment_group(modem_id, sender, ref, ref_bits, total)
 

@@ -471,3 +471,10 @@ ALTER TABLE keywords DROP COLUMN hits;
 ALTER TABLE keywords DROP COLUMN builtin
 """,
     )
+
+
+@migrations()
+def m051_fragment_ends_in_escape(db: Database) -> None:
+    """A part whose GSM-7 text ends in a lone escape remembers it, so that reassembly can finish the escape
+    pair from the next part's first septet (`reassembly.join_parts`) instead of showing a space."""
+    _script(db, "ALTER TABLE inbound_fragments ADD COLUMN ends_in_escape INTEGER NOT NULL DEFAULT 0")
