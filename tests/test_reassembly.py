@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pdu_support import ESC, concat8, gsm7_part, header, septets_of, ucs2_part
+from pdu_support import ESC, concat8, gsm7_part, header, septets_of, stamp, ucs2_part
 
 from smsgate.at_commands.pdu import decode, encode_submit
 from smsgate.at_commands.reassembly import Fragment, GroupKey, Reassembler, assemble
@@ -145,3 +145,23 @@ def test_a_trailing_escape_before_a_missing_part_stays_a_space() -> None:
     third = decode(gsm7_part(septets_of("e!"), header(concat8(0x42, 3, 3))))
     result = assemble([Fragment.of(first), Fragment.of(third)])
     assert (result.text, result.missing) == ("x e!", [2])
+
+
+# --------------------------------------------------------------------------- one reference, two messages
+
+
+def test_a_part_conflicting_with_a_held_one_starts_a_second_message_in_the_reassembler() -> None:
+    a = [decode(gsm7_part(septets_of(t), header(concat8(9, 2, n)), scts=stamp(10 + n)))
+         for n, t in ((1, "first "), (2, "message"))]
+    b = [decode(gsm7_part(septets_of(t), header(concat8(9, 2, n)), scts=stamp(40 + n)))
+         for n, t in ((1, "second "), (2, "text"))]
+    r = Reassembler()
+    assert r.add(a[0]) is None
+    assert r.add(b[0]) is None  # same reference and part number, other text: not a copy of a[0]
+    assert len(r.pending()) == 2
+    assert r.add(a[0]) is None  # a true copy still joins its own message
+    done_b = r.add(b[1])  # stamped next to b[0], so it goes with it although a lacks part 2 too
+    done_a = r.add(a[1])
+    assert done_b is not None and done_b.text == "second text"
+    assert done_a is not None and done_a.text == "first message" and done_a.duplicates == 1
+    assert r.pending() == []

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from smsgate.at_commands.pdu import Deliver, PduError, StatusReport, Submit, decode
-from smsgate.at_commands.reassembly import Fragment, join_parts
+from smsgate.at_commands.reassembly import join_parts
 from smsgate.queue import Inbound, Store, inbound_key
 from smsgate.queue.clock import ts
+from smsgate.queue.inbox import fragment_of
 
 from .hooks import InboundHook
 
@@ -138,7 +139,7 @@ def assemble(store: Store, on_inbound: InboundHook | None, identity: str, group:
     missing = [n for n in range(1, total + 1) if n not in by_seq]
     if missing and complete_only:
         return None
-    body = join_parts({n: _fragment(f) for n, f in by_seq.items()}, total,
+    body = join_parts({n: fragment_of(f) for n, f in by_seq.items()}, total,
                       gap=lambda n: f"[part {n} of {total} missing]")
     first = by_seq[min(by_seq)]
     key = inbound_key(identity, "concat:" + ",".join(sorted(f["dedupe_key"] for f in by_seq.values())))
@@ -155,18 +156,13 @@ def assemble(store: Store, on_inbound: InboundHook | None, identity: str, group:
     return row
 
 
-def _fragment(row: dict[str, Any]) -> Fragment:
-    return Fragment(row["sender"], row["ref"], row["ref_bits"], row["total"], row["seq"], row["body"],
-                    row["encoding"], bool(row["ends_in_escape"]))
-
-
 def flush_stale_fragments(store: Store, on_inbound: InboundHook | None, *, older_than: timedelta) -> int:
     """Store every fragment group older than the reassembly timeout (with gaps), then drop its fragments."""
     cutoff = ts(store.clock() - older_than)
     stored = 0
     for g in store.inbox.stale_fragment_groups(cutoff):
         with store.transaction():
-            group = store.inbox.fragment_group(g["modem_id"], g["sender"], g["ref"], g["ref_bits"], g["total"])
+            group = store.inbox.fragment_group(g["group_id"])
             identity = modem_identity(store, g["modem_id"]) if g["modem_id"] is not None else "modem:none"
             row = assemble(store, on_inbound, identity, group, complete_only=False)
             store.inbox.drop_fragments([f["id"] for f in group])
