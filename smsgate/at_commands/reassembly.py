@@ -216,7 +216,7 @@ class Reassembler:
         return [assemble(g.parts) for g in stale]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Open:
     key: GroupKey
     parts: list[Fragment]

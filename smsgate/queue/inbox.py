@@ -108,17 +108,16 @@ class Inbox:
                 "SELECT * FROM inbound_fragments WHERE modem_id IS ? AND sender = ? AND ref = ? AND ref_bits = ?"
                 " AND total = ? ORDER BY group_id, seq, id", (modem_id, sender, ref, ref_bits, total))
             groups: dict[int, list[dict[str, Any]]] = {}
-            for row in kept:
-                groups.setdefault(int(row["group_id"]), []).append(row)
-            part = Fragment(sender, ref, ref_bits, total, seq, body, encoding, ends_in_escape,
-                            parse_ts(sent_at) if sent_at else None)
-            index = group_for(part, [[fragment_of(r) for r in g] for g in groups.values()])
+            for kept_row in kept:
+                groups.setdefault(int(kept_row["group_id"]), []).append(kept_row)
+            row = {"dedupe_key": dedupe_key, "modem_id": modem_id, "sender": sender, "ref": ref, "ref_bits": ref_bits,
+                   "total": total, "seq": seq, "body": body, "encoding": encoding, "sent_at": sent_at, "pdu": pdu,
+                   "received_at": self.db.now(), "ends_in_escape": int(ends_in_escape)}
+            index = group_for(fragment_of(row), [[fragment_of(r) for r in g] for g in groups.values()])
             joins = None if index is None else list(groups)[index]
             cur = self.db.execute(
-                "INSERT INTO inbound_fragments (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body,"
-                " encoding, sent_at, pdu, received_at, ends_in_escape, group_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body, encoding, sent_at, pdu, self.db.now(),
-                 int(ends_in_escape), joins),
+                f"INSERT INTO inbound_fragments ({', '.join(row)}, group_id) VALUES ({', '.join('?' * len(row))}, ?)",
+                (*row.values(), joins),
             )
             if joins is None:
                 joins = int(cur.lastrowid or 0)
