@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from smsgate.config import SendingConfig
+from smsgate.modemd import FAST
 from smsgate.queue import Kind, Store
 from smsgate.queue.clock import ts
 from smsgate.simulator import SimModemSpec
@@ -83,6 +85,37 @@ def test_shuffled_multipart_inbound_is_reassembled_into_one_message(tmp_path: Pa
         rows = wait_until(lambda: h.store.inbox.recent(), what="reassembled message")
         assert len(rows) == 1
         assert rows[0]["body"] == text and rows[0]["parts_total"] == parts and rows[0]["missing_parts"] is None
+
+
+def test_two_long_texts_with_the_same_concatenation_reference_both_arrive_whole(tmp_path: Path) -> None:
+    # Within the reassembly window the first text's parts are still kept when the second one's arrive.
+    first = "Could I move my appointment on Tuesday to the afternoon, please? I work until noon. " * 3
+    second = "My son has had a fever since last night. Should we come in today instead of Tuesday? " * 3
+    with harness(tmp_path, [SimModemSpec("m1")], tunables=replace(FAST, reassembly_timeout_s=600)) as h:
+        h.wait_ready()
+        modem, phone = h.sim.modem("m1"), h.sim.handset(PHONE)
+        parts = phone.send(modem.msisdn, first, concat_ref=0x5A)
+        assert parts > 1 and phone.send(modem.msisdn, second, concat_ref=0x5A) == parts
+        rows = wait_until(lambda: len(h.store.inbox.recent()) == 2 and h.store.inbox.recent(), timeout=8,
+                          what="both long texts stored")
+        assert sorted(r["body"] for r in rows) == sorted([first, second])
+        assert all(r["missing_parts"] is None and r["parts_total"] == parts for r in rows)
+        wait_until(lambda: modem.storage() == [], what="modem storage emptied")
+        assert h.store.scalar("SELECT COUNT(DISTINCT group_id) FROM inbound_fragments") == 2
+
+
+def test_escape_pair_split_across_two_parts_is_stored_as_one_message_with_its_character(tmp_path: Path) -> None:
+    from pdu_support import ESC, concat8, gsm7_part, header, septets_of
+
+    parts = [gsm7_part([*septets_of("Your bill is 40"), ESC], header(concat8(0x21, 2, 1))),
+             gsm7_part(septets_of("e, due on Friday."), header(concat8(0x21, 2, 2)))]
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        _offer_raw(h, "m1", [bytes.fromhex(p[2:]) for p in parts])  # without the empty SMSC field
+        rows = wait_until(lambda: h.store.inbox.recent(), what="joined message stored")
+        assert [(r["body"], r["decode_error"], r["parts_total"]) for r in rows] == \
+            [("Your bill is 40€, due on Friday.", None, 2)]
+        wait_until(lambda: h.sim.modem("m1").storage() == [], what="both parts deleted once stored")
 
 
 def _offer_raw(h: object, modem_name: str, tpdus: list[bytes]) -> None:

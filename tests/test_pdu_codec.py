@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pdu_support import ESC, concat8, concat16, deliver_hex, gsm7_part, header, septets_of, ucs2_part
 
 from smsgate.at_commands import gsm7
 from smsgate.at_commands.pdu import (
@@ -24,11 +25,6 @@ from smsgate.at_commands.pdu import (
 )
 
 NUMBER = "+4915112345678"
-
-
-def deliver_hex(dcs: int, ud_hex: str, udl: int, *, first: int = 0x04, oa: str = "0B919451113254F6") -> str:
-    """SMS-DELIVER without SMSC: a fixed sender and timestamp, the given DCS and user data."""
-    return f"00{first:02X}{oa}00{dcs:02X}31308051206180{udl:02X}{ud_hex}"
 
 
 def gsm7_deliver(text: str, dcs: int = 0x00) -> str:
@@ -65,11 +61,24 @@ def test_escape_escape_shows_a_space() -> None:
     assert decode(deliver_hex(0x00, gsm7.pack_septets(septets).hex(), 3)).text == " A"
 
 
-def test_lone_escape_at_the_end_is_a_pdu_error_naming_the_octet() -> None:
-    septets = [0x41, 0x42, 0x1B]
-    with pytest.raises(PduError, match="lone escape") as info:
-        decode(deliver_hex(0x00, gsm7.pack_septets(septets).hex(), 3))
-    assert info.value.octet == 21  # UD starts at octet 20; septet 2 lies in octet 21
+def test_lone_escape_at_the_end_is_shown_as_a_space_and_flagged_at_its_octet() -> None:
+    # TS 23.038 §6.2.1.1: an escape the receiver cannot resolve is shown as a space. Strict or lenient,
+    # the text is content, not structure, so it decodes.
+    for lenient in (False, True):
+        message = decode(gsm7_part([0x41, 0x42, ESC]), lenient=lenient)
+        assert message.text == "AB " and message.ends_in_escape
+        assert [(f.code, f.octet) for f in message.flags] == [("lone-escape", 21)]  # UD at 20; septet 2 in 21
+
+
+def test_lone_escape_after_a_header_is_flagged_where_it_lies() -> None:
+    message = decode(gsm7_part([*septets_of("Price: 5"), ESC], header(concat8(0x42, 2, 1))))
+    assert message.text == "Price: 5 " and message.concat is not None and message.concat.seq == 1
+    (flag,) = message.flags
+    assert flag.code == "lone-escape" and flag.octet == 20 + (7 + 8) * 7 // 8  # 7 header septets, then 8
+
+
+def test_escape_that_is_resolved_is_not_a_trailing_escape() -> None:
+    assert not decode(gsm7_part(septets_of("5€"))).ends_in_escape
 
 
 def test_text_ending_in_at_sign_keeps_it() -> None:
@@ -143,6 +152,13 @@ def test_alphanumeric_sender_with_at_sign_inside() -> None:
     # "Design@Home": the @ is septet 0x00 in the middle of the packed name.
     message = decode(deliver_hex(0x00, "", 0, oa="14D0C4F23C7D760390EF7619"))
     assert message.number == "Design@Home"
+
+
+def test_alphanumeric_sender_ending_in_a_lone_escape_decodes_with_a_flag() -> None:
+    name = gsm7.pack_septets([*septets_of("Clinic"), ESC]).hex().upper()  # 7 septets: 13 semi-octets
+    message = decode(deliver_hex(0x00, "", 0, oa=f"0DD0{name}"))
+    assert message.number == "Clinic " and not message.ends_in_escape
+    assert [(f.code, f.octet) for f in message.flags] == [("address-lone-escape", 2)]
 
 
 def test_smsc_field_with_only_a_type_octet_means_no_smsc() -> None:
@@ -233,7 +249,6 @@ def test_has_smsc_false_reads_the_tpdu_directly() -> None:
         (deliver_hex(0x08, "0041", 4), "says 4 octets but only 2 octets follow"),
         (deliver_hex(0x08, "0A0003010201", 6, first=0x44), "TP-UDHL at octet 20 says 10 header octets"),
         (deliver_hex(0x08, "05000301", 4, first=0x44), "TP-UDHL"),
-        (deliver_hex(0x08, "03000501", 4, first=0x44), "element 0x00 at octet 21 says 5 octets"),
         (deliver_hex(0x00, "", 0, first=0x44), "TP-UDHI is set but the user data at octet 20 is empty"),
         ("0003", "TP-MTI 3"),
         ("0C91" + "11" * 11, "SMSC field"),
@@ -243,6 +258,53 @@ def test_bad_input_raises_pdu_error_saying_what_and_where(pdu_hex: str, match: s
     with pytest.raises(PduError, match=match) as info:
         decode(pdu_hex)
     assert info.value.octet is not None
+
+
+# --------------------------------------------------------------------------- user data header (TS 23.040 §9.2.3.24)
+
+
+@pytest.mark.parametrize(
+    ("elements", "expected"),
+    [
+        ((concat8(0x11, 2, 1), concat16(0x2233, 3, 2)), (0x2233, 16, 3, 2)),
+        ((concat16(0x2233, 3, 2), concat8(0x11, 2, 1)), (0x11, 8, 2, 1)),
+        ((concat8(0x11, 2, 1), concat8(0x12, 4, 3)), (0x12, 8, 4, 3)),
+        ((concat8(0x11, 2, 1), bytes([0x01, 2, 0x00, 0x00]), concat8(0x12, 4, 3)), (0x12, 8, 4, 3)),
+    ],
+    ids=["8-then-16", "16-then-8", "8-then-8", "with-another-element-between"],
+)
+def test_of_two_concatenation_elements_the_last_is_used(elements: tuple[bytes, ...],
+                                                        expected: tuple[int, int, int, int]) -> None:
+    message = decode(ucs2_part("Hi", header(*elements)))
+    assert message.concat is not None
+    assert (message.concat.ref, message.concat.ref_bits, message.concat.total, message.concat.seq) == expected
+    assert message.text == "Hi"
+    assert [f.code for f in message.flags] == ["duplicate-concat"]
+
+
+def test_an_impossible_last_concatenation_element_is_ignored_and_the_valid_one_kept() -> None:
+    # §9.2.3.24.1: an element with part 0 or a part above the total is ignored, as if it were not there.
+    message = decode(ucs2_part("Hi", header(concat8(0x11, 2, 2), concat8(0x12, 2, 5))))
+    assert message.concat is not None and (message.concat.ref, message.concat.seq) == (0x11, 2)
+    assert [f.code for f in message.flags] == ["invalid-concat"]
+
+
+@pytest.mark.parametrize(
+    ("udh", "octet"),
+    [
+        (header(bytes([0x00, 5, 0x01])), 21),  # says 5 octets, 1 follows before the header ends
+        (header(concat8(0x42, 2, 1), bytes([0x00, 3, 0x42, 2])), 26),  # the last element is an octet short
+        (header(concat8(0x42, 2, 1), bytes([0x01])), 26),  # a lone identifier, no length octet
+    ],
+    ids=["overruns", "last-element-short", "lone-identifier"],
+)
+def test_an_element_running_past_the_header_drops_the_whole_header_and_keeps_the_text(udh: bytes,
+                                                                                     octet: int) -> None:
+    for pdu in (ucs2_part("Thank you", udh), gsm7_part(septets_of("Thank you"), udh)):
+        message = decode(pdu)
+        assert message.text == "Thank you"
+        assert message.udh == () and message.concat is None
+        assert [(f.code, f.octet) for f in message.flags] == [("invalid-udh", octet)]
 
 
 def test_lenient_decode_accepts_short_user_data_with_a_flag() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pdu_support import ESC, concat8, gsm7_part, header, septets_of, stamp, ucs2_part
 
 from smsgate.at_commands.pdu import decode, encode_submit
 from smsgate.at_commands.reassembly import Fragment, GroupKey, Reassembler, assemble
@@ -94,3 +95,73 @@ def test_expire_hands_back_incomplete_groups_after_the_deadline() -> None:
 def test_empty_input_is_incomplete_with_no_key() -> None:
     result = assemble([])
     assert (result.text, result.complete, result.key) == ("", False, None)
+
+
+# --------------------------------------------------------------------------- an escape pair split across parts
+
+
+def split_escape_parts(before: str, after: list[int], *, second: str = "gsm7") -> list[str]:
+    """Two parts of one message: `before` then a lone escape, and a second part starting with `after`."""
+    first = gsm7_part([*septets_of(before), ESC], header(concat8(0x42, 2, 1)))
+    if second == "gsm7":
+        return [first, gsm7_part(after, header(concat8(0x42, 2, 2)))]
+    return [first, ucs2_part("".join(chr(c) for c in after), header(concat8(0x42, 2, 2)))]
+
+
+@pytest.mark.parametrize(("code", "char"), [(0x65, "€"), (0x28, "{"), (0x0A, "\x0c"), (0x40, "|")])
+def test_escape_pair_split_across_two_parts_reassembles_to_the_extension_character(code: int, char: str) -> None:
+    parts = [decode(p) for p in split_escape_parts("Price: 5", [code, *septets_of(" today")])]
+    assert parts[0].text == "Price: 5 " and [f.code for f in parts[0].flags] == ["lone-escape"]
+    for order in (parts, parts[::-1]):
+        result = assemble([Fragment.of(m) for m in order])
+        assert result.complete and result.text == f"Price: 5{char} today"
+
+
+def test_split_escape_joins_in_the_in_memory_reassembler_too() -> None:
+    parts = [decode(p) for p in split_escape_parts("Price: 5", septets_of("e today"))]
+    r = Reassembler()
+    assert r.add(parts[1]) is None
+    done = r.add(parts[0])
+    assert done is not None and done.text == "Price: 5€ today"
+
+
+@pytest.mark.parametrize(
+    ("after", "second", "expected"),
+    [
+        (septets_of("Ab"), "gsm7", "x Ab"),  # ESC 'A' is no extension character: the escape stays a space
+        (septets_of("€b"), "gsm7", "x €b"),  # the next part starts with a whole escape pair of its own
+        ([0x65, 0x62], "ucs2", "x eb"),  # a UCS-2 'e' is a letter, not the septet after an escape
+    ],
+    ids=["not-an-extension-code", "next-starts-with-an-escape", "next-is-ucs2"],
+)
+def test_a_trailing_escape_the_next_part_cannot_resolve_stays_a_space(after: list[int], second: str,
+                                                                       expected: str) -> None:
+    parts = [decode(p) for p in split_escape_parts("x", after, second=second)]
+    assert assemble([Fragment.of(m) for m in parts]).text == expected
+
+
+def test_a_trailing_escape_before_a_missing_part_stays_a_space() -> None:
+    first = decode(gsm7_part([*septets_of("x"), ESC], header(concat8(0x42, 3, 1))))
+    third = decode(gsm7_part(septets_of("e!"), header(concat8(0x42, 3, 3))))
+    result = assemble([Fragment.of(first), Fragment.of(third)])
+    assert (result.text, result.missing) == ("x e!", [2])
+
+
+# --------------------------------------------------------------------------- one reference, two messages
+
+
+def test_a_part_conflicting_with_a_held_one_starts_a_second_message_in_the_reassembler() -> None:
+    a = [decode(gsm7_part(septets_of(t), header(concat8(9, 2, n)), scts=stamp(10 + n)))
+         for n, t in ((1, "first "), (2, "message"))]
+    b = [decode(gsm7_part(septets_of(t), header(concat8(9, 2, n)), scts=stamp(40 + n)))
+         for n, t in ((1, "second "), (2, "text"))]
+    r = Reassembler()
+    assert r.add(a[0]) is None
+    assert r.add(b[0]) is None  # same reference and part number, other text: not a copy of a[0]
+    assert len(r.pending()) == 2
+    assert r.add(a[0]) is None  # a true copy still joins its own message
+    done_b = r.add(b[1])  # stamped next to b[0], so it goes with it although a lacks part 2 too
+    done_a = r.add(a[1])
+    assert done_b is not None and done_b.text == "second text"
+    assert done_a is not None and done_a.text == "first message" and done_a.duplicates == 1
+    assert r.pending() == []

@@ -7,6 +7,7 @@ libraries of the field disagree with it (python-gsmmodem maps 0x5F to a backtick
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 ESC = 0x1B
 
@@ -42,12 +43,14 @@ CHAR_TO_EXTENSION: dict[str, int] = {ch: code for code, ch in EXTENSION_TABLE.it
 GSM7_CHARS = frozenset(CHAR_TO_SEPTET) | frozenset(CHAR_TO_EXTENSION)
 
 
-class Gsm7DecodeError(ValueError):
-    """Septets that cannot be read as text: an escape with nothing after it."""
+@dataclass(frozen=True)
+class Gsm7Text:
+    """Decoded septets: the text, the codes of escapes not in the extension table, and where a lone
+    escape at the very end lies (its septet index), if one does."""
 
-    def __init__(self, message: str, septet_index: int) -> None:
-        super().__init__(message)
-        self.septet_index = septet_index
+    text: str
+    unknown_escapes: list[int]
+    lone_escape: int | None = None
 
 
 def is_gsm7(ch: str) -> bool:
@@ -75,15 +78,17 @@ def encode_septets(text: str) -> list[int]:
     return out
 
 
-def decode_septets(septets: Sequence[int]) -> tuple[str, list[int]]:
-    """Septet codes to text, and the codes of escapes that are not in the extension table.
+def decode_septets(septets: Sequence[int]) -> Gsm7Text:
+    """Septet codes to text.
 
     An unknown escape shows its base character (TS 23.038 §6.2.1.1 note); ESC ESC shows a space, as the
-    specification asks until a second extension table is defined. A lone ESC at the very end has no
-    character to show and raises Gsm7DecodeError.
+    specification asks until a second extension table is defined. A lone ESC at the very end cannot be
+    resolved either and shows a space too: it is what a sender leaves when it splits an escape pair across
+    two parts, and `escaped_by` lets reassembly finish the pair from the next part.
     """
     chars: list[str] = []
     unknown: list[int] = []
+    lone: int | None = None
     i = 0
     n = len(septets)
     while i < n:
@@ -93,7 +98,9 @@ def decode_septets(septets: Sequence[int]) -> tuple[str, list[int]]:
             i += 1
             continue
         if i + 1 >= n:
-            raise Gsm7DecodeError(f"escape (0x1B) at septet {i} is the last septet: no character follows it", i)
+            chars.append(" ")
+            lone = i
+            break
         nxt = septets[i + 1] & 0x7F
         ext = EXTENSION_TABLE.get(nxt)
         if ext is not None:
@@ -102,7 +109,17 @@ def decode_septets(septets: Sequence[int]) -> tuple[str, list[int]]:
             unknown.append(nxt)
             chars.append(" " if nxt == ESC else DEFAULT_ALPHABET[nxt])
         i += 2
-    return "".join(chars), unknown
+    return Gsm7Text("".join(chars), unknown, lone)
+
+
+def escaped_by(ch: str) -> str | None:
+    """The extension character that an escape followed by the septet shown as `ch` stands for, or None.
+
+    Exact on decoded text: every character it answers for comes only from a single septet, since an
+    escape before that septet would have shown the extension character instead.
+    """
+    code = CHAR_TO_SEPTET.get(ch)
+    return None if code is None else EXTENSION_TABLE.get(code)
 
 
 def pack_septets(septets: Sequence[int], bit_offset: int = 0) -> bytes:

@@ -119,7 +119,7 @@ def _read_user_data(r: Reader, udhi: bool, coding: DataCoding, lenient: bool, fl
             raise PduError(f"TP-UDHL at octet {ud_at} says {udhl} header octets but the user data holds only "
                            f"{len(ud) - 1}", octet=ud_at)
         header_len = 1 + udhl
-        out.udh = _read_elements(ud[1:header_len], ud_at + 1)
+        out.udh = _read_elements(ud[1:header_len], ud_at + 1, flags)
         out.concat = _concat_of(out.udh, ud_at, flags)
     if coding.compressed:
         flags.append(Flag("compressed", f"user data is compressed (DCS 0x{coding.raw:02X}, TS 23.042), which "
@@ -131,15 +131,16 @@ def _read_user_data(r: Reader, udhi: bool, coding: DataCoding, lenient: bool, fl
             raise PduError(f"TP-UDHL at octet {ud_at} ({header_len} octets) is longer than TP-UDL ({udl} septets)",
                            octet=ud_at)
         codes = gsm7.unpack_septets(ud, udl - header_septets, header_septets * 7)
-        try:
-            out.text, unknown = gsm7.decode_septets(codes)
-        except gsm7.Gsm7DecodeError as e:
-            at = ud_at + (header_septets + e.septet_index) * 7 // 8
-            raise PduError(f"GSM-7 text ends in a lone escape (0x1B) at octet {at}: the character after it is "
-                           "missing", octet=at) from e
-        for code in unknown:
+        decoded = gsm7.decode_septets(codes)
+        out.text = decoded.text
+        for code in decoded.unknown_escapes:
             flags.append(Flag("unknown-escape", f"GSM-7 escape 0x1B 0x{code:02X} is not in the extension table; "
                               "shown as its base character", ud_at))
+        if decoded.lone_escape is not None:
+            at = ud_at + (header_septets + decoded.lone_escape) * 7 // 8
+            flags.append(Flag("lone-escape", f"GSM-7 text ends in an escape (0x1B) at octet {at} with no character "
+                              "after it; shown as a space (TS 23.038 §6.2.1.1). If the next part starts with the "
+                              "rest of the pair, the reassembled message has the character", at))
         return out
     body = ud[header_len:]
     if coding.encoding == "8bit":
@@ -158,23 +159,36 @@ def _read_user_data(r: Reader, udhi: bool, coding: DataCoding, lenient: bool, fl
     return out
 
 
-def _read_elements(header: bytes, at: int) -> tuple[InformationElement, ...]:
+def _read_elements(header: bytes, at: int, flags: list[Flag]) -> tuple[InformationElement, ...]:
+    """The information elements of a header, or none at all when the last one does not fit in it.
+
+    TS 23.040 §9.2.3.24: when the header length leaves too few or too many octets for the final element,
+    the whole header is ignored. TP-UDHL still says where the text starts, so the text is kept.
+    """
     elements = []
     i = 0
     while i < len(header):
         if i + 2 > len(header):
-            raise PduError(f"user data header element at octet {at + i} is cut off", octet=at + i)
-        iei, length = header[i], header[i + 1]
-        if i + 2 + length > len(header):
-            raise PduError(f"user data header element 0x{iei:02X} at octet {at + i} says {length} octets, "
-                           f"which runs past the header", octet=at + i)
-        elements.append(InformationElement(iei, bytes(header[i + 2 : i + 2 + length])))
-        i += 2 + length
+            problem = f"user data header element at octet {at + i} is cut off after its identifier"
+        elif i + 2 + header[i + 1] > len(header):
+            problem = (f"user data header element 0x{header[i]:02X} at octet {at + i} says {header[i + 1]} "
+                       "octets, which runs past the header")
+        else:
+            length = header[i + 1]
+            elements.append(InformationElement(header[i], bytes(header[i + 2 : i + 2 + length])))
+            i += 2 + length
+            continue
+        flags.append(Flag("invalid-udh", f"{problem}; the whole header is ignored (TS 23.040 §9.2.3.24), so "
+                          "this message is not joined with others", at + i))
+        return ()
     return tuple(elements)
 
 
 def _concat_of(elements: tuple[InformationElement, ...], at: int, flags: list[Flag]) -> Concat | None:
+    """The concatenation element of a header. 8-bit and 16-bit ones exclude each other, and neither may
+    repeat: TS 23.040 §9.2.3.24 has the last occurrence used. An impossible one is ignored first."""
     found: Concat | None = None
+    repeated = False
     for ie in elements:
         if ie.iei == IEI_CONCAT_8 and len(ie.data) == 3:
             candidate = Concat(ie.data[0], 8, ie.data[1], ie.data[2])
@@ -191,10 +205,11 @@ def _concat_of(elements: tuple[InformationElement, ...], at: int, flags: list[Fl
             flags.append(Flag("invalid-concat", f"concatenation part {candidate.seq} of {candidate.total} is "
                               "impossible; treated as a single message", at))
             continue
-        if found is not None:
-            flags.append(Flag("duplicate-concat", "more than one concatenation element; the first is used", at))
-            continue
+        repeated = repeated or found is not None
         found = candidate
+    if repeated:
+        flags.append(Flag("duplicate-concat", "more than one concatenation element; the last is used "
+                          "(TS 23.040 §9.2.3.24)", at))
     return found
 
 

@@ -100,12 +100,11 @@ def read_address(r: Reader, what: str, flags: list[Flag]) -> tuple[str, int]:
     ton = (toa >> 4) & 0x07
     if ton == 0b101:
         septet_count = length * 4 // 7
-        try:
-            text, _unknown = gsm7.decode_septets(gsm7.unpack_septets(body, septet_count))
-        except gsm7.Gsm7DecodeError as e:
-            raise PduError(f"{what} at octet {start}: alphanumeric address ends in a lone escape",
-                           octet=start) from e
-        return text, toa
+        name = gsm7.decode_septets(gsm7.unpack_septets(body, septet_count))
+        if name.lone_escape is not None:
+            flags.append(Flag("address-lone-escape", f"{what} at octet {start}: the alphanumeric sender ends in an "
+                              "escape (0x1B) with no character after it; shown as a space", start))
+        return name.text, toa
     digits = _bcd_digits(body, length, what, start + 2, flags)
     if ton == 0b001 and digits:
         digits = "+" + digits

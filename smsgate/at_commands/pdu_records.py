@@ -107,6 +107,12 @@ class _Message:
     def flash(self) -> bool:
         return self.message_class == 0
 
+    @property
+    def ends_in_escape(self) -> bool:
+        """The GSM-7 text ends in a lone escape, shown as a space (TS 23.038 §6.2.1.1). In a part of a long
+        message it means the sender split an escape pair, and the next part holds its second half."""
+        return any(f.code == "lone-escape" for f in self.flags)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Deliver(_Message):

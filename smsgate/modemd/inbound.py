@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from smsgate.at_commands.pdu import Deliver, PduError, StatusReport, Submit, decode
+from smsgate.at_commands.reassembly import join_parts
 from smsgate.queue import Inbound, Store, inbound_key
 from smsgate.queue.clock import ts
+from smsgate.queue.inbox import fragment_of
 
 from .hooks import InboundHook
 
@@ -115,7 +117,7 @@ class InboundProcessor:
             group = self.store.inbox.add_fragment(
                 modem_id=self.modem_id, sender=msg.number or UNKNOWN_SENDER, ref=c.ref, ref_bits=c.ref_bits,
                 total=c.total, seq=c.seq, body=msg.text, dedupe_key=key, encoding=msg.encoding,
-                sent_at=_when(msg.timestamp), pdu=pdu_hex,
+                sent_at=_when(msg.timestamp), pdu=pdu_hex, ends_in_escape=msg.ends_in_escape,
             )
             row = assemble(self.store, self.on_inbound, self.identity, group, complete_only=True)
         return Outcome("message" if row else "fragment", delete=True, inbound_id=row.id if row else None)
@@ -137,11 +139,12 @@ def assemble(store: Store, on_inbound: InboundHook | None, identity: str, group:
     missing = [n for n in range(1, total + 1) if n not in by_seq]
     if missing and complete_only:
         return None
-    pieces = [by_seq[n]["body"] if n in by_seq else f"[part {n} of {total} missing]" for n in range(1, total + 1)]
+    body = join_parts({n: fragment_of(f) for n, f in by_seq.items()}, total,
+                      gap=lambda n: f"[part {n} of {total} missing]")
     first = by_seq[min(by_seq)]
     key = inbound_key(identity, "concat:" + ",".join(sorted(f["dedupe_key"] for f in by_seq.values())))
     row, created = store.inbox.store(
-        modem_id=first["modem_id"], sender=first["sender"], body="".join(pieces), dedupe_key=key,
+        modem_id=first["modem_id"], sender=first["sender"], body=body, dedupe_key=key,
         sent_at=first["sent_at"], pdu="\n".join(by_seq[n]["pdu"] or "" for n in sorted(by_seq)),
         encoding=first["encoding"], parts_total=total,
         missing_parts=",".join(str(n) for n in missing) or None,
@@ -159,7 +162,7 @@ def flush_stale_fragments(store: Store, on_inbound: InboundHook | None, *, older
     stored = 0
     for g in store.inbox.stale_fragment_groups(cutoff):
         with store.transaction():
-            group = store.inbox.fragment_group(g["modem_id"], g["sender"], g["ref"], g["ref_bits"], g["total"])
+            group = store.inbox.fragment_group(g["group_id"])
             identity = modem_identity(store, g["modem_id"]) if g["modem_id"] is not None else "modem:none"
             row = assemble(store, on_inbound, identity, group, complete_only=False)
             store.inbox.drop_fragments([f["id"] for f in group])

@@ -7,7 +7,8 @@ and handed its collaborators by name: `store.outbox`, `store.inbox`, `store.repo
 `store.audit`, `store.alerts`, `store.webhooks`. Read-only figures for pages and reports are in
 `views.py`. Every SQL statement of smsgate lives in this package.
 
-May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pdu` (segmentation), the
+May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pdu` (segmentation),
+`smsgate.at_commands.reassembly` (which kept fragment a new one goes with), the
 standard library and sqlite-utils. Never the top layer (cli, web, modemd, gateway) or the rules engine.
 """
 

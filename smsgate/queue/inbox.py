@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from smsgate.at_commands.reassembly import Fragment, group_for
+
+from .clock import parse_ts
 from .contacts import Contacts, Conversations
 from .db import Db
 from .errors import NotFound
@@ -89,21 +92,41 @@ class Inbox:
     # -- multipart fragments ------------------------------------------------------------------------
     def add_fragment(self, *, modem_id: int | None, sender: str, ref: int, ref_bits: int, total: int,
                      seq: int, body: str, dedupe_key: str, encoding: str | None = None, sent_at: str | None = None,
-                     pdu: str | None = None) -> list[dict[str, Any]]:
-        """Keep one part; returns every part of its group seen so far (duplicates absorbed)."""
-        with self.db.transaction():
-            self.db.execute(
-                "INSERT INTO inbound_fragments (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body,"
-                " encoding, sent_at, pdu, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (dedupe_key, modem_id, sender, ref, ref_bits, total, seq, body, encoding, sent_at, pdu, self.db.now()),
-            )
-            return self.fragment_group(modem_id, sender, ref, ref_bits, total)
+                     pdu: str | None = None, ends_in_escape: bool = False) -> list[dict[str, Any]]:
+        """Keep one part in the group of the message it belongs to; returns that group's parts so far.
 
-    def fragment_group(self, modem_id: int | None, sender: str, ref: int, ref_bits: int,
-                       total: int) -> list[dict[str, Any]]:
-        return self.db.all(
-            "SELECT * FROM inbound_fragments WHERE modem_id IS ? AND sender = ? AND ref = ? AND ref_bits = ?"
-            " AND total = ? ORDER BY seq, id", (modem_id, sender, ref, ref_bits, total))
+        The same PDU read again finds its own group. Otherwise `reassembly.group_for` picks among the
+        groups of its key: a part that conflicts with a kept one (same number, other text or timestamp) is
+        another message reusing the reference and starts a group of its own, so every part is kept before
+        the caller may delete it from the SIM.
+        """
+        with self.db.transaction():
+            known = self.db.one("SELECT group_id FROM inbound_fragments WHERE dedupe_key = ?", (dedupe_key,))
+            if known is not None:
+                return self.fragment_group(int(known["group_id"]))
+            kept = self.db.all(
+                "SELECT * FROM inbound_fragments WHERE modem_id IS ? AND sender = ? AND ref = ? AND ref_bits = ?"
+                " AND total = ? ORDER BY group_id, seq, id", (modem_id, sender, ref, ref_bits, total))
+            groups: dict[int, list[dict[str, Any]]] = {}
+            for kept_row in kept:
+                groups.setdefault(int(kept_row["group_id"]), []).append(kept_row)
+            row = {"dedupe_key": dedupe_key, "modem_id": modem_id, "sender": sender, "ref": ref, "ref_bits": ref_bits,
+                   "total": total, "seq": seq, "body": body, "encoding": encoding, "sent_at": sent_at, "pdu": pdu,
+                   "received_at": self.db.now(), "ends_in_escape": int(ends_in_escape)}
+            index = group_for(fragment_of(row), [[fragment_of(r) for r in g] for g in groups.values()])
+            joins = None if index is None else list(groups)[index]
+            cur = self.db.execute(
+                f"INSERT INTO inbound_fragments ({', '.join(row)}, group_id) VALUES ({', '.join('?' * len(row))}, ?)",
+                (*row.values(), joins),
+            )
+            if joins is None:
+                joins = int(cur.lastrowid or 0)
+                self.db.execute("UPDATE inbound_fragments SET group_id = id WHERE id = ?", (joins,))
+            return self.fragment_group(joins)
+
+    def fragment_group(self, group_id: int) -> list[dict[str, Any]]:
+        """The parts kept of one message, in part order (copies of a part after the first)."""
+        return self.db.all("SELECT * FROM inbound_fragments WHERE group_id = ? ORDER BY seq, id", (group_id,))
 
     def drop_fragments(self, ids: list[int]) -> None:
         self.db.executemany("DELETE FROM inbound_fragments WHERE id = ?", ((i,) for i in ids))
@@ -111,9 +134,16 @@ class Inbox:
     def stale_fragment_groups(self, older_than: str) -> list[dict[str, Any]]:
         """Groups whose first part arrived before `older_than` (timestamp text): to be stored with a gap."""
         return self.db.all(
-            "SELECT modem_id, sender, ref, ref_bits, total, MIN(received_at) AS first_at"
-            " FROM inbound_fragments GROUP BY modem_id, sender, ref, ref_bits, total HAVING first_at < ?",
-            (older_than,))
+            "SELECT group_id, modem_id, sender, ref, ref_bits, total, MIN(received_at) AS first_at"
+            " FROM inbound_fragments GROUP BY group_id, modem_id, sender, ref, ref_bits, total"
+            " HAVING MIN(received_at) < ?", (older_than,))
+
+
+def fragment_of(row: dict[str, Any]) -> Fragment:
+    """A kept fragment row as the reassembly code reads it."""
+    return Fragment(row["sender"], row["ref"], row["ref_bits"], row["total"], row["seq"], row["body"],
+                    row["encoding"], bool(row["ends_in_escape"]),
+                    parse_ts(row["sent_at"]) if row["sent_at"] else None)
 
 
 def _inbound(row: dict[str, Any]) -> Inbound:

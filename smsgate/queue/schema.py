@@ -474,6 +474,32 @@ ALTER TABLE keywords DROP COLUMN builtin
 
 
 @migrations()
+def m051_fragment_ends_in_escape(db: Database) -> None:
+    """A part whose GSM-7 text ends in a lone escape remembers it, so that reassembly can finish the escape
+    pair from the next part's first septet (`reassembly.join_parts`) instead of showing a space."""
+    _script(db, "ALTER TABLE inbound_fragments ADD COLUMN ends_in_escape INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m052_fragment_groups(db: Database) -> None:
+    """Each fragment belongs to one message (`group_id`, the id of that message's first fragment kept), not
+    only to its (SIM, sender, reference, width, total): a second long text that reuses the reference while
+    the first one's parts are still kept is a group of its own, so its parts are neither taken for the
+    first message's nor deleted from the SIM unstored. Fragments kept so far form one group per key."""
+    _script(
+        db,
+        """
+ALTER TABLE inbound_fragments ADD COLUMN group_id INTEGER;
+UPDATE inbound_fragments SET group_id = (SELECT MIN(f.id) FROM inbound_fragments f
+    WHERE f.modem_id IS inbound_fragments.modem_id AND f.sender = inbound_fragments.sender
+    AND f.ref = inbound_fragments.ref AND f.ref_bits = inbound_fragments.ref_bits
+    AND f.total = inbound_fragments.total);
+CREATE INDEX fragments_by_group ON inbound_fragments(group_id, seq)
+""",
+    )
+
+
+@migrations()
 def m070_contacts_and_lists(db: Database) -> None:
     """A contact is a person the front desk can name: last name, preferred language, notes, and the time
     an erasure request was carried out (the row stays so the consent ledger and audit trail still point
