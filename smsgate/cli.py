@@ -17,6 +17,7 @@ import click
 
 from smsgate.config import Config, ConfigError, find_config_path, load_config, render_default_config
 from smsgate.queue import MessageRejected, NotFound, SendPolicy, State, Store, StoreError, views
+from smsgate.queue.inbox import notes_of
 
 log = logging.getLogger("smsgate")
 
@@ -230,11 +231,12 @@ def outbox(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
 def inbox(ctx: Context, limit: int, as_json: bool) -> None:
     """List received messages, newest first."""
     rows = ctx.store().inbox.recent(limit=limit)
-    out = [
-        {"id": r["id"], "from": r["sender"], "received": r["received_at"][:19], "keyword": r["keyword"],
-         "flag": "undecodable" if r["decode_error"] else ("gap" if r["missing_parts"] else ""), "text": r["body"]}
-        for r in rows
-    ]
+    out = []
+    for r in rows:
+        notes = [r["decode_error"], *notes_of(r)] if r["decode_error"] else list(notes_of(r))
+        flag = "undecodable" if r["decode_error"] else "gap" if r["missing_parts"] else "noted" if notes else ""
+        out.append({"id": r["id"], "from": r["sender"], "received": r["received_at"][:19], "keyword": r["keyword"],
+                    "flag": flag, "text": r["body"], **({"notes": notes} if as_json else {})})
     _print_rows(out, ["id", "from", "received", "keyword", "flag", "text"], as_json)
 
 

@@ -62,6 +62,15 @@ def test_inbox_lists_received_messages(cli_config: Path) -> None:
     assert json.loads(run(cli_config, "inbox", "--json")[1])[0]["text"] == "YES please"
 
 
+def test_inbox_shows_what_the_codec_noticed_in_an_odd_text(cli_config: Path) -> None:
+    with Store.open(cli_config.parent / "smsgate.db") as store:
+        store.inbox.store(modem_id=None, sender="+12025550123", body="Price: 10 ", dedupe_key="k",
+                          decode_notes=["GSM-7 text ends in an escape (0x1B) at octet 30"])
+    assert "noted" in run(cli_config, "inbox")[1]
+    (row,) = json.loads(run(cli_config, "inbox", "--json")[1])
+    assert (row["flag"], row["notes"]) == ("noted", ["GSM-7 text ends in an escape (0x1B) at octet 30"])
+
+
 def test_status_reports_daemon_and_queue(cli_config: Path) -> None:
     run(cli_config, "send", "+12025550123", "hi")
     code, out = run(cli_config, "status")

@@ -50,6 +50,41 @@ def test_a_lone_escape_whose_part_never_comes_is_stored_as_a_space_after_the_tim
     assert bodies(store) == ["Your balance is 5 [part 2 of 2 missing]"]
 
 
+def test_a_joined_escape_pair_leaves_no_note_but_an_unfinished_one_is_noted_for_staff(
+    store: Store, processor: InboundProcessor, clock
+) -> None:
+    processor.process(part("Your balance is 5", 0x42, 2, 1, lone_escape=True))
+    processor.process(part("e, due Friday", 0x42, 2, 2))
+    processor.process(part("Owed: 7", 0x43, 2, 1, lone_escape=True))
+    clock.advance(601)
+    flush_stale_fragments(store, None, older_than=WINDOW)
+    joined, unfinished = (store.inbox.get(r["id"]) for r in reversed(store.inbox.recent()))
+    assert joined.decode_notes == ()
+    assert unfinished.body == "Owed: 7 [part 2 of 2 missing]"
+    assert unfinished.decode_notes == (
+        "part 1 of 2 ends in a lone escape (0x1B) that the next part does not complete; it is shown as a space",)
+
+
+def test_a_single_text_ending_in_a_lone_escape_is_stored_with_the_codec_note(
+    store: Store, processor: InboundProcessor
+) -> None:
+    outcome = processor.process(gsm7_part([*septets_of("Price: 10"), ESC]))
+    assert (outcome.kind, outcome.delete) == ("message", True)
+    stored = store.inbox.get(outcome.inbound_id or 0)
+    assert stored.body == "Price: 10 "
+    assert len(stored.decode_notes) == 1 and "escape (0x1B)" in stored.decode_notes[0]
+
+
+def test_a_text_with_a_header_running_past_its_length_keeps_the_text_and_says_the_header_was_dropped(
+    store: Store, processor: InboundProcessor
+) -> None:
+    bad_header = bytes([0x05, 0x00, 0x09, 0x42, 0x02, 0x01])  # a concatenation element claiming 9 octets
+    outcome = processor.process(gsm7_part(septets_of("See you at 3"), bad_header))
+    stored = store.inbox.get(outcome.inbound_id or 0)
+    assert stored.body.endswith("See you at 3")
+    assert stored.decode_notes and stored.decode_error is None
+
+
 # A phone reusing a concatenation reference (random ones collide about once in 256 pairs of long texts)
 # within the reassembly window, while the first message's parts are still kept for re-reads.
 FIRST = (("Could I come in on Tuesday at ten? " * 5)[:153], "second part of the first message")

@@ -70,6 +70,14 @@ def test_opening_a_conversation_shows_history_and_marks_it_read(env: WebEnv) -> 
     assert env.store.conversations.get(inbound.conversation_id)["unread"] == 0
 
 
+def test_a_conversation_shows_what_the_codec_noticed_beside_an_odd_text(env: WebEnv) -> None:
+    modem = add_modem(env.store)
+    row, _ = env.store.inbox.store(modem_id=modem, sender=PATIENT, body="Owed: 7 <b>", dedupe_key="odd",
+                                   decode_notes=["part 1 of 2 ends in a lone escape <0x1B>"])
+    html = env.login("sam").get(f"/inbox/{row.conversation_id}").get_data(as_text=True)
+    assert 'class="meta decode-note">&#9888; part 1 of 2 ends in a lone escape &lt;0x1B&gt;</div>' in html
+
+
 def test_reply_goes_out_from_the_sim_the_contact_used(env: WebEnv) -> None:
     add_modem(env.store, name="a-sim")
     second = add_modem(env.store, name="b-sim", msisdn="+15555550199")

@@ -117,23 +117,32 @@ def join_parts(by_seq: Mapping[int, Fragment], total: int, *, gap: Callable[[int
     an escape they cannot resolve.
     """
     pieces: list[str] = []
-    previous: Fragment | None = None
+    completes = completed_escapes(by_seq, total)
     for seq in range(1, total + 1):
         part = by_seq.get(seq)
         if part is None:
             if gap is not None:
                 pieces.append(gap(seq))
-            previous = None
             continue
         text = part.text
-        if previous is not None and previous.ends_in_escape and part.encoding == "gsm7" and text:
-            completed = gsm7.escaped_by(text[0])
-            if completed is not None and pieces[-1].endswith(" "):
-                pieces[-1] = pieces[-1][:-1]
-                text = completed + text[1:]
+        completed = gsm7.escaped_by(text[0]) if seq - 1 in completes else None
+        if completed is not None:
+            pieces[-1] = pieces[-1][:-1]
+            text = completed + text[1:]
         pieces.append(text)
-        previous = part
     return "".join(pieces)
+
+
+def completed_escapes(by_seq: Mapping[int, Fragment], total: int) -> set[int]:
+    """The parts whose trailing lone escape the next part completes into an extension character; every
+    other lone escape stays a space (and its decode note stands)."""
+    done: set[int] = set()
+    for seq in range(1, total):
+        part, after = by_seq.get(seq), by_seq.get(seq + 1)
+        if (part is not None and after is not None and part.ends_in_escape and part.text.endswith(" ")
+                and after.encoding == "gsm7" and after.text and gsm7.escaped_by(after.text[0]) is not None):
+            done.add(seq)
+    return done
 
 
 def group_for(part: Fragment, groups: Sequence[Sequence[Fragment]]) -> int | None:

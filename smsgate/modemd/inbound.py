@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from smsgate.at_commands.pdu import Deliver, PduError, StatusReport, Submit, decode
-from smsgate.at_commands.reassembly import join_parts
+from smsgate.at_commands.reassembly import completed_escapes, join_parts
 from smsgate.queue import Inbound, Store, inbound_key
 from smsgate.queue.clock import ts
-from smsgate.queue.inbox import fragment_of
+from smsgate.queue.inbox import fragment_of, notes_of
 
 from .hooks import InboundHook
 
@@ -78,7 +78,7 @@ class InboundProcessor:
         with self.store.transaction():
             row, created = self.store.inbox.store(
                 modem_id=self.modem_id, sender=msg.number or UNKNOWN_SENDER, body=msg.text, dedupe_key=key,
-                sent_at=_when(msg.timestamp), pdu=pdu_hex, encoding=msg.encoding,
+                sent_at=_when(msg.timestamp), pdu=pdu_hex, encoding=msg.encoding, decode_notes=msg.warnings,
             )
             if created:
                 run_hook(self.store, self.on_inbound, row)
@@ -118,6 +118,7 @@ class InboundProcessor:
                 modem_id=self.modem_id, sender=msg.number or UNKNOWN_SENDER, ref=c.ref, ref_bits=c.ref_bits,
                 total=c.total, seq=c.seq, body=msg.text, dedupe_key=key, encoding=msg.encoding,
                 sent_at=_when(msg.timestamp), pdu=pdu_hex, ends_in_escape=msg.ends_in_escape,
+                decode_notes=[f.message for f in msg.flags if f.code != "lone-escape"],
             )
             row = assemble(self.store, self.on_inbound, self.identity, group, complete_only=True)
         return Outcome("message" if row else "fragment", delete=True, inbound_id=row.id if row else None)
@@ -139,15 +140,19 @@ def assemble(store: Store, on_inbound: InboundHook | None, identity: str, group:
     missing = [n for n in range(1, total + 1) if n not in by_seq]
     if missing and complete_only:
         return None
-    body = join_parts({n: fragment_of(f) for n, f in by_seq.items()}, total,
-                      gap=lambda n: f"[part {n} of {total} missing]")
+    parts = {n: fragment_of(f) for n, f in by_seq.items()}
+    body = join_parts(parts, total, gap=lambda n: f"[part {n} of {total} missing]")
+    completed = completed_escapes(parts, total)
+    notes = [f"part {n}: {note}" for n in sorted(by_seq) for note in notes_of(by_seq[n])]
+    notes += [f"part {n} of {total} ends in a lone escape (0x1B) that the next part does not complete; it is"
+              " shown as a space" for n in sorted(by_seq) if parts[n].ends_in_escape and n not in completed]
     first = by_seq[min(by_seq)]
     key = inbound_key(identity, "concat:" + ",".join(sorted(f["dedupe_key"] for f in by_seq.values())))
     row, created = store.inbox.store(
         modem_id=first["modem_id"], sender=first["sender"], body=body, dedupe_key=key,
         sent_at=first["sent_at"], pdu="\n".join(by_seq[n]["pdu"] or "" for n in sorted(by_seq)),
         encoding=first["encoding"], parts_total=total,
-        missing_parts=",".join(str(n) for n in missing) or None,
+        missing_parts=",".join(str(n) for n in missing) or None, decode_notes=notes,
     )
     if created:
         if missing:

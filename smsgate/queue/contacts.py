@@ -165,16 +165,22 @@ class Conversations:
         return self.db.all(sql, (*params, limit, offset))
 
     def history(self, conversation_id: int) -> list[dict[str, Any]]:
-        """Both directions of one thread, oldest first."""
+        """Both directions of one thread, oldest first; a received text carries `notes`, what the codec
+        noticed in it (or why it could not be read), for staff to see beside it."""
         conv = self.get(conversation_id)
-        return self.db.all(
-            "SELECT 'in' AS direction, id, body, received_at AS at, NULL AS state, keyword, NULL AS outcome"
-            " FROM inbound WHERE conversation_id = :c"
-            " UNION ALL SELECT 'out', id, body, created_at, state, NULL, outcome FROM messages"
+        rows = self.db.all(
+            "SELECT 'in' AS direction, id, body, received_at AS at, NULL AS state, keyword, NULL AS outcome,"
+            " decode_error, decode_notes FROM inbound WHERE conversation_id = :c"
+            " UNION ALL SELECT 'out', id, body, created_at, state, NULL, outcome, NULL, NULL FROM messages"
             " WHERE to_number = :n AND (conversation_id = :c OR (conversation_id IS NULL))"
             " ORDER BY at, direction",
             {"c": conversation_id, "n": conv["number"]},
         )
+        for row in rows:
+            notes = json.loads(row.pop("decode_notes") or "[]")
+            error = row.pop("decode_error")
+            row["notes"] = [error, *notes] if error else notes
+        return rows
 
     def update(self, conversation_id: int, *, actor: str, **fields: Any) -> None:
         allowed = {"status", "team", "assigned_to", "unread", "likely_opt_out", "after_hours_replied_at", "menu"}

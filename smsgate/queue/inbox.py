@@ -7,6 +7,8 @@ same SMS again is then a no-op, which is what makes a crash between the two step
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from smsgate.at_commands.reassembly import Fragment, group_for
@@ -36,8 +38,11 @@ class Inbox:
     def store(self, *, modem_id: int | None, sender: str, body: str, dedupe_key: str,
               sent_at: str | None = None, pdu: str | None = None, encoding: str | None = None,
               decode_error: str | None = None, parts_total: int = 1,
-              missing_parts: str | None = None) -> tuple[Inbound, bool]:
-        """Store a received message once. Returns (row, created); created is False for a re-read."""
+              missing_parts: str | None = None, decode_notes: Sequence[str] = ()) -> tuple[Inbound, bool]:
+        """Store a received message once. Returns (row, created); created is False for a re-read.
+
+        `decode_notes` are the codec's sentences about a text that decoded anyway; staff see them beside it.
+        """
         now = self.db.now()
         with self.db.transaction():
             existing = self.db.one("SELECT * FROM inbound WHERE dedupe_key = ?", (dedupe_key,))
@@ -48,10 +53,10 @@ class Inbox:
             conversation_id = self.conversations.for_contact(contact_id, modem_id or 0)
             cur = self.db.execute(
                 "INSERT INTO inbound (dedupe_key, modem_id, sender, body, encoding, sent_at, received_at, pdu,"
-                " decode_error, parts_total, missing_parts, contact_id, conversation_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " decode_error, parts_total, missing_parts, contact_id, conversation_id, decode_notes)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (dedupe_key, modem_id, number, body, encoding, sent_at, now, pdu, decode_error, parts_total,
-                 missing_parts, contact_id, conversation_id),
+                 missing_parts, contact_id, conversation_id, notes_text(decode_notes)),
             )
             if modem_id is not None:
                 self.contacts.note_inbound(contact_id, modem_id, now)
@@ -92,7 +97,8 @@ class Inbox:
     # -- multipart fragments ------------------------------------------------------------------------
     def add_fragment(self, *, modem_id: int | None, sender: str, ref: int, ref_bits: int, total: int,
                      seq: int, body: str, dedupe_key: str, encoding: str | None = None, sent_at: str | None = None,
-                     pdu: str | None = None, ends_in_escape: bool = False) -> list[dict[str, Any]]:
+                     pdu: str | None = None, ends_in_escape: bool = False,
+                     decode_notes: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Keep one part in the group of the message it belongs to; returns that group's parts so far.
 
         The same PDU read again finds its own group. Otherwise `reassembly.group_for` picks among the
@@ -112,7 +118,8 @@ class Inbox:
                 groups.setdefault(int(kept_row["group_id"]), []).append(kept_row)
             row = {"dedupe_key": dedupe_key, "modem_id": modem_id, "sender": sender, "ref": ref, "ref_bits": ref_bits,
                    "total": total, "seq": seq, "body": body, "encoding": encoding, "sent_at": sent_at, "pdu": pdu,
-                   "received_at": self.db.now(), "ends_in_escape": int(ends_in_escape)}
+                   "received_at": self.db.now(), "ends_in_escape": int(ends_in_escape),
+                   "decode_notes": notes_text(decode_notes)}
             index = group_for(fragment_of(row), [[fragment_of(r) for r in g] for g in groups.values()])
             joins = None if index is None else list(groups)[index]
             cur = self.db.execute(
@@ -152,4 +159,16 @@ def _inbound(row: dict[str, Any]) -> Inbound:
         received_at=row["received_at"], sent_at=row["sent_at"], encoding=row["encoding"],
         conversation_id=row["conversation_id"], contact_id=row["contact_id"], decode_error=row["decode_error"],
         parts_total=row["parts_total"], missing_parts=row["missing_parts"], in_reply_to=row["in_reply_to"],
+        decode_notes=notes_of(row),
     )
+
+
+def notes_text(notes: Sequence[str]) -> str | None:
+    """The stored form of decode notes: a JSON list, or NULL when the codec noticed nothing."""
+    return json.dumps(list(notes), ensure_ascii=False) if notes else None
+
+
+def notes_of(row: dict[str, Any]) -> tuple[str, ...]:
+    """The decode notes of an inbound or fragment row."""
+    raw = row.get("decode_notes")
+    return tuple(json.loads(raw)) if raw else ()

@@ -244,6 +244,7 @@ class Inbound:
     parts_total: int
     missing_parts: str | None
     in_reply_to: int | None
+    decode_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

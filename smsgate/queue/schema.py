@@ -500,6 +500,20 @@ CREATE INDEX fragments_by_group ON inbound_fragments(group_id, seq)
 
 
 @migrations()
+def m053_decode_notes(db: Database) -> None:
+    """What the codec noticed in a text that decoded anyway (a lone escape shown as a space, a header that
+    was dropped, two concatenation elements), kept with the message and with each part until it is
+    joined, so the admin reading an odd text can see why it looks odd."""
+    _script(
+        db,
+        """
+ALTER TABLE inbound ADD COLUMN decode_notes TEXT;
+ALTER TABLE inbound_fragments ADD COLUMN decode_notes TEXT
+""",
+    )
+
+
+@migrations()
 def m070_contacts_and_lists(db: Database) -> None:
     """A contact is a person the front desk can name: last name, preferred language, notes, and the time
     an erasure request was carried out (the row stays so the consent ledger and audit trail still point
