@@ -7,7 +7,6 @@ Input is checked strictly before anything is stored: an unknown field is an erro
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -20,7 +19,7 @@ from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
 from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, SendPolicy, State, views
 
 from .auth import actor, api_auth
-from .context import ApiError, get_store, smsgate_config
+from .context import ApiError, get_store, int_arg, smsgate_config
 from .snapshot import status_snapshot
 
 bp = Blueprint("api", __name__)
@@ -204,16 +203,7 @@ def list_messages() -> Any:
 
 def _page() -> tuple[int, int]:
     """`limit` and `offset` of a list endpoint; a 400 names the one that is wrong."""
-    return _int_arg("limit", 50, 1, 500), _int_arg("offset", 0, 0, 10**9)
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
-        raise _bad(f"{name!r} must be a whole number from {low} to {high}", name)
-    return int(raw)
+    return int_arg("limit", 50, 1, 500), int_arg("offset", 0, 0, 10**9)
 
 
 @bp.route("/api/v1/conversations")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, abort, current_app, g, jsonify, request
 from werkzeug.wrappers import Response
 
 from smsgate.config import Config
@@ -21,6 +21,7 @@ __all__ = [
     "api_error_response",
     "get_store",
     "init_app",
+    "int_arg",
     "json_error",
     "smsgate_config",
     "wants_json",
@@ -69,6 +70,25 @@ def _close_store(_exc: BaseException | None) -> None:
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """The one reader of a whole-number query argument (`page`, `limit`, `offset`): absent or empty is
+    `default`; anything else outside `low`..`high` is a 400 that names the argument (JSON on the API, the
+    error page elsewhere), never a number too large for SQLite to bind (an OverflowError, a 500).
+
+    Only ASCII digits count: `int()` also takes "١٢" and "1_000", and refuses a 5,000-digit string with a
+    ValueError; neither should decide what a request means.
+    """
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    if raw.isascii() and raw.isdigit() and len(raw) <= len(str(high)) and low <= int(raw) <= high:
+        return int(raw)
+    message = f"{name!r} must be a whole number from {low} to {high}"
+    if wants_json():
+        raise ApiError(400, "bad_request", message, name)
+    abort(400, f"The query argument {message}.")
 
 
 def json_error(status: int, error: str, message: str, field: str | None = None) -> Response:

@@ -22,7 +22,7 @@ from smsgate.spreadsheet import write_csv
 
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
-from .context import get_store, smsgate_config
+from .context import get_store, int_arg, smsgate_config
 from .snapshot import status_snapshot
 from .words import STATE_WORDS, age, duration, failure_in_words
 
@@ -49,10 +49,7 @@ MAX_PAGE = 10**6  # keeps (page - 1) * PAGE_SIZE inside what SQLite takes as an 
 
 
 def _page() -> int:
-    try:
-        return min(max(int(request.args.get("page", "1")), 1), MAX_PAGE)
-    except ValueError:
-        return 1
+    return int_arg("page", 1, 1, MAX_PAGE)
 
 
 def _now() -> datetime:
