@@ -74,6 +74,25 @@ def test_over_long_text_is_refused_with_part_count_and_nothing_stored(store: Sto
     assert count(store, "messages") == 0 and count(store, "message_parts") == 0
 
 
+@pytest.mark.parametrize(("text", "why"), [("a\x00b", r"NUL character \(U\+0000\) at character 2"),
+                                         ("name\tdate", r"tab \(U\+0009\) at character 5"),
+                                         ("half \ud83d emoji", r"lone UTF-16 surrogate \(U\+D83D\)")])
+def test_text_with_a_control_character_or_lone_surrogate_is_refused_and_nothing_stored(store: Store, text: str,
+                                                                                        why: str) -> None:
+    with pytest.raises(MessageRejected, match=why):
+        store.outbox.enqueue(A, text)
+    with pytest.raises(MessageRejected, match="row 2: .*" + why):
+        store.outbox.enqueue_many([{"to": A, "text": "fine"}, {"to": B, "text": text}])
+    with pytest.raises(MessageRejected, match="follow-up 'YES': .*" + why):
+        store.outbox.enqueue(A, "Reply YES", expect={"YES": "confirmed"}, follow_up={"YES": text})
+    assert count(store, "messages") == 0 and count(store, "contacts") == 0
+
+
+def test_line_breaks_are_kept_in_a_text(store: Store) -> None:
+    msg = store.outbox.get(store.outbox.enqueue(A, "Dr Rivera\r\nTomorrow 3:15 PM\nReply YES").id)
+    assert msg.body == "Dr Rivera\r\nTomorrow 3:15 PM\nReply YES" and msg.encoding == "gsm7"
+
+
 def test_bulk_enqueue_is_all_or_nothing_and_names_the_bad_row(store: Store) -> None:
     rows = [{"to": A, "text": "Flu shots this week"}, {"to": "not-a-number", "text": "x"}]
     with pytest.raises(MessageRejected, match="row 2"):

@@ -94,3 +94,67 @@ def test_a_page_or_limit_in_range_still_works(env: WebEnv) -> None:
     assert client.get("/inbox?page=1000000").status_code == 200
     assert client.get("/outbox?page=").status_code == 200
     assert client.get("/api/v1/messages?limit=500&offset=1000000000", headers=auth).status_code == 200
+
+
+# -- what a message body may hold ---------------------------------------------------------------------------
+
+def post_raw(env: WebEnv, body: str | bytes) -> object:
+    headers = {**admin_token(env), "Content-Type": "application/json"}
+    return env.client().post("/api/v1/messages", headers=headers, data=body)
+
+
+def assert_refused(env: WebEnv, response: object, status: int, field: str | None, *words: str) -> None:
+    body = response.json  # type: ignore[attr-defined]  # a Flask test response
+    assert response.status_code == status, body  # type: ignore[attr-defined]  # a Flask test response
+    assert body.get("field") == field, body
+    assert len(body["message"].split()) >= 6, body  # a sentence, not a code
+    for word in words:
+        assert word in body["message"], body
+    assert count(env, "messages") == 0 and count(env, "contacts") == 0
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_a_400_not_a_500(env: WebEnv) -> None:
+    response = post_raw(env, "[" * 100_000)
+    assert_refused(env, response, 400, None, "nested")
+    assert response.json["error"] == "bad_json"  # type: ignore[attr-defined]  # a Flask test response
+    deep_field = '{"to": "' + PATIENT + '", "text": "hi", "expect": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    assert_refused(env, post_raw(env, deep_field), 400, None, "nested")
+
+
+def test_a_body_that_is_not_utf8_is_a_400(env: WebEnv) -> None:
+    assert_refused(env, post_raw(env, b'{"to": "+15555550101", "text": "caf\xe9"}'), 400, None, "UTF-8")
+
+
+@pytest.mark.parametrize(("field", "escaped"), [("text", "a\\ud800b"), ("text", "\\udfff"),
+                                                 ("idempotency_key", "k\\ud83d"), ("to", "\\ud800")])
+def test_a_lone_utf16_surrogate_is_a_400_naming_the_field(env: WebEnv, field: str, escaped: str) -> None:
+    fields = {"to": f'"{PATIENT}"', "text": '"hello"', field: f'"{escaped}"'}
+    body = "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}"
+    assert_refused(env, post_raw(env, body), 400, field, "surrogate")
+
+
+def test_a_surrogate_inside_an_answer_map_names_that_field(env: WebEnv) -> None:
+    body = '{"to": "' + PATIENT + '", "text": "hi", "expect": {"YES": "ok\\udc00"}}'
+    assert_refused(env, post_raw(env, body), 400, "expect", "surrogate")
+
+
+@pytest.mark.parametrize(("char", "name"), [("\x00", "NUL"), ("\t", "tab"), ("\x1b", "ESC"), ("\x7f", "DEL"),
+                                            ("\x0c", "U+000C"), ("\x85", "U+0085")])
+def test_a_control_character_in_the_text_is_a_400_naming_it(env: WebEnv, char: str, name: str) -> None:
+    response = env.client().post("/api/v1/messages", headers=admin_token(env),
+                                 json={"to": PATIENT, "text": f"Your appointment{char} is at 3 PM"})
+    assert_refused(env, response, 400, "text", name, "character 17")
+
+
+def test_line_breaks_are_kept_because_gsm_carries_them(env: WebEnv) -> None:
+    text = "Dr Rivera\r\nTomorrow 3:15 PM\nReply YES"
+    response = env.client().post("/api/v1/messages", headers=admin_token(env), json={"to": PATIENT, "text": text})
+    assert response.status_code == 201, response.json
+    assert env.store.outbox.get(response.json["id"]).body.startswith(text)
+    assert response.json["cost"]["encoding"] == "gsm7"
+
+
+def test_a_follow_up_reply_with_a_control_character_is_refused_before_it_is_queued(env: WebEnv) -> None:
+    response = env.client().post("/api/v1/messages", headers=admin_token(env),
+                                 json={"to": PATIENT, "text": "Reply YES", "follow_up": {"YES": "See\x00you"}})
+    assert_refused(env, response, 400, "follow_up", "NUL")

@@ -23,6 +23,11 @@ from .errors import IdempotencyConflict, MessageRejected, StoreError
 from .records import Kind
 
 _TS_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+# What a message text may not hold: C0 controls but LF and CR (the GSM 7-bit alphabet has both, and a
+# reminder is often two lines), DEL, C1 controls, and lone UTF-16 surrogates (half an emoji: not Unicode
+# text at all, and SQLite cannot even store it as UTF-8).
+_UNSENDABLE = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_NAMES = {"\x00": "a NUL character", "\t": "a tab", "\x1b": "an ESC character", "\x7f": "a DEL character"}
 
 
 def checked_ts(text: str) -> str:
@@ -37,6 +42,27 @@ def with_footer(text: str, footer: str | None) -> str:
     return f"{text}{'' if text.endswith((' ', chr(10))) else ' '}{footer.strip()}"
 
 
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot go out as an SMS (a sentence naming the character and where it is), or None.
+
+    A NUL or other control character is almost always a bug upstream (a C string, a pasted spreadsheet
+    cell); a tab is not in the GSM alphabet, would force the costlier UCS-2 encoding, and shows as a box
+    on many phones. Refusing them while the sender can still fix the text beats sending what the patient
+    cannot read.
+    """
+    found = _UNSENDABLE.search(text)
+    if found is None:
+        return None
+    char, where = found.group(), found.start() + 1
+    code = f"U+{ord(char):04X}"
+    if "\ud800" <= char <= "\udfff":
+        return (f"it holds a lone UTF-16 surrogate ({code}) at character {where}, which is not valid Unicode "
+                "(often half of an emoji cut in two); send the text as valid UTF-8")
+    name = _CONTROL_NAMES.get(char, "a control character")
+    return (f"it holds {name} ({code}) at character {where}; an SMS may hold line breaks but no other "
+            "control characters, so remove it (use spaces instead of tabs)")
+
+
 def check_answers(expect: Mapping[str, str] | None, follow_up: Mapping[str, str] | None) -> None:
     """An empty answer word never matches a reply and an empty outcome records nothing, so the mistake
     would only show weeks later as "no answer"; refuse it while the sender can still fix it."""
@@ -45,6 +71,9 @@ def check_answers(expect: Mapping[str, str] | None, follow_up: Mapping[str, str]
             if not str(word).strip() or not str(value).strip():
                 raise MessageRejected(f"{what} {word!r}: {value!r} needs both a word and what it leads to, "
                                       'e.g. {"YES": "confirmed"}')
+            problem = text_problem(str(word)) or text_problem(str(value))
+            if problem is not None:
+                raise MessageRejected(f"{what} {word!r}: {problem}")
 
 
 def segment(text: str) -> tuple[int, str]:
@@ -65,6 +94,9 @@ def check_number(to: str, default_region: str | None) -> str:
 def check_text(text: str, max_parts: int) -> tuple[int, str]:
     if text is None or not str(text).strip():
         raise MessageRejected("the text is empty; write what the patient should read")
+    problem = text_problem(text)
+    if problem is not None:
+        raise MessageRejected(f"the text cannot be sent: {problem}")
     parts, encoding = segment(text)
     if parts > max_parts:
         raise MessageRejected(
