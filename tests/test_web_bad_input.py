@@ -158,3 +158,38 @@ def test_a_follow_up_reply_with_a_control_character_is_refused_before_it_is_queu
     response = env.client().post("/api/v1/messages", headers=admin_token(env),
                                  json={"to": PATIENT, "text": "Reply YES", "follow_up": {"YES": "See\x00you"}})
     assert_refused(env, response, 400, "follow_up", "NUL")
+
+
+# -- where a form sends the browser back to -------------------------------------------------------------
+
+def unknown_message(env: WebEnv) -> int:
+    """A message that went `unknown` (the modem stopped answering mid-send), for an admin to re-send."""
+    modem = add_modem(env.store)
+    msg_id = env.store.outbox.enqueue(PATIENT, "Your results are ready").id
+    (claim,) = env.store.outbox.claim("worker-1", modem)
+    env.store.outbox.mark_submitting(claim, 1)
+    env.store.outbox.mark_unknown(claim, 1, "timeout after the PDU was written")
+    return msg_id
+
+
+@pytest.mark.parametrize("back", ["/outbox\r\nSet-Cookie: planted=1", "/outbox\n", "//evil.example/outbox",
+                                  "https://evil.example/outbox", "/\\evil.example", "/\t/evil.example",
+                                  "javascript:alert(1)", "outbox"])
+def test_retry_with_a_back_path_off_this_site_goes_to_the_message_page(env: WebEnv, back: str) -> None:
+    msg_id = unknown_message(env)
+    client = env.login("ada")
+    response = client.post(f"/outbox/{msg_id}/retry", data={"csrf_token": page_csrf(client), "back": back})
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/outbox/{msg_id}"
+    assert "planted" not in response.headers.get("Set-Cookie", "")
+    assert env.store.outbox.get(msg_id).state.value == "queued"
+    resends = [h for h in env.store.outbox.history(msg_id) if h["detail"].get("reason") == "re-sent by staff"]
+    assert len(resends) == 1
+
+
+def test_retry_goes_back_to_a_path_on_this_site(env: WebEnv) -> None:
+    msg_id = unknown_message(env)
+    client = env.login("ada")
+    response = client.post(f"/outbox/{msg_id}/retry",
+                           data={"csrf_token": page_csrf(client), "back": "/outbox?state=unknown"})
+    assert response.status_code == 302 and response.headers["Location"] == "/outbox?state=unknown"

@@ -23,6 +23,7 @@ __all__ = [
     "init_app",
     "int_arg",
     "json_error",
+    "same_site_path",
     "smsgate_config",
     "wants_json",
 ]
@@ -70,6 +71,19 @@ def _close_store(_exc: BaseException | None) -> None:
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+def same_site_path(target: str | None, default: str) -> str:
+    """`target` when it is a path on this site, else `default`: where a form (`next=`, `back=`) may send the
+    browser afterwards.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so "/<tab>/evil.org" would
+    leave the site; a CR or LF would also break the Location header (a 500 after the action was done).
+    """
+    if (target and target.startswith("/") and not target.startswith("//")
+            and not any(c == "\\" or c.isspace() or not c.isprintable() for c in target)):
+        return target
+    return default
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -22,7 +22,7 @@ from smsgate.spreadsheet import write_csv
 
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
-from .context import get_store, int_arg, smsgate_config
+from .context import get_store, int_arg, same_site_path, smsgate_config
 from .snapshot import status_snapshot
 from .words import STATE_WORDS, age, duration, failure_in_words
 
@@ -249,6 +249,9 @@ def message(message_id: int) -> Any:
 @bp.route("/outbox/<id:message_id>/<any(cancel, retry):action>", methods=["POST"])
 @login_required("admin")
 def message_action(message_id: int, action: str) -> Any:
+    # Where to go afterwards is settled before anything is done, so a bad `back` cannot fail the request
+    # after the message was already cancelled or queued again.
+    back = same_site_path(request.form.get("back"), url_for("pages.message", message_id=message_id))
     store = get_store()
     try:
         if action == "cancel":
@@ -261,8 +264,7 @@ def message_action(message_id: int, action: str) -> Any:
         abort(404, f"There is no message #{message_id}.")
     except IllegalTransition as exc:
         flash(f"Not possible: {exc}.", "error")
-    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/outbox")
-                    else url_for("pages.message", message_id=message_id))
+    return redirect(back)
 
 
 # -- exports ----------------------------------------------------------------------------------------------
