@@ -193,3 +193,60 @@ def test_retry_goes_back_to_a_path_on_this_site(env: WebEnv) -> None:
     response = client.post(f"/outbox/{msg_id}/retry",
                            data={"csrf_token": page_csrf(client), "back": "/outbox?state=unknown"})
     assert response.status_code == 302 and response.headers["Location"] == "/outbox?state=unknown"
+
+
+# -- assigning a conversation -------------------------------------------------------------------------
+
+def conversation_for(env: WebEnv) -> int:
+    inbound = receive(env.store, add_modem(env.store), PATIENT, "question about my bill")
+    return int(inbound.conversation_id or 0)
+
+
+def test_a_conversation_can_be_assigned_to_an_account_and_a_team_a_rule_routes_to(env: WebEnv) -> None:
+    env.store.keywords.add("BILL", reply="Billing will call you.", route="billing")
+    env.store.keywords.add("MENU", reply="1 nurse, 2 front desk", menu={"1": "nurses", "2": "front-desk"})
+    conv = conversation_for(env)
+    client = env.login("sam")
+    page = client.get(f"/inbox/{conv}").get_data(as_text=True)
+    for team in ("billing", "nurses", "front-desk"):
+        assert f'<option value="{team}"' in page, team
+    response = client.post(f"/inbox/{conv}/assign",
+                           data={"assigned_to": "ada", "team": "nurses", "csrf_token": page_csrf(client)})
+    assert response.status_code == 302
+    row = env.store.conversations.get(conv)
+    assert (row["assigned_to"], row["team"]) == ("ada", "nurses")
+
+
+@pytest.mark.parametrize(("form", "words"), [
+    ({"assigned_to": "mallory"}, ["no account", "mallory"]),
+    ({"assigned_to": "disabled-dan"}, ["disabled", "disabled-dan"]),
+    ({"assigned_to": "ada\r\nx"}, ["no account"]),
+    ({"assigned_to": "ada", "team": "biling"}, ["no team", "biling", "billing"]),
+])
+def test_assigning_to_no_account_or_an_unknown_team_is_a_400_that_changes_nothing(
+        env: WebEnv, form: dict[str, str], words: list[str]) -> None:
+    env.store.accounts.add_user("disabled-dan", PASSWORD, "staff", actor="test")
+    env.store.accounts.disable_user("disabled-dan", actor="test")
+    env.store.keywords.add("BILL", reply="Billing will call you.", route="billing")
+    conv = conversation_for(env)
+    env.store.conversations.update(conv, actor="test", assigned_to="sam")
+    client = env.login("sam")
+    response = client.post(f"/inbox/{conv}/assign", data={**form, "csrf_token": page_csrf(client)})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    error = re.search(r'id="assign-error">([^<]*)<', html)
+    assert error, html[:500]
+    for word in words:
+        assert word in error.group(1), error.group(1)
+    row = env.store.conversations.get(conv)
+    assert (row["assigned_to"], row["team"]) == ("sam", None)
+
+
+def test_without_any_team_configured_only_accounts_can_be_chosen(env: WebEnv) -> None:
+    conv = conversation_for(env)
+    client = env.login("sam")
+    assert 'name="team"' not in client.get(f"/inbox/{conv}").get_data(as_text=True)
+    response = client.post(f"/inbox/{conv}/assign",
+                           data={"assigned_to": "", "team": "nurses", "csrf_token": page_csrf(client)})
+    assert response.status_code == 400 and "no teams" in response.get_data(as_text=True)
+    assert env.store.conversations.get(conv)["team"] is None

@@ -135,6 +135,7 @@ def test_likely_opt_out_can_be_dismissed(env: WebEnv) -> None:
 
 
 def test_assign_and_mark_done(env: WebEnv) -> None:
+    env.store.keywords.add("NURSE", reply="A nurse will call you back.", route="nurses")
     inbound = receive(env.store, add_modem(env.store), PATIENT, "question")
     conv = inbound.conversation_id
     client = env.login("sam")
