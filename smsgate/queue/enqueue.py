@@ -76,6 +76,33 @@ def check_answers(expect: Mapping[str, str] | None, follow_up: Mapping[str, str]
                 raise MessageRejected(f"{what} {word!r}: {problem}")
 
 
+# What a replay is compared on, with the words a conflict names each by.
+_REPLAY_FIELDS = {"to_number": "recipient", "body": "text", "kind": "kind", "not_before": "send time (not_before)",
+                  "expect": "expected answers", "follow_up": "follow-up replies", "scope": "consent scope",
+                  "campaign": "campaign", "in_reply_to": "message it replies to",
+                  "required_modem_id": "required SIM"}
+
+
+def replay_differences(stored: Mapping[str, Any], request: Mapping[str, Any]) -> list[str]:
+    """What a request repeating an idempotency key changed, in words (empty: it is the same request).
+
+    `request["body"]` is the texts it may have been stored as (with or without the first-message footer);
+    `expect` and `follow_up` are maps, compared with the JSON stored for them.
+    """
+    out = []
+    for column, words in _REPLAY_FIELDS.items():
+        value, have = request[column], stored[column]
+        if column == "body":
+            same = have in value
+        elif column in ("expect", "follow_up"):
+            same = (json.loads(have) if have else None) == (dict(value) if value else None)
+        else:
+            same = have == value
+        if not same:
+            out.append(words)
+    return out
+
+
 def segment(text: str) -> tuple[int, str]:
     """(parts, encoding) for `text`, from the PDU codec's own segmentation."""
     from smsgate.at_commands.pdu import preview
@@ -111,14 +138,14 @@ def insert_message(db: Db, *, number: str, text: str, kind: Kind, parts: int, en
     due = ts(not_before) if not_before and not_before > now else ts(now)
     cur = db.execute(
         "INSERT INTO messages (to_number, body, kind, priority, parts_total, encoding, concat_ref,"
-        " max_attempts, not_before, due_at, idempotency_key, created_by, source, expect, follow_up,"
-        " in_reply_to, preferred_modem_id, required_modem_id, campaign, scope, status_report,"
+        " max_attempts, not_before, due_at, idempotency_key, idempotency_scope, created_by, source, expect,"
+        " follow_up, in_reply_to, preferred_modem_id, required_modem_id, campaign, scope, status_report,"
         " conversation_id, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             number, text, kind.value, int(kind.priority), parts, encoding, random.randint(0, 255),
             extra["max_attempts"], ts(not_before) if not_before else None, due,
-            extra["idempotency_key"], extra["created_by"], extra["source"],
+            extra["idempotency_key"], extra["idempotency_scope"], extra["created_by"], extra["source"],
             json.dumps(dict(extra["expect"])) if extra["expect"] else None,
             json.dumps(dict(extra["follow_up"])) if extra["follow_up"] else None,
             extra["in_reply_to"], extra["preferred_modem_id"], extra["required_modem_id"],
@@ -137,14 +164,15 @@ def insert_message(db: Db, *, number: str, text: str, kind: Kind, parts: int, en
 def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: str, prio: int, max_attempts: int,
                 created_by: str, source: str, campaign: str | None, now_s: str) -> list[int]:
     """Write a campaign's checked rows (number, text, parts, encoding, not_before, due, key) in one
-    transaction; returns one id per row, an earlier message's id for a key already used the same way."""
+    transaction; returns one id per row, an earlier message's id for a key already used the same way.
+    Keys belong to `created_by`, as a single message's do."""
     with db.transaction():
         result: list[int | None] = [None] * len(rows)
         fresh: list[int] = []  # indexes of rows to insert
         same_as: dict[int, int] = {}  # row index -> index of the earlier row with its key
         keyed = [r[6] for r in rows if r[6] is not None]
         if keyed:
-            known = known_keys(db, keyed)
+            known = known_keys(db, created_by, keyed)
             first_row: dict[str, int] = {}
             for idx, r in enumerate(rows):
                 key = r[6]
@@ -153,12 +181,15 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
                     continue
                 hit = known.get(key)
                 earlier = first_row.get(key)
-                prior = hit[1:] if hit else (rows[earlier][0], rows[earlier][1]) if earlier is not None else None
-                if prior is not None and prior != (r[0], r[1]):
+                asked = (r[0], r[1], kind_v)
+                prior = hit[1:] if hit else (*rows[earlier][:2], kind_v) if earlier is not None else None
+                if prior is not None and prior != asked:
                     where = f"message #{hit[0]}" if hit else f"row {(earlier or 0) + 1}"
+                    what = " and ".join(word for word, had, has in zip(("recipient", "text", "kind"), prior, asked,
+                                                                       strict=True) if had != has)
                     raise IdempotencyConflict(
                         f"row {idx + 1}: idempotency key {key!r} was already used for {where} with a "
-                        "different recipient or text; use a new key. Nothing was queued."
+                        f"different {what}; use a new key. Nothing was queued."
                     )
                 if hit:
                     result[idx] = hit[0]
@@ -174,12 +205,14 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
         # a person typed (creator, source, campaign name) stays a bound parameter.
         constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{checked_ts(now_s)}'"
         batch = (created_by, source, campaign)
+        keyed_batch = (created_by, *batch)  # a keyed row's idempotency_scope is its creator
         ids = db.append_rows(
             "messages",
             "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
-            " created_by, source, campaign, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', {db.RANDOM_OCTET})",
-            (rows[i] + batch for i in fresh), len(fresh),
+            " idempotency_scope, created_by, source, campaign, kind, priority, max_attempts, created_at,"
+            " updated_at, concat_ref)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', {db.RANDOM_OCTET})",
+            (rows[i] + (keyed_batch if rows[i][6] is not None else (None, *batch)) for i in fresh), len(fresh),
         )
         for idx, mid in zip(fresh, ids, strict=True):
             result[idx] = mid
@@ -193,16 +226,17 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
     return [int(x or 0) for x in result]
 
 
-def known_keys(db: Db, keys: list[str]) -> dict[str, tuple[int, str, str]]:
-    """Existing messages by idempotency key: key -> (id, to_number, body)."""
-    out: dict[str, tuple[int, str, str]] = {}
+def known_keys(db: Db, scope: str, keys: list[str]) -> dict[str, tuple[int, str, str, str]]:
+    """Existing messages by idempotency key within `scope`: key -> (id, to_number, body, kind)."""
+    out: dict[str, tuple[int, str, str, str]] = {}
     unique = list(dict.fromkeys(keys))
     for start in range(0, len(unique), 500):
         chunk = unique[start:start + 500]
         marks = ",".join("?" * len(chunk))
         for r in db.execute(
-            f"SELECT id, idempotency_key, to_number, body FROM messages WHERE idempotency_key IN ({marks})",
-            chunk,
+            "SELECT id, idempotency_key, to_number, body, kind FROM messages WHERE idempotency_scope = ?"
+            f" AND idempotency_key IN ({marks})",
+            [scope, *chunk],
         ):
-            out[r[1]] = (r[0], r[2], r[3])
+            out[r[1]] = (r[0], r[2], r[3], r[4])
     return out

@@ -12,7 +12,8 @@ class MessageRejected(StoreError):
 
 
 class IdempotencyConflict(MessageRejected):
-    """An idempotency key came back with a different recipient or text: a client bug, not a retry."""
+    """An idempotency key came back with a different request (recipient, text, kind, ...): a client bug,
+    not a retry."""
 
 
 class NotFound(StoreError):

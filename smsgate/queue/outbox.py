@@ -19,7 +19,15 @@ from .clock import parse_ts, ts
 from .consent import ConsentLedger
 from .contacts import Contacts, Conversations
 from .db import Db
-from .enqueue import check_answers, check_number, check_text, insert_bulk, insert_message, with_footer
+from .enqueue import (
+    check_answers,
+    check_number,
+    check_text,
+    insert_bulk,
+    insert_message,
+    replay_differences,
+    with_footer,
+)
 from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound
 from .modems import ModemRegistry
 from .records import (
@@ -97,8 +105,14 @@ class Outbox:
         campaign: str | None = None,
         scope: str | None = None,
         policy: SendPolicy = DEFAULT_POLICY,
+        idempotency_scope: str | None = None,
     ) -> EnqueueResult:
         """Queue one message. The same `idempotency_key` twice yields the first message, not a second.
+
+        A key belongs to `idempotency_scope` (by default `created_by`: the API token, the web user, the
+        CLI), so two clients choosing the same key do not share a message. A replay must be the same
+        request: a key that comes back with another recipient, text, kind, time, answers or consent scope
+        is an `IdempotencyConflict`, not silently the first message.
 
         `policy.footer` ("Reply STOP to opt out.") is added when this is the first message the number will
         ever receive from us; the decision is made inside the transaction, so two concurrent first messages
@@ -116,17 +130,23 @@ class Outbox:
                     f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
                     "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
                 )
+            key_scope = created_by if idempotency_scope is None else idempotency_scope
             if idempotency_key is not None:
                 existing = self.db.one(
-                    "SELECT id, to_number, body, parts_total, encoding FROM messages WHERE idempotency_key = ?",
-                    (idempotency_key,),
+                    "SELECT * FROM messages WHERE idempotency_scope = ? AND idempotency_key = ?",
+                    (key_scope, idempotency_key),
                 )
                 if existing is not None:
-                    if existing["to_number"] != number or existing["body"] not in (
-                            text, with_footer(text, footer)):
+                    differs = replay_differences(existing, {
+                        "to_number": number, "body": (text, with_footer(text, footer)), "kind": kind.value,
+                        "not_before": ts(not_before) if not_before else None, "expect": expect,
+                        "follow_up": follow_up, "scope": scope, "campaign": campaign, "in_reply_to": in_reply_to,
+                        "required_modem_id": required_modem_id})
+                    if differs:
                         raise IdempotencyConflict(
                             f"idempotency key {idempotency_key!r} was already used for message "
-                            f"#{existing['id']} with a different recipient or text; use a new key"
+                            f"#{existing['id']} with a different {' and '.join(differs)}; a retry must repeat "
+                            "the request as it was, and a new message needs a new key"
                         )
                     return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
             if (footer and footer.strip() and "STOP" not in text.upper()
@@ -147,6 +167,7 @@ class Outbox:
                 now=now,
                 not_before=not_before,
                 idempotency_key=idempotency_key,
+                idempotency_scope=key_scope if idempotency_key is not None else None,
                 created_by=created_by,
                 source=source,
                 expect=expect,

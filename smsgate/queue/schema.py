@@ -7,6 +7,9 @@ without first dropping the trigger.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -31,6 +34,38 @@ def _append_only(db: Database, table: str) -> None:
         f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
     )
+
+
+def _rebuild(db: Database, table: str, change: Callable[[str], str]) -> None:
+    """Rebuild `table` from its own CREATE statement as `change` rewrites it: SQLite's documented way to
+    drop a constraint ALTER TABLE cannot. The statement is read from the file, not written out here, so
+    columns any earlier migration added survive, and so do every row, index and trigger. Foreign keys are
+    off while migrations run (`Db.migrate`), so tables that reference this one keep their rows."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()
+    create = change(row[0])
+    head = re.match(rf'\s*CREATE TABLE\s+"?{table}"?\s*\(', create)
+    if head is None:
+        raise RuntimeError(f"cannot rebuild {table}: unexpected statement {create[:80]!r}")
+    columns = ", ".join(f'"{r[1]}"' for r in db.execute(f"PRAGMA table_info({table})").fetchall())
+    extras = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN"
+                                       " ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name",
+                                       [table]).fetchall()]
+    db.execute(f"CREATE TABLE {table}_rebuilt (" + create[head.end():])
+    db.execute(f"INSERT INTO {table}_rebuilt ({columns}) SELECT {columns} FROM {table}")
+    db.execute(f"DROP TABLE {table}")
+    db.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+    for statement in extras:
+        db.execute(statement)
+
+
+def _replace_once(pattern: str, replacement: str) -> Callable[[str], str]:
+    def change(sql: str) -> str:
+        new, n = re.subn(pattern, replacement, sql)
+        if n != 1:
+            raise RuntimeError(f"expected {pattern!r} once in {sql[:80]!r}..., found it {n} times")
+        return new
+
+    return change
 
 
 @migrations()
@@ -469,5 +504,27 @@ def m050_keyword_use_from_the_inbox(db: Database) -> None:
 CREATE INDEX inbound_keyword ON inbound(action, keyword) WHERE keyword IS NOT NULL;
 ALTER TABLE keywords DROP COLUMN hits;
 ALTER TABLE keywords DROP COLUMN builtin
+""",
+    )
+
+
+@migrations()
+def m055_idempotency_scope(db: Database) -> None:
+    """An idempotency key belongs to whoever queued with it (`idempotency_scope`, the creator: an API
+    token, a web user, the CLI, the rules engine), so two API clients that both use "appt-42" each get
+    their own message instead of one getting the other's id (and then a 404 reading it).
+
+    The key stops being unique on its own, which SQLite can only undo by rebuilding the table. Keys were
+    unique across everyone until now, so giving each existing row its creator's scope keeps every one of
+    them valid, and a client retrying the same request after the upgrade still finds its message.
+    """
+    _rebuild(db, "messages", _replace_once(r"\bidempotency_key\s+TEXT\s+UNIQUE\b", "idempotency_key TEXT"))
+    _script(
+        db,
+        """
+ALTER TABLE messages ADD COLUMN idempotency_scope TEXT;
+UPDATE messages SET idempotency_scope = created_by WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX messages_idempotency ON messages(idempotency_scope, idempotency_key)
+    WHERE idempotency_key IS NOT NULL
 """,
     )

@@ -196,7 +196,7 @@ def send_message() -> Any:
                 idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
                 created_by=who, source="api", policy=SendPolicy.from_config(cfg, fields["kind"]))
     except IdempotencyConflict as exc:
-        raise ApiError(409, "idempotency_conflict", str(exc)) from None
+        raise ApiError(409, "idempotency_conflict", str(exc), "idempotency_key") from None
     except MessageRejected as exc:
         raise ApiError(422, "rejected", str(exc)) from None
     cost = preview(fields["text"])
