@@ -90,6 +90,16 @@ def test_an_idempotency_key_replayed_with_another_kind_is_a_409(env: WebEnv) -> 
     assert count_messages(env.store) == 1
 
 
+def test_sending_to_an_opted_out_number_is_a_422_with_the_reason(env: WebEnv) -> None:
+    env.store.consent.record(PATIENT, "opt_out", source="sms", actor="rules", evidence="STOP")
+    response = env.client().post("/api/v1/messages", headers=token(env.store, "send"),
+                                 json={"to": "+1 555-555-0101", "text": "Reminder: Dr Rivera tomorrow"})
+    assert response.status_code == 422, response.json
+    assert response.json["error"] == "opted_out" and response.json["field"] == "to"
+    assert f"{PATIENT} opted out (sms, " in response.json["message"]
+    assert count_messages(env.store) == 0
+
+
 def test_reused_idempotency_key_with_other_text_is_a_conflict(env: WebEnv) -> None:
     client, auth = env.client(), token(env.store, "send")
     client.post("/api/v1/messages", headers=auth, json={"to": PATIENT, "text": "one", "idempotency_key": "k"})

@@ -19,6 +19,7 @@ from .errors import (
     LeaseLost,
     MessageRejected,
     NotFound,
+    OptedOut,
     StoreError,
 )
 from .inbox import inbound_key
@@ -57,6 +58,7 @@ __all__ = [
     "Message",
     "MessageRejected",
     "NotFound",
+    "OptedOut",
     "Part",
     "PartState",
     "Priority",

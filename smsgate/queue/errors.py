@@ -16,6 +16,10 @@ class IdempotencyConflict(MessageRejected):
     not a retry."""
 
 
+class OptedOut(MessageRejected):
+    """The number opted out (of everything, or of the message's consent scope): nothing was queued."""
+
+
 class NotFound(StoreError):
     """The row asked for does not exist."""
 

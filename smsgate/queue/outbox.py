@@ -28,7 +28,7 @@ from .enqueue import (
     replay_differences,
     with_footer,
 )
-from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound
+from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound, OptedOut
 from .modems import ModemRegistry
 from .records import (
     DEFAULT_POLICY,
@@ -125,11 +125,6 @@ class Outbox:
         check_answers(expect, follow_up)
         now = self.db.clock()
         with self.db.transaction():
-            if kind == Kind.MARKETING and not self.consent.status(number, scope or "all").opted_in:
-                raise MessageRejected(
-                    f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
-                    "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
-                )
             key_scope = created_by if idempotency_scope is None else idempotency_scope
             if idempotency_key is not None:
                 existing = self.db.one(
@@ -149,6 +144,21 @@ class Outbox:
                             "the request as it was, and a new message needs a new key"
                         )
                     return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
+            # A replay (above) gets its message back even after an opt-out: the claim will cancel it. A new
+            # message is refused now, while the sender is there to hear why; the claim checks again for
+            # messages queued before an opt-out (`_consent_verdict`).
+            consent = self.consent.status(number, scope or "all")
+            if consent.opted_out and kind != Kind.COMPLIANCE:
+                raise OptedOut(
+                    f"{number} opted out{f' of {scope!r}' if scope else ''} ({consent.last_source}, "
+                    f"{consent.last_event_at}); nothing was queued. Only the patient can opt back in, by "
+                    "texting START."
+                )
+            if kind == Kind.MARKETING and not consent.opted_in:
+                raise MessageRejected(
+                    f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
+                    "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
+                )
             if (footer and footer.strip() and "STOP" not in text.upper()
                     and not self.contacts.has_been_texted(number)):
                 text = with_footer(text, footer)

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
 from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
-from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, SendPolicy, State, views
+from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, OptedOut, SendPolicy, State, views
 from smsgate.queue.enqueue import text_problem
 
 from .auth import actor, api_auth
@@ -195,6 +195,8 @@ def send_message() -> Any:
                 fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
                 idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
                 created_by=who, source="api", policy=SendPolicy.from_config(cfg, fields["kind"]))
+    except OptedOut as exc:
+        raise ApiError(422, "opted_out", str(exc), "to") from None
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), "idempotency_key") from None
     except MessageRejected as exc:
