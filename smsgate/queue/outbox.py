@@ -457,7 +457,8 @@ class Outbox:
                     "SELECT EXISTS (SELECT 1 FROM message_parts WHERE message_id = ?"
                     " AND state IN ('pending', 'submitting'))", (mid,)).fetchone()[0]:
                 return False
-            conversation_id = self._after_sent(mid, claim.message.to_number, modem_id, now)
+            conversation_id = self._after_sent(mid, claim.message.to_number, modem_id, now,
+                                               claim.message.conversation_id)
             self._move(mid, State(state), State.SUBMITTED, claim.owner, {"modem_id": modem_id},
                        {"lease_owner": None, "lease_until": None, "submitted_at": now,
                         "conversation_id": conversation_id}, now=now)
@@ -485,20 +486,22 @@ class Outbox:
         left = self.db.scalar("SELECT COUNT(*) FROM message_parts WHERE message_id = ?"
                               " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
         if left == 0:
-            conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now)
+            conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now, row["conversation_id"])
             self.transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
                              {"reason": "the TP-MR arrived after the lease expired", "part": part_no},
                              submitted_at=now, last_error=None, error_class=None,
                              conversation_id=conversation_id)
         return True
 
-    def _after_sent(self, message_id: int, to_number: str, modem_id: int | None, now: str) -> int:
-        """Count the send on the modem, mark the contact texted and touch its thread; returns the thread id
-        for the caller to store on the message (in the same UPDATE that marks it submitted)."""
+    def _after_sent(self, message_id: int, to_number: str, modem_id: int | None, now: str,
+                    conversation_id: int | None) -> int:
+        """Count the send on the modem, mark the contact texted and put the message in the thread of the SIM
+        that sent it (`Conversations.after_send`); returns the thread id for the caller to store on the
+        message (in the same UPDATE that marks it submitted)."""
         if modem_id is not None:
             self.modems.count_sent(modem_id)
         contact_id = self.contacts.mark_texted(to_number, now)
-        return self.conversations.touch_for(contact_id, modem_id or 0, now)
+        return self.conversations.after_send(contact_id, modem_id or 0, conversation_id, message_id, now)
 
     def fail(self, claim: Claim, reason: str, *, code: int | None = None,
              error_class: str = "permanent") -> None:

@@ -528,3 +528,53 @@ CREATE UNIQUE INDEX messages_idempotency ON messages(idempotency_scope, idempote
     WHERE idempotency_key IS NOT NULL
 """,
     )
+
+
+@migrations()
+def m056_one_conversation_per_contact_and_sim(db: Database) -> None:
+    """A message queued before a SIM was chosen used to leave a thread with no SIM ("via any SIM") beside
+    the SIM's own thread once it was sent. Each such thread is merged into the contact's latest SIM thread,
+    the way `Conversations.merge` does it from now on: its messages and inbound rows move, the thread kept
+    fills what it lacks (assignment, team, menu) from it, unread counts add up and an unread one reopens
+    it, and the audit log records each merge. A contact whose only thread has no SIM keeps it: it
+    becomes that SIM's thread at the first send or reply."""
+    _script(
+        db,
+        """
+CREATE TEMP TABLE conversation_merges AS
+SELECT z.id AS source, (SELECT s.id FROM conversations s WHERE s.contact_id = z.contact_id AND s.modem_id != 0
+                        ORDER BY s.last_message_at IS NULL, s.last_message_at DESC, s.id DESC LIMIT 1) AS target
+FROM conversations z
+WHERE z.modem_id = 0 AND EXISTS (SELECT 1 FROM conversations s WHERE s.contact_id = z.contact_id AND s.modem_id != 0);
+UPDATE conversations SET
+    assigned_to = COALESCE(assigned_to, (SELECT z.assigned_to FROM conversation_merges m JOIN conversations z
+                                         ON z.id = m.source WHERE m.target = conversations.id)),
+    team = COALESCE(team, (SELECT z.team FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                           WHERE m.target = conversations.id)),
+    menu = COALESCE(menu, (SELECT z.menu FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                           WHERE m.target = conversations.id)),
+    after_hours_replied_at = COALESCE(after_hours_replied_at, (SELECT z.after_hours_replied_at
+        FROM conversation_merges m JOIN conversations z ON z.id = m.source WHERE m.target = conversations.id)),
+    last_message_at = (SELECT MAX(t) FROM (SELECT conversations.last_message_at AS t UNION ALL
+        SELECT z.last_message_at FROM conversation_merges m JOIN conversations z ON z.id = m.source
+        WHERE m.target = conversations.id)),
+    likely_opt_out = (SELECT MAX(f) FROM (SELECT conversations.likely_opt_out AS f UNION ALL
+        SELECT z.likely_opt_out FROM conversation_merges m JOIN conversations z ON z.id = m.source
+        WHERE m.target = conversations.id)),
+    status = CASE WHEN (SELECT z.unread FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                        WHERE m.target = conversations.id) > 0 THEN 'open' ELSE status END,
+    unread = unread + (SELECT z.unread FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                       WHERE m.target = conversations.id)
+WHERE id IN (SELECT target FROM conversation_merges);
+UPDATE messages SET conversation_id = (SELECT target FROM conversation_merges WHERE source = messages.conversation_id)
+WHERE conversation_id IN (SELECT source FROM conversation_merges);
+UPDATE inbound SET conversation_id = (SELECT target FROM conversation_merges WHERE source = inbound.conversation_id)
+WHERE conversation_id IN (SELECT source FROM conversation_merges);
+DELETE FROM conversations WHERE id IN (SELECT source FROM conversation_merges);
+INSERT INTO audit_log (at, actor, action, subject_type, subject_id, detail)
+SELECT strftime('%Y-%m-%dT%H:%M:%S', 'now') || '.000000Z', 'migration', 'conversation.merged', 'conversation',
+       target, '{"from": ' || source || '}'
+FROM conversation_merges ORDER BY source;
+DROP TABLE conversation_merges
+""",
+    )
