@@ -250,3 +250,13 @@ def test_without_any_team_configured_only_accounts_can_be_chosen(env: WebEnv) ->
                            data={"assigned_to": "", "team": "nurses", "csrf_token": page_csrf(client)})
     assert response.status_code == 400 and "no teams" in response.get_data(as_text=True)
     assert env.store.conversations.get(conv)["team"] is None
+
+
+def test_a_reply_with_a_control_character_is_refused_on_the_page_with_the_text_kept(env: WebEnv) -> None:
+    conv = conversation_for(env)
+    client = env.login("sam")
+    response = client.post(f"/inbox/{conv}/reply", data={"text": "See you\tat 3", "csrf_token": page_csrf(client)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "a tab (U+0009) at character 8" in html
+    assert "See you\tat 3</textarea>" in html
+    assert count(env, "messages") == 0

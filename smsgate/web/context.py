@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from flask import Flask, abort, current_app, g, jsonify, request
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
 from smsgate.config import Config
@@ -17,6 +18,7 @@ from smsgate.queue import Store
 
 __all__ = [
     "ApiError",
+    "RowId",
     "StoreFactory",
     "api_error_response",
     "get_store",
@@ -46,8 +48,18 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+class RowId(IntegerConverter):
+    """`<id:name>` in a route: a database row id. A number larger than SQLite's INTEGER is no row, so it
+    answers 404 like any other missing id instead of overflowing in the query (a 500). With `int_arg`
+    below, the one place a number from a URL is read."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, max=2**63 - 1)
+
+
 def init_app(app: Flask, config: Config, store_factory: StoreFactory) -> None:
     app.extensions["smsgate"] = {"config": config, "store_factory": store_factory}
+    app.url_map.converters["id"] = RowId
     app.teardown_appcontext(_close_store)
     app.register_error_handler(ApiError, api_error_response)
 
