@@ -43,6 +43,23 @@ def test_send_refuses_a_follow_up_without_word_or_text(cli_config: Path, follow_
     assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
 
 
+def test_send_refuses_a_text_with_a_control_character(cli_config: Path) -> None:
+    code, out = run(cli_config, "send", "+12025550123", "Name\tDate\tTime")
+    assert code == 1 and "a tab (U+0009) at character 5" in out
+    assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
+
+
+def test_send_to_an_opted_out_number_is_refused_with_the_reason(cli_config: Path) -> None:
+    from smsgate.config import load_config
+    from smsgate.queue import Store
+
+    with Store.for_config(load_config(cli_config)) as store:
+        store.consent.record("+12025550123", "opt_out", source="sms", actor="rules", evidence="STOP")
+    code, out = run(cli_config, "send", "+12025550123", "Reminder: Dr Rivera tomorrow")
+    assert code == 1 and "+12025550123 opted out (sms, " in out and "START" in out
+    assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
+
+
 def test_consent_export_to_a_missing_folder_is_a_sentence(cli_config: Path, tmp_path: Path) -> None:
     target = tmp_path / "no-such-folder" / "consent.csv"
     code, out = run(cli_config, "consent", "export", "--output", str(target))

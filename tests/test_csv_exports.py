@@ -13,6 +13,7 @@ from web_helpers import PASSWORD, PATIENT, WebEnv, add_modem, make_env, receive
 
 from smsgate.keywords import consent_csv
 from smsgate.queue import Store
+from smsgate.queue.enqueue import text_problem
 from smsgate.spreadsheet import csv_cell, write_csv
 
 PACKAGE = Path(__file__).resolve().parent.parent / "smsgate"
@@ -89,7 +90,12 @@ def _export(env: WebEnv, what: str) -> list[dict[str, str]]:
 @pytest.mark.parametrize("hostile", [*FORMULAS, "hello", "1+1"])
 def test_the_page_exports_defuse_hostile_text_and_keep_numbers_whole(env: WebEnv, hostile: str) -> None:
     receive(env.store, add_modem(env.store), PATIENT, hostile)
-    msg = env.store.outbox.enqueue(PATIENT, hostile).id
+    if text_problem(hostile) is None:
+        msg = env.store.outbox.enqueue(PATIENT, hostile).id
+    else:
+        # The queue refuses a tab now; a text queued before that rule can still be in the outbox.
+        msg = env.store.outbox.enqueue(PATIENT, "placeholder").id
+        env.store.execute("UPDATE messages SET body = ? WHERE id = ?", (hostile, msg))
     env.store.outbox.cancel(msg, actor="test", reason=hostile)
     expected = csv_cell(hostile)
     (out,) = _export(env, "outbox")

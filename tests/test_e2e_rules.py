@@ -11,9 +11,12 @@ derive their settings from the current time at run time instead of pinning a clo
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from smsgate.keywords import (
     BusinessHours,
@@ -28,7 +31,7 @@ from smsgate.keywords import (
     recipient_zones,
 )
 from smsgate.keywords.hours import zone
-from smsgate.queue import views
+from smsgate.queue import OptedOut, views
 from smsgate.queue.clock import parse_ts, ts
 from smsgate.simulator import SimModemSpec
 from smsgate.simulator.core import HandsetHandle
@@ -158,14 +161,17 @@ def test_opt_out_variants_get_one_confirmation_and_nothing_reaches_the_handset_a
         audited = {e["detail"]["number"] for e in h.store.audit.entries(action_prefix="consent.opt_out")}
         assert audited == set(variants)
 
-        # Everything queued after the STOP is refused at claim time; a bystander in the same campaign
-        # gets it, which shows the daemon was sending all along. A keyword text gets no reply either.
-        reminders = [h.store.outbox.enqueue(n, "Reminder: Dr Rivera 3:15 PM tomorrow").id for n in variants]
+        # A reminder queued after the STOP is refused at once; a campaign is refused at claim time, and a
+        # bystander in the same campaign gets it, which shows the daemon was sending all along. A keyword
+        # text gets no reply either.
+        for n in variants:
+            with pytest.raises(OptedOut, match=f"{re.escape(n)} opted out"):
+                h.store.outbox.enqueue(n, "Reminder: Dr Rivera 3:15 PM tomorrow")
         campaign = h.store.outbox.enqueue_many(
             [{"to": n, "text": "Flu shots this week"} for n in [*variants, bystander]], campaign="flu"
         )
         text_in(h, phones["+12125550131"], "hours")
-        for mid in [*reminders, *campaign[:-1]]:
+        for mid in campaign[:-1]:
             assert "opted out" in wait_state(h, mid, "cancelled")["last_error"]
         h.sim.handset(bystander).wait_for_text("Flu shots this week", timeout=15)
         for number in variants:
@@ -201,8 +207,8 @@ def test_start_and_unstop_resubscribe_with_a_confirmation_and_messages_flow_agai
             phone = h.sim.handset(number)
             text_in(h, phone, stop)
             phone.wait_for_text(STOP_CONFIRMATION, timeout=15)
-            blocked = h.store.outbox.enqueue(number, "Reminder: bring your insurance card").id
-            wait_state(h, blocked, "cancelled")
+            with pytest.raises(OptedOut):
+                h.store.outbox.enqueue(number, "Reminder: bring your insurance card")
             row = text_in(h, phone, start)
             assert (row["action"], row["keyword"]) == ("opt_in", word)
             phone.wait_for_text(START_CONFIRMATION, timeout=15)
@@ -251,10 +257,10 @@ def test_stop_reminders_opts_out_of_that_list_only(tmp_path: Any) -> None:
         assert not h.store.consent.status(phone.number).opted_out
         assert h.store.consent.status(phone.number, "reminders").opted_out
 
-        reminder = h.store.outbox.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow", scope="reminders").id
+        with pytest.raises(OptedOut, match="opted out of 'reminders'"):
+            h.store.outbox.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow", scope="reminders")
         h.store.outbox.enqueue(phone.number, "Your lab results are ready")
         phone.wait_for_text("Your lab results are ready", timeout=15)
-        assert "opted out" in wait_state(h, reminder, "cancelled")["last_error"]
         received_exactly(h, phone, [confirmation, "Your lab results are ready"])
 
         text_in(h, phone, "start reminders")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from keywords_support import make_config, receive
 
 from smsgate.keywords import RulesEngine, make_gate
-from smsgate.queue import Kind, MessageRejected, Store
+from smsgate.queue import Kind, MessageRejected, OptedOut, Store
 
 NUMBERS = ["+12125550123", "+13125550188", "+14155550142"]
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -57,6 +57,8 @@ def test_nothing_but_confirmations_is_claimed_for_an_opted_out_number(ops: list[
                 for n in item[1]:
                     try:
                         store.outbox.enqueue(n, "News from the clinic", kind=item[2])
+                    except OptedOut:
+                        assert store.consent.status(n).opted_out  # refused up front: opted out
                     except MessageRejected:
                         assert item[2] is Kind.MARKETING  # refused up front: no opt-in
             elif what == "sms":

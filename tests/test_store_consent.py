@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from smsgate.queue import Kind, MessageRejected, PartState, State, Store
+from smsgate.queue import Kind, MessageRejected, OptedOut, PartState, State, Store
 
 A = "+12025550123"
 B = "+12025550124"
@@ -24,11 +24,38 @@ def test_opt_out_after_a_campaign_was_queued_stops_it_at_claim_time(store: Store
 
 
 def test_compliance_confirmation_still_goes_to_an_opted_out_number(store: Store) -> None:
+    reminder = store.outbox.enqueue(A, "Reminder", kind=Kind.TRANSACTIONAL).id  # queued before the STOP
     store.consent.record(A, "opt_out", source="sms", actor="rules", evidence="STOP")
     store.outbox.enqueue(A, "You will receive no more messages.", kind=Kind.COMPLIANCE)
-    store.outbox.enqueue(A, "Reminder", kind=Kind.TRANSACTIONAL)
     (claim,) = store.outbox.claim("w", None, limit=5)
     assert claim.message.kind == Kind.COMPLIANCE
+    assert store.outbox.get(reminder).state == State.CANCELLED, "the claim still checks what enqueue checked"
+
+
+@pytest.mark.parametrize("kind", [Kind.TRANSACTIONAL, Kind.REPLY, Kind.BULK, Kind.MARKETING])
+def test_queueing_for_an_opted_out_number_is_refused_with_the_reason_and_nothing_stored(store: Store,
+                                                                                       kind: Kind) -> None:
+    store.consent.record(A, "opt_in", source="web form", actor="staff:ana")
+    store.consent.record("+1 (202) 555-0123", "opt_out", source="sms", actor="rules", evidence="STOP")
+    with pytest.raises(OptedOut, match=r"\+12025550123 opted out \(sms, 2026-11-22T18:00:00\.000000Z\).*"
+                                       r"nothing was queued.*START"):
+        store.outbox.enqueue(A, "Reminder: Dr Rivera tomorrow 3:15 PM", kind=kind)
+    assert store.query("SELECT COUNT(*) AS n FROM messages")[0]["n"] == 0
+
+
+def test_a_retry_after_the_opt_out_gets_its_message_back_and_the_claim_cancels_it(store: Store) -> None:
+    first = store.outbox.enqueue(A, "Reminder", idempotency_key="appt-42", created_by="token:1:crm")
+    store.consent.record(A, "opt_out", source="sms", actor="rules", evidence="STOP")
+    again = store.outbox.enqueue(A, "Reminder", idempotency_key="appt-42", created_by="token:1:crm")
+    assert (again.id, again.created) == (first.id, False)
+    assert store.outbox.claim("w", None) == [] and store.outbox.get(first.id).state == State.CANCELLED
+
+
+def test_an_opt_out_of_one_scope_refuses_only_messages_of_that_scope(store: Store) -> None:
+    store.consent.record(A, "opt_out", source="sms", actor="rules", scope="newsletter")
+    with pytest.raises(OptedOut, match="opted out of 'newsletter'"):
+        store.outbox.enqueue(A, "Our spring newsletter", kind=Kind.BULK, scope="newsletter")
+    assert store.outbox.enqueue(A, "Reminder: Dr Rivera tomorrow", kind=Kind.TRANSACTIONAL).created
 
 
 def test_marketing_without_opt_in_is_refused_and_with_opt_in_goes(store: Store) -> None:

@@ -36,7 +36,7 @@ def test_same_idempotency_key_yields_the_first_message(store: Store) -> None:
 
 def test_same_idempotency_key_with_other_text_is_refused_clearly(store: Store) -> None:
     store.outbox.enqueue(A, "Your results are ready", idempotency_key="appt-42")
-    with pytest.raises(MessageRejected, match=r"appt-42.*different recipient or text.*new key"):
+    with pytest.raises(MessageRejected, match=r"appt-42.*different text.*new key"):
         store.outbox.enqueue(A, "Something else", idempotency_key="appt-42")
     assert count(store, "messages") == 1
 
@@ -72,6 +72,25 @@ def test_over_long_text_is_refused_with_part_count_and_nothing_stored(store: Sto
     with pytest.raises(MessageRejected, match="ucs2"):
         store.outbox.enqueue(A, "é€😀" * 100, policy=SendPolicy(max_parts=3))
     assert count(store, "messages") == 0 and count(store, "message_parts") == 0
+
+
+@pytest.mark.parametrize(("text", "why"), [("a\x00b", r"NUL character \(U\+0000\) at character 2"),
+                                         ("name\tdate", r"tab \(U\+0009\) at character 5"),
+                                         ("half \ud83d emoji", r"lone UTF-16 surrogate \(U\+D83D\)")])
+def test_text_with_a_control_character_or_lone_surrogate_is_refused_and_nothing_stored(store: Store, text: str,
+                                                                                        why: str) -> None:
+    with pytest.raises(MessageRejected, match=why):
+        store.outbox.enqueue(A, text)
+    with pytest.raises(MessageRejected, match="row 2: .*" + why):
+        store.outbox.enqueue_many([{"to": A, "text": "fine"}, {"to": B, "text": text}])
+    with pytest.raises(MessageRejected, match="follow-up 'YES': .*" + why):
+        store.outbox.enqueue(A, "Reply YES", expect={"YES": "confirmed"}, follow_up={"YES": text})
+    assert count(store, "messages") == 0 and count(store, "contacts") == 0
+
+
+def test_line_breaks_are_kept_in_a_text(store: Store) -> None:
+    msg = store.outbox.get(store.outbox.enqueue(A, "Dr Rivera\r\nTomorrow 3:15 PM\nReply YES").id)
+    assert msg.body == "Dr Rivera\r\nTomorrow 3:15 PM\nReply YES" and msg.encoding == "gsm7"
 
 
 def test_bulk_enqueue_is_all_or_nothing_and_names_the_bad_row(store: Store) -> None:

@@ -69,6 +69,37 @@ def test_idempotency_key_header_is_honoured(env: WebEnv) -> None:
     assert env.store.outbox.get(ids.pop()).idempotency_key == "crm-7"
 
 
+def test_two_tokens_using_the_same_idempotency_key_each_get_their_own_message(env: WebEnv) -> None:
+    client, crm, lab = env.client(), token(env.store, "send"), token(env.store, "send")
+    payload = {"to": PATIENT, "text": "Your results are ready", "idempotency_key": "appt-42"}
+    first, second = (client.post("/api/v1/messages", headers=auth, json=payload) for auth in (crm, lab))
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json["id"] != second.json["id"] and count_messages(env.store) == 2
+    assert client.get(second.json["links"]["self"], headers=lab).status_code == 200
+    assert client.get(first.json["links"]["self"], headers=lab).status_code == 404
+    assert client.post("/api/v1/messages", headers=lab, json=payload).json["id"] == second.json["id"]
+
+
+def test_an_idempotency_key_replayed_with_another_kind_is_a_409(env: WebEnv) -> None:
+    client, auth = env.client(), token(env.store, "send")
+    payload = {"to": PATIENT, "text": "Flu shots this week", "idempotency_key": "flu-1"}
+    assert client.post("/api/v1/messages", headers=auth, json=payload).status_code == 201
+    response = client.post("/api/v1/messages", headers=auth, json={**payload, "kind": "bulk"})
+    assert response.status_code == 409 and response.json["error"] == "idempotency_conflict"
+    assert response.json["field"] == "idempotency_key" and "different kind" in response.json["message"]
+    assert count_messages(env.store) == 1
+
+
+def test_sending_to_an_opted_out_number_is_a_422_with_the_reason(env: WebEnv) -> None:
+    env.store.consent.record(PATIENT, "opt_out", source="sms", actor="rules", evidence="STOP")
+    response = env.client().post("/api/v1/messages", headers=token(env.store, "send"),
+                                 json={"to": "+1 555-555-0101", "text": "Reminder: Dr Rivera tomorrow"})
+    assert response.status_code == 422, response.json
+    assert response.json["error"] == "opted_out" and response.json["field"] == "to"
+    assert f"{PATIENT} opted out (sms, " in response.json["message"]
+    assert count_messages(env.store) == 0
+
+
 def test_reused_idempotency_key_with_other_text_is_a_conflict(env: WebEnv) -> None:
     client, auth = env.client(), token(env.store, "send")
     client.post("/api/v1/messages", headers=auth, json={"to": PATIENT, "text": "one", "idempotency_key": "k"})

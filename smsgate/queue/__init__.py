@@ -20,6 +20,7 @@ from .errors import (
     LeaseLost,
     MessageRejected,
     NotFound,
+    OptedOut,
     StoreError,
 )
 from .inbox import inbound_key
@@ -58,6 +59,7 @@ __all__ = [
     "Message",
     "MessageRejected",
     "NotFound",
+    "OptedOut",
     "Part",
     "PartState",
     "Priority",

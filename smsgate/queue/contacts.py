@@ -118,22 +118,104 @@ class Contacts:
         )
 
 
+# What a thread carries besides its messages, and how two threads' values combine when one is merged into
+# the other (the thread kept wins; the merged one fills what it lacks).
+_MERGED_FIELDS = ("assigned_to", "team", "menu", "after_hours_replied_at", "last_message_at", "likely_opt_out",
+                  "unread", "status")
+
+
 class Conversations:
-    """Threads: one per contact and SIM, which is what staff read and answer in the inbox."""
+    """Threads: one per contact and SIM, which is what staff read and answer in the inbox.
+
+    A message can be queued before anyone knows which SIM will send it. It then waits in the contact's
+    thread if there is one, or in a thread with no SIM yet (`modem_id` 0) that becomes the SIM's thread
+    when a SIM is known (the first send, or the patient writing in), keeping its id, assignment and unread
+    count. A thread left empty when its message goes out through another SIM is merged into that SIM's
+    thread. So staff see one thread per contact and SIM, whatever the order of events.
+    """
 
     def __init__(self, db: Db, *, audit: AuditLog) -> None:
         self.db = db
         self.audit = audit
 
     def for_contact(self, contact_id: int, modem_id: int) -> int:
-        row = self.db.one("SELECT id FROM conversations WHERE contact_id = ? AND modem_id = ?", (contact_id, modem_id))
+        """The thread for `contact_id` on SIM `modem_id`, created if new. With no SIM (0): the contact's
+        latest thread, whichever SIM it is on, so a queued message does not start a second one."""
+        if modem_id:
+            return self._on_sim(contact_id, modem_id, None)
+        row = self.db.one("SELECT id FROM conversations WHERE contact_id = ?"
+                          " ORDER BY modem_id = 0, last_message_at DESC NULLS LAST, id DESC LIMIT 1", (contact_id,))
         if row is not None:
             return int(row["id"])
-        cur = self.db.execute(
-            "INSERT INTO conversations (contact_id, modem_id, created_at) VALUES (?,?,?)",
-            (contact_id, modem_id, self.db.now()),
-        )
+        cur = self.db.execute("INSERT INTO conversations (contact_id, modem_id, created_at) VALUES (?, 0, ?)",
+                              (contact_id, self.db.now()))
         return int(cur.lastrowid or 0)
+
+    def _on_sim(self, contact_id: int, modem_id: int, at: str | None) -> int:
+        """The thread on `modem_id` (its last message at `at`, when given): the existing one, else the
+        contact's thread waiting for a SIM, which becomes this SIM's, else a new one."""
+        stamp = "last_message_at = COALESCE(?, last_message_at)"
+        for sql, params in (
+            (f"UPDATE conversations SET {stamp} WHERE contact_id = ? AND modem_id = ? RETURNING id",
+             (at, contact_id, modem_id)),
+            (f"UPDATE conversations SET modem_id = ?, {stamp} WHERE contact_id = ? AND modem_id = 0 RETURNING id",
+             (modem_id, at, contact_id)),
+            ("INSERT INTO conversations (contact_id, modem_id, created_at, last_message_at) VALUES (?, ?, ?, ?)"
+             " RETURNING id", (contact_id, modem_id, self.db.now(), at)),
+        ):
+            rows = self.db.execute(sql, params).fetchall()
+            if rows:
+                return int(rows[0][0])
+        raise NotFound(f"no conversation for contact #{contact_id} on modem #{modem_id}")  # unreachable: INSERT
+
+    def after_send(self, contact_id: int, modem_id: int, current: int | None, message_id: int, at: str) -> int:
+        """The thread a message sent through `modem_id` at `at` belongs to, its last message stamped.
+
+        `current` is the thread it was queued in. When that is already this SIM's, one statement (this
+        runs in every send's commit). Otherwise the message moves, and a thread it leaves empty becomes
+        this SIM's (when the SIM has none yet) or is merged into it, so no empty thread stays behind.
+        """
+        if current is None:
+            return self._on_sim(contact_id, modem_id, at)
+        if self.db.execute("UPDATE conversations SET last_message_at = ? WHERE id = ? AND modem_id = ? RETURNING id",
+                           (at, current, modem_id)).fetchall():
+            return current
+        left_empty = not self.db.scalar(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ? AND id != ?)"
+            " OR EXISTS (SELECT 1 FROM inbound WHERE conversation_id = ?)", (current, message_id, current))
+        target = self.db.one("SELECT id FROM conversations WHERE contact_id = ? AND modem_id = ?",
+                             (contact_id, modem_id))
+        if target is None and left_empty:
+            self.db.execute("UPDATE conversations SET modem_id = ?, last_message_at = ? WHERE id = ?",
+                            (modem_id, at, current))
+            return current
+        kept = self._on_sim(contact_id, modem_id, at)
+        if left_empty:
+            self.merge(current, into=kept, actor="outbox")
+        return kept
+
+    def merge(self, source: int, *, into: int, actor: str) -> None:
+        """Fold thread `source` into `into`: its messages move, what `into` lacks (assignment, team, menu)
+        comes from `source`, unread counts add up, an unread `source` reopens `into`; then `source` goes."""
+        with self.db.transaction():
+            rows = {r["id"]: r for r in self.db.all(
+                f"SELECT id, {', '.join(_MERGED_FIELDS)} FROM conversations WHERE id IN (?, ?)", (source, into))}
+            if source == into or len(rows) != 2:
+                raise NotFound(f"cannot merge conversation #{source} into #{into}: both must exist")
+            old, new = rows[source], rows[into]
+            merged = {k: new[k] if new[k] is not None else old[k]
+                      for k in ("assigned_to", "team", "menu", "after_hours_replied_at")}
+            merged["last_message_at"] = max(filter(None, (new["last_message_at"], old["last_message_at"])),
+                                            default=None)
+            merged["likely_opt_out"] = max(new["likely_opt_out"], old["likely_opt_out"])
+            merged["unread"] = new["unread"] + old["unread"]
+            merged["status"] = "open" if old["unread"] else new["status"]
+            self.db.execute("UPDATE messages SET conversation_id = ? WHERE conversation_id = ?", (into, source))
+            self.db.execute("UPDATE inbound SET conversation_id = ? WHERE conversation_id = ?", (into, source))
+            self.db.execute("DELETE FROM conversations WHERE id = ?", (source,))
+            sets = ", ".join(f"{k} = ?" for k in merged)
+            self.db.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*merged.values(), into))
+            self.audit.record(actor, "conversation.merged", "conversation", into, {"from": source})
 
     def get(self, conversation_id: int) -> dict[str, Any]:
         row = self.db.one(
@@ -203,14 +285,3 @@ class Conversations:
 
     def touch(self, conversation_id: int, at: str) -> None:
         self.db.execute("UPDATE conversations SET last_message_at = ? WHERE id = ?", (at, conversation_id))
-
-    def touch_for(self, contact_id: int, modem_id: int, at: str) -> int:
-        """The thread of `contact_id` on `modem_id`, created if new, with its last message at `at`; one
-        statement, because it runs in every send's commit."""
-        rows = self.db.execute(
-            "INSERT INTO conversations (contact_id, modem_id, created_at, last_message_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (contact_id, modem_id) DO UPDATE SET last_message_at = excluded.last_message_at"
-            " RETURNING id",
-            (contact_id, modem_id, at, at),
-        ).fetchall()
-        return int(rows[0][0])

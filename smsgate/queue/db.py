@@ -86,11 +86,25 @@ class Db:
             db = Database(self.conn)
             pending = [m.name for m in migrations.pending(db)]
             if pending:
-                with self.transaction():
-                    # Each migration runs in a savepoint inside our IMMEDIATE transaction, so two
-                    # processes opening a new database cannot both create the tables.
-                    if [m.name for m in migrations.pending(db)]:
-                        migrations.apply(db)
+                # Foreign keys are off while migrations run (the pragma is a no-op inside a transaction,
+                # so it is set before it): rebuilding a table that others reference, the only way SQLite
+                # drops a constraint, would otherwise delete-check every row pointing at it. Whatever the
+                # migrations did is checked before the commit instead.
+                self.conn.execute("PRAGMA foreign_keys = OFF")
+                try:
+                    with self.transaction():
+                        # Each migration runs in a savepoint inside our IMMEDIATE transaction, so two
+                        # processes opening a new database cannot both create the tables.
+                        if [m.name for m in migrations.pending(db)]:
+                            migrations.apply(db)
+                        broken = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise StoreError(
+                                f"migrating {self.path} would leave {len(broken)} rows pointing at rows that do "
+                                f"not exist (first: {tuple(broken[0])}); nothing was changed. Keep the file "
+                                "and report this as a bug.")
+                finally:
+                    self.conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise _unusable(self.path, exc) from None
         return pending

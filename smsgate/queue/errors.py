@@ -12,7 +12,12 @@ class MessageRejected(StoreError):
 
 
 class IdempotencyConflict(MessageRejected):
-    """An idempotency key came back with a different recipient or text: a client bug, not a retry."""
+    """An idempotency key came back with a different request (recipient, text, kind, ...): a client bug,
+    not a retry."""
+
+
+class OptedOut(MessageRejected):
+    """The number opted out (of everything, or of the message's consent scope): nothing was queued."""
 
 
 class NotFound(StoreError):

@@ -19,8 +19,16 @@ from .clock import parse_ts, ts
 from .consent import ConsentLedger
 from .contacts import Contacts, Conversations
 from .db import Db
-from .enqueue import check_answers, check_number, check_text, insert_bulk, insert_message, with_footer
-from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound
+from .enqueue import (
+    check_answers,
+    check_number,
+    check_text,
+    insert_bulk,
+    insert_message,
+    replay_differences,
+    with_footer,
+)
+from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound, OptedOut
 from .modems import ModemRegistry
 from .records import (
     DEFAULT_POLICY,
@@ -97,8 +105,14 @@ class Outbox:
         campaign: str | None = None,
         scope: str | None = None,
         policy: SendPolicy = DEFAULT_POLICY,
+        idempotency_scope: str | None = None,
     ) -> EnqueueResult:
         """Queue one message. The same `idempotency_key` twice yields the first message, not a second.
+
+        A key belongs to `idempotency_scope` (by default `created_by`: the API token, the web user, the
+        CLI), so two clients choosing the same key do not share a message. A replay must be the same
+        request: a key that comes back with another recipient, text, kind, time, answers or consent scope
+        is an `IdempotencyConflict`, not silently the first message.
 
         `policy.footer` ("Reply STOP to opt out.") is added when this is the first message the number will
         ever receive from us; the decision is made inside the transaction, so two concurrent first messages
@@ -111,24 +125,40 @@ class Outbox:
         check_answers(expect, follow_up)
         now = self.db.clock()
         with self.db.transaction():
-            if kind == Kind.MARKETING and not self.consent.status(number, scope or "all").opted_in:
+            key_scope = created_by if idempotency_scope is None else idempotency_scope
+            if idempotency_key is not None:
+                existing = self.db.one(
+                    "SELECT * FROM messages WHERE idempotency_scope = ? AND idempotency_key = ?",
+                    (key_scope, idempotency_key),
+                )
+                if existing is not None:
+                    differs = replay_differences(existing, {
+                        "to_number": number, "body": (text, with_footer(text, footer)), "kind": kind.value,
+                        "not_before": ts(not_before) if not_before else None, "expect": expect,
+                        "follow_up": follow_up, "scope": scope, "campaign": campaign, "in_reply_to": in_reply_to,
+                        "required_modem_id": required_modem_id})
+                    if differs:
+                        raise IdempotencyConflict(
+                            f"idempotency key {idempotency_key!r} was already used for message "
+                            f"#{existing['id']} with a different {' and '.join(differs)}; a retry must repeat "
+                            "the request as it was, and a new message needs a new key"
+                        )
+                    return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
+            # A replay (above) gets its message back even after an opt-out: the claim will cancel it. A new
+            # message is refused now, while the sender is there to hear why; the claim checks again for
+            # messages queued before an opt-out (`_consent_verdict`).
+            consent = self.consent.status(number, scope or "all")
+            if consent.opted_out and kind != Kind.COMPLIANCE:
+                raise OptedOut(
+                    f"{number} opted out{f' of {scope!r}' if scope else ''} ({consent.last_source}, "
+                    f"{consent.last_event_at}); nothing was queued. Only the patient can opt back in, by "
+                    "texting START."
+                )
+            if kind == Kind.MARKETING and not consent.opted_in:
                 raise MessageRejected(
                     f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
                     "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
                 )
-            if idempotency_key is not None:
-                existing = self.db.one(
-                    "SELECT id, to_number, body, parts_total, encoding FROM messages WHERE idempotency_key = ?",
-                    (idempotency_key,),
-                )
-                if existing is not None:
-                    if existing["to_number"] != number or existing["body"] not in (
-                            text, with_footer(text, footer)):
-                        raise IdempotencyConflict(
-                            f"idempotency key {idempotency_key!r} was already used for message "
-                            f"#{existing['id']} with a different recipient or text; use a new key"
-                        )
-                    return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
             if (footer and footer.strip() and "STOP" not in text.upper()
                     and not self.contacts.has_been_texted(number)):
                 text = with_footer(text, footer)
@@ -147,6 +177,7 @@ class Outbox:
                 now=now,
                 not_before=not_before,
                 idempotency_key=idempotency_key,
+                idempotency_scope=key_scope if idempotency_key is not None else None,
                 created_by=created_by,
                 source=source,
                 expect=expect,
@@ -426,7 +457,8 @@ class Outbox:
                     "SELECT EXISTS (SELECT 1 FROM message_parts WHERE message_id = ?"
                     " AND state IN ('pending', 'submitting'))", (mid,)).fetchone()[0]:
                 return False
-            conversation_id = self._after_sent(mid, claim.message.to_number, modem_id, now)
+            conversation_id = self._after_sent(mid, claim.message.to_number, modem_id, now,
+                                               claim.message.conversation_id)
             self._move(mid, State(state), State.SUBMITTED, claim.owner, {"modem_id": modem_id},
                        {"lease_owner": None, "lease_until": None, "submitted_at": now,
                         "conversation_id": conversation_id}, now=now)
@@ -454,20 +486,22 @@ class Outbox:
         left = self.db.scalar("SELECT COUNT(*) FROM message_parts WHERE message_id = ?"
                               " AND state IN ('pending', 'submitting', 'unknown')", (claim.message.id,))
         if left == 0:
-            conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now)
+            conversation_id = self._after_sent(row["id"], row["to_number"], modem_id, now, row["conversation_id"])
             self.transition(claim.message.id, State.UNKNOWN, State.SUBMITTED, claim.owner,
                              {"reason": "the TP-MR arrived after the lease expired", "part": part_no},
                              submitted_at=now, last_error=None, error_class=None,
                              conversation_id=conversation_id)
         return True
 
-    def _after_sent(self, message_id: int, to_number: str, modem_id: int | None, now: str) -> int:
-        """Count the send on the modem, mark the contact texted and touch its thread; returns the thread id
-        for the caller to store on the message (in the same UPDATE that marks it submitted)."""
+    def _after_sent(self, message_id: int, to_number: str, modem_id: int | None, now: str,
+                    conversation_id: int | None) -> int:
+        """Count the send on the modem, mark the contact texted and put the message in the thread of the SIM
+        that sent it (`Conversations.after_send`); returns the thread id for the caller to store on the
+        message (in the same UPDATE that marks it submitted)."""
         if modem_id is not None:
             self.modems.count_sent(modem_id)
         contact_id = self.contacts.mark_texted(to_number, now)
-        return self.conversations.touch_for(contact_id, modem_id or 0, now)
+        return self.conversations.after_send(contact_id, modem_id or 0, conversation_id, message_id, now)
 
     def fail(self, claim: Claim, reason: str, *, code: int | None = None,
              error_class: str = "permanent") -> None:

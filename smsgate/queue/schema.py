@@ -7,6 +7,9 @@ without first dropping the trigger.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -31,6 +34,38 @@ def _append_only(db: Database, table: str) -> None:
         f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
     )
+
+
+def _rebuild(db: Database, table: str, change: Callable[[str], str]) -> None:
+    """Rebuild `table` from its own CREATE statement as `change` rewrites it: SQLite's documented way to
+    drop a constraint ALTER TABLE cannot. The statement is read from the file, not written out here, so
+    columns any earlier migration added survive, and so do every row, index and trigger. Foreign keys are
+    off while migrations run (`Db.migrate`), so tables that reference this one keep their rows."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()
+    create = change(row[0])
+    head = re.match(rf'\s*CREATE TABLE\s+"?{table}"?\s*\(', create)
+    if head is None:
+        raise RuntimeError(f"cannot rebuild {table}: unexpected statement {create[:80]!r}")
+    columns = ", ".join(f'"{r[1]}"' for r in db.execute(f"PRAGMA table_info({table})").fetchall())
+    extras = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN"
+                                       " ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name",
+                                       [table]).fetchall()]
+    db.execute(f"CREATE TABLE {table}_rebuilt (" + create[head.end():])
+    db.execute(f"INSERT INTO {table}_rebuilt ({columns}) SELECT {columns} FROM {table}")
+    db.execute(f"DROP TABLE {table}")
+    db.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+    for statement in extras:
+        db.execute(statement)
+
+
+def _replace_once(pattern: str, replacement: str) -> Callable[[str], str]:
+    def change(sql: str) -> str:
+        new, n = re.subn(pattern, replacement, sql)
+        if n != 1:
+            raise RuntimeError(f"expected {pattern!r} once in {sql[:80]!r}..., found it {n} times")
+        return new
+
+    return change
 
 
 @migrations()
@@ -540,5 +575,77 @@ CREATE TABLE list_members (
     PRIMARY KEY (list_id, contact_id)
 );
 CREATE INDEX list_members_contact ON list_members(contact_id)
+""",
+    )
+
+
+@migrations()
+def m055_idempotency_scope(db: Database) -> None:
+    """An idempotency key belongs to whoever queued with it (`idempotency_scope`, the creator: an API
+    token, a web user, the CLI, the rules engine), so two API clients that both use "appt-42" each get
+    their own message instead of one getting the other's id (and then a 404 reading it).
+
+    The key stops being unique on its own, which SQLite can only undo by rebuilding the table. Keys were
+    unique across everyone until now, so giving each existing row its creator's scope keeps every one of
+    them valid, and a client retrying the same request after the upgrade still finds its message.
+    """
+    _rebuild(db, "messages", _replace_once(r"\bidempotency_key\s+TEXT\s+UNIQUE\b", "idempotency_key TEXT"))
+    _script(
+        db,
+        """
+ALTER TABLE messages ADD COLUMN idempotency_scope TEXT;
+UPDATE messages SET idempotency_scope = created_by WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX messages_idempotency ON messages(idempotency_scope, idempotency_key)
+    WHERE idempotency_key IS NOT NULL
+""",
+    )
+
+
+@migrations()
+def m056_one_conversation_per_contact_and_sim(db: Database) -> None:
+    """A message queued before a SIM was chosen used to leave a thread with no SIM ("via any SIM") beside
+    the SIM's own thread once it was sent. Each such thread is merged into the contact's latest SIM thread,
+    the way `Conversations.merge` does it from now on: its messages and inbound rows move, the thread kept
+    fills what it lacks (assignment, team, menu) from it, unread counts add up and an unread one reopens
+    it, and the audit log records each merge. A contact whose only thread has no SIM keeps it: it
+    becomes that SIM's thread at the first send or reply."""
+    _script(
+        db,
+        """
+CREATE TEMP TABLE conversation_merges AS
+SELECT z.id AS source, (SELECT s.id FROM conversations s WHERE s.contact_id = z.contact_id AND s.modem_id != 0
+                        ORDER BY s.last_message_at IS NULL, s.last_message_at DESC, s.id DESC LIMIT 1) AS target
+FROM conversations z
+WHERE z.modem_id = 0 AND EXISTS (SELECT 1 FROM conversations s WHERE s.contact_id = z.contact_id AND s.modem_id != 0);
+UPDATE conversations SET
+    assigned_to = COALESCE(assigned_to, (SELECT z.assigned_to FROM conversation_merges m JOIN conversations z
+                                         ON z.id = m.source WHERE m.target = conversations.id)),
+    team = COALESCE(team, (SELECT z.team FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                           WHERE m.target = conversations.id)),
+    menu = COALESCE(menu, (SELECT z.menu FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                           WHERE m.target = conversations.id)),
+    after_hours_replied_at = COALESCE(after_hours_replied_at, (SELECT z.after_hours_replied_at
+        FROM conversation_merges m JOIN conversations z ON z.id = m.source WHERE m.target = conversations.id)),
+    last_message_at = (SELECT MAX(t) FROM (SELECT conversations.last_message_at AS t UNION ALL
+        SELECT z.last_message_at FROM conversation_merges m JOIN conversations z ON z.id = m.source
+        WHERE m.target = conversations.id)),
+    likely_opt_out = (SELECT MAX(f) FROM (SELECT conversations.likely_opt_out AS f UNION ALL
+        SELECT z.likely_opt_out FROM conversation_merges m JOIN conversations z ON z.id = m.source
+        WHERE m.target = conversations.id)),
+    status = CASE WHEN (SELECT z.unread FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                        WHERE m.target = conversations.id) > 0 THEN 'open' ELSE status END,
+    unread = unread + (SELECT z.unread FROM conversation_merges m JOIN conversations z ON z.id = m.source
+                       WHERE m.target = conversations.id)
+WHERE id IN (SELECT target FROM conversation_merges);
+UPDATE messages SET conversation_id = (SELECT target FROM conversation_merges WHERE source = messages.conversation_id)
+WHERE conversation_id IN (SELECT source FROM conversation_merges);
+UPDATE inbound SET conversation_id = (SELECT target FROM conversation_merges WHERE source = inbound.conversation_id)
+WHERE conversation_id IN (SELECT source FROM conversation_merges);
+DELETE FROM conversations WHERE id IN (SELECT source FROM conversation_merges);
+INSERT INTO audit_log (at, actor, action, subject_type, subject_id, detail)
+SELECT strftime('%Y-%m-%dT%H:%M:%S', 'now') || '.000000Z', 'migration', 'conversation.merged', 'conversation',
+       target, '{"from": ' || source || '}'
+FROM conversation_merges ORDER BY source;
+DROP TABLE conversation_merges
 """,
     )

@@ -9,6 +9,7 @@ of thousands of messages in the database.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,10 +82,16 @@ def active_queue_counts(db: Db) -> dict[str, dict[int, int]]:
 
 
 def teams(db: Db) -> list[str]:
-    return [
-        r["team"]
-        for r in db.query("SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL AND team != '' ORDER BY team")
-    ]
+    """The teams there are: those keyword rules route conversations to (`--route`, the answers of a
+    `--menu`) and those conversations already carry. Staff pick from these, so a typo cannot start a team
+    nobody's inbox filter shows."""
+    names = {r["team"] for r in db.query(
+        "SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL AND team != ''")}
+    for r in db.query("SELECT route, menu FROM keywords WHERE route IS NOT NULL OR menu IS NOT NULL"):
+        if r["route"]:
+            names.add(r["route"])
+        names.update(team for team in json.loads(r["menu"] or "{}").values() if team)
+    return sorted(names)
 
 
 def last_inbound_id(db: Db, conversation_id: int) -> int | None:

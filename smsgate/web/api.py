@@ -17,10 +17,11 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
 from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
-from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, SendPolicy, State, views
+from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, OptedOut, SendPolicy, State, views
+from smsgate.queue.enqueue import text_problem
 
 from .auth import actor, api_auth
-from .context import ApiError, get_store, smsgate_config
+from .context import ApiError, get_store, int_arg, smsgate_config
 from .snapshot import status_snapshot
 
 bp = Blueprint("api", __name__)
@@ -37,6 +38,57 @@ def _bad(message: str, field: str | None = None) -> ApiError:
     return ApiError(400, "bad_request", message, field)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_body() -> Any:
+    """The request body as JSON, or a 400 that says why not.
+
+    Parsed here rather than by `request.get_json`, which answers every failure with one vague message
+    and lets a body of 100,000 `[` escape as a RecursionError (a 500). JSON's `\\ud800` escape can spell a
+    lone surrogate, which is no character at all and cannot be stored; it is refused here, naming the
+    field it came in.
+    """
+    try:
+        text = request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "bad_json", f"The body is not UTF-8 (byte {exc.start + 1} is not valid); JSON "
+                                        "must be sent as UTF-8.") from None
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        raise ApiError(400, "bad_json", "The JSON is nested too deeply to read; a message is one object "
+                                        "of plain fields.") from None
+    except ValueError as exc:
+        where = (f" ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+                 if isinstance(exc, json.JSONDecodeError) else "")
+        raise ApiError(400, "bad_json", f"The body is not valid JSON{where}.") from None
+    if isinstance(body, dict):
+        for name, value in body.items():
+            if _holds_surrogate(name) or _holds_surrogate(value):
+                raise _bad(f"{name!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 with no pair), "
+                           "which is not valid Unicode; send the text as valid UTF-8", name)
+    elif _holds_surrogate(body):
+        raise _bad("the body holds a lone UTF-16 surrogate, which is not valid Unicode")
+    return body
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """Any string in `value`, walked without recursion (the parser allows more nesting than Python's stack)."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
+
+
 def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _bad("the body must be a JSON object such as {\"to\": \"+15551234567\", \"text\": \"...\"}")
@@ -51,6 +103,9 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
             raise _bad(f"{name!r} must be a string", name)
     if len(body["text"]) > MAX_TEXT_CHARS:
         raise _bad(f"'text' has {len(body['text'])} characters; the limit is {MAX_TEXT_CHARS}", "text")
+    problem = text_problem(body["text"])
+    if problem is not None:
+        raise _bad(f"'text' cannot be sent: {problem}", "text")
     kind = body.get("kind")
     if kind is not None and kind not in API_KINDS:
         raise _bad(f"'kind' must be one of {', '.join(API_KINDS)}", "kind")
@@ -83,6 +138,8 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
     key = key or header_key
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
         raise _bad(f"the idempotency key must have 1-{MAX_KEY_LENGTH} characters", "idempotency_key")
+    if key is not None and (text_problem(key) or "\n" in key or "\r" in key):
+        raise _bad("the idempotency key may not hold control characters or line breaks", "idempotency_key")
     return {"to": body["to"], "text": body["text"], "kind": kind or "transactional", "not_before": not_before,
             "expect": expect, "follow_up": follow_up, "idempotency_key": key}
 
@@ -100,9 +157,14 @@ def _answers(body: dict[str, Any], name: str,
         raise _bad(f"{name!r} must be an object of word -> text, e.g. {{\"YES\": \"confirmed\"}}"
                    + (" or \"rating\"" if name == "expect" else ""), name)
     try:
-        return parse(value)
+        parsed = parse(value)
     except WordMapError as exc:
         raise ApiError(422, "rejected", f"{name!r}: {exc}", name) from None
+    for word, meaning in (parsed or {}).items():
+        problem = text_problem(word) or text_problem(meaning)
+        if problem is not None:
+            raise _bad(f"{name!r} {word!r} cannot be stored: {problem}", name)
+    return parsed
 
 
 def _parse_follow_up(value: str | dict[str, str]) -> dict[str, str] | None:
@@ -115,9 +177,7 @@ def send_message() -> Any:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send the message as JSON with "
                                                       "`Content-Type: application/json`.")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "bad_json", "The body is not valid JSON.")
+    body = _json_body()
     fields = _parse_message(body, request.headers.get("Idempotency-Key"))
     cfg = smsgate_config()
     store = get_store()
@@ -135,8 +195,10 @@ def send_message() -> Any:
                 fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
                 idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
                 created_by=who, source="api", policy=SendPolicy.from_config(cfg, fields["kind"]))
+    except OptedOut as exc:
+        raise ApiError(422, "opted_out", str(exc), "to") from None
     except IdempotencyConflict as exc:
-        raise ApiError(409, "idempotency_conflict", str(exc)) from None
+        raise ApiError(409, "idempotency_conflict", str(exc), "idempotency_key") from None
     except MessageRejected as exc:
         raise ApiError(422, "rejected", str(exc)) from None
     cost = preview(fields["text"])
@@ -204,16 +266,7 @@ def list_messages() -> Any:
 
 def _page() -> tuple[int, int]:
     """`limit` and `offset` of a list endpoint; a 400 names the one that is wrong."""
-    return _int_arg("limit", 50, 1, 500), _int_arg("offset", 0, 0, 10**9)
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
-        raise _bad(f"{name!r} must be a whole number from {low} to {high}", name)
-    return int(raw)
+    return int_arg("limit", 50, 1, 500), int_arg("offset", 0, 0, 10**9)
 
 
 @bp.route("/api/v1/conversations")

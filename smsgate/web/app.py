@@ -15,7 +15,6 @@ from pathlib import Path
 
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
 from smsgate.config import Config, ConfigError
@@ -39,14 +38,6 @@ SECURITY_HEADERS = {
 }
 
 
-class RowId(IntegerConverter):
-    """`<id:name>` in a route: a database row id. A number larger than SQLite's INTEGER is no row, so it
-    answers 404 like any other missing id instead of overflowing in the query (a 500)."""
-
-    def __init__(self, url_map: Map) -> None:
-        super().__init__(url_map, max=2**63 - 1)
-
-
 def default_store_factory(config: Config) -> Store:
     return Store.for_config(config, migrate=False)
 
@@ -67,7 +58,6 @@ def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> 
         JSON_SORT_KEYS=False,
     )
     context.init_app(app, config, store_factory or default_store_factory)
-    app.url_map.converters["id"] = RowId
     app.jinja_env.autoescape = True
     snapshot.init_app(app)
     app.register_blueprint(auth.bp)

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from smsgate.queue.accounts import TOKEN_PREFIX
 
-from .context import ApiError, get_store, smsgate_config, wants_json
+from .context import ApiError, get_store, same_site_path, smsgate_config, wants_json
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +147,7 @@ def login_required(role: str = "viewer") -> Callable[[F], F]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site. Browsers drop tabs and newlines from a URL and read a backslash as a
-    slash, so "/<tab>/evil.org" would leave the site; a newline would also break the Location header."""
-    if (target and target.startswith("/") and not target.startswith("//")
-            and not any(c == "\\" or c.isspace() or not c.isprintable() for c in target)):
-        return target
-    return url_for("pages.status")
+    return same_site_path(target, url_for("pages.status"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

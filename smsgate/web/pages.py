@@ -22,7 +22,7 @@ from smsgate.spreadsheet import write_csv
 
 from .auth import actor, csrf_token, login_required
 from .chart import hourly_chart
-from .context import get_store, smsgate_config
+from .context import get_store, int_arg, same_site_path, smsgate_config
 from .snapshot import status_snapshot
 from .words import STATE_WORDS, age, duration, failure_in_words
 
@@ -49,10 +49,7 @@ MAX_PAGE = 10**6  # keeps (page - 1) * PAGE_SIZE inside what SQLite takes as an 
 
 
 def _page() -> int:
-    try:
-        return min(max(int(request.args.get("page", "1")), 1), MAX_PAGE)
-    except ValueError:
-        return 1
+    return int_arg("page", 1, 1, MAX_PAGE)
 
 
 def _now() -> datetime:
@@ -113,7 +110,8 @@ def _conversation_or_404(conversation_id: int) -> dict[str, Any]:
 
 @bp.route("/inbox/<id:conversation_id>")
 @login_required()
-def conversation(conversation_id: int, *, reply_text: str = "", error: str | None = None, status: int = 200) -> Any:
+def conversation(conversation_id: int, *, reply_text: str = "", error: str | None = None,
+                 assign_error: str | None = None, status: int = 200) -> Any:
     store = get_store()
     conv = _conversation_or_404(conversation_id)
     if conv["unread"] and g.user.role != "viewer":
@@ -124,6 +122,7 @@ def conversation(conversation_id: int, *, reply_text: str = "", error: str | Non
     users = [u.username for u in store.accounts.list_users() if not u.disabled]
     body = render_template("conversation.html", conv=conv, history=history, consent=consent, flagged=flagged,
                            users=users, teams=views.teams(store), reply_text=reply_text, error=error,
+                           assign_error=assign_error,
                            max_parts=smsgate_config().sending.max_parts)
     return Response(body, status=status, mimetype="text/html")
 
@@ -152,10 +151,31 @@ def reply(conversation_id: int) -> Any:
 @bp.route("/inbox/<id:conversation_id>/assign", methods=["POST"])
 @login_required("staff")
 def assign(conversation_id: int) -> Any:
+    """Assign to an enabled account and/or one of the teams there are (`views.teams`); a name that is
+    neither is refused with nothing changed, so a conversation never waits in the queue of nobody."""
+    store = get_store()
     _conversation_or_404(conversation_id)
-    assigned_to = request.form.get("assigned_to", "").strip()[:64] or None
-    team = request.form.get("team", "").strip()[:64] or None
-    get_store().conversations.update(conversation_id, actor=actor(), assigned_to=assigned_to, team=team)
+    assigned_to = request.form.get("assigned_to", "").strip() or None
+    team = request.form.get("team", "").strip() or None
+    problem = None
+    if assigned_to is not None:
+        user = store.accounts.get_user(assigned_to)
+        if user is None:
+            problem = (f"There is no account {assigned_to!r}; choose a colleague from the list "
+                       "(an admin adds accounts with `smsgate users add`).")
+        elif user.disabled:
+            problem = f"The account {assigned_to!r} is disabled; choose another colleague."
+    if problem is None and team is not None:
+        known = views.teams(store)
+        match = next((t for t in known if t.lower() == team.lower()), None)
+        if match is None:
+            problem = (f"There is no team {team!r}; the teams are {', '.join(known)}." if known else
+                       "There are no teams: a team comes from a keyword rule that routes to it "
+                       "(`smsgate keywords add WORD --route TEAM`); assign to a colleague instead.")
+        team = match
+    if problem is not None:
+        return conversation(conversation_id, assign_error=problem, status=400)
+    store.conversations.update(conversation_id, actor=actor(), assigned_to=assigned_to, team=team)
     flash("Assignment saved.", "ok")
     return redirect(url_for("pages.conversation", conversation_id=conversation_id))
 
@@ -252,6 +272,9 @@ def message(message_id: int) -> Any:
 @bp.route("/outbox/<id:message_id>/<any(cancel, retry):action>", methods=["POST"])
 @login_required("admin")
 def message_action(message_id: int, action: str) -> Any:
+    # Where to go afterwards is settled before anything is done, so a bad `back` cannot fail the request
+    # after the message was already cancelled or queued again.
+    back = same_site_path(request.form.get("back"), url_for("pages.message", message_id=message_id))
     store = get_store()
     try:
         if action == "cancel":
@@ -264,8 +287,7 @@ def message_action(message_id: int, action: str) -> Any:
         abort(404, f"There is no message #{message_id}.")
     except IllegalTransition as exc:
         flash(f"Not possible: {exc}.", "error")
-    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/outbox")
-                    else url_for("pages.message", message_id=message_id))
+    return redirect(back)
 
 
 # -- exports ----------------------------------------------------------------------------------------------
