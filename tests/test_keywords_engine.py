@@ -386,3 +386,17 @@ def test_bad_hours_in_the_configuration_are_a_config_error_naming_the_setting() 
         RulesEngine(make_config(hours={"business_hours": ["weekdays 9 to 5"]}))
     with pytest.raises(ConfigError, match="not a field"):
         RulesEngine(make_config(compliance={"help_reply": "{secret}"}))
+
+
+@pytest.mark.parametrize("reply", ["Hours:\tMon-Fri 9-5", "Call us\x00", "Hi \ud83d there"])
+def test_a_rule_whose_reply_could_never_be_sent_is_refused_when_it_is_made(store: Store, reply: str) -> None:
+    from smsgate.keywords import RuleError
+
+    with pytest.raises(RuleError, match="--reply cannot be sent as an SMS"):
+        add_rule(store, "HOURS", reply=reply)
+    assert store.keywords.all() == []
+
+
+def test_a_rule_reply_with_line_breaks_is_kept(store: Store) -> None:
+    add_rule(store, "HOURS", reply="Mon-Fri 9-5\nSat 9-12")
+    assert [r["reply"] for r in store.keywords.all()] == ["Mon-Fri 9-5\nSat 9-12"]

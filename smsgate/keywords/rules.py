@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smsgate.numbers import InvalidNumber, normalize
+from smsgate.queue.enqueue import text_problem
 
 from .answers import WordMapError, parse_word_map
 from .compliance import Vocabulary
@@ -137,6 +138,9 @@ def build_rule(
             check_template(reply)
         except TemplateError as exc:
             raise RuleError(f"--reply: {exc}") from None
+        problem = text_problem(reply)
+        if problem is not None:
+            raise RuleError(f"--reply cannot be sent as an SMS: {problem}")
     if forward_to:
         try:
             forward_to = normalize(forward_to, default_region=default_region)
