@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from smsgate.keywords import (
     BusinessHours,
     QuietHours,
@@ -28,7 +30,7 @@ from smsgate.keywords import (
     recipient_zones,
 )
 from smsgate.keywords.hours import zone
-from smsgate.queue import views
+from smsgate.queue import MessageRejected, views
 from smsgate.queue.clock import parse_ts, ts
 from smsgate.simulator import SimModemSpec
 from smsgate.simulator.core import HandsetHandle
@@ -158,14 +160,17 @@ def test_opt_out_variants_get_one_confirmation_and_nothing_reaches_the_handset_a
         audited = {e["detail"]["number"] for e in h.store.audit.entries(action_prefix="consent.opt_out")}
         assert audited == set(variants)
 
-        # Everything queued after the STOP is refused at claim time; a bystander in the same campaign
-        # gets it, which shows the daemon was sending all along. A keyword text gets no reply either.
-        reminders = [h.store.outbox.enqueue(n, "Reminder: Dr Rivera 3:15 PM tomorrow").id for n in variants]
+        # A reminder after the STOP is refused when queued; a campaign (checked per number when each
+        # message is claimed) is refused at claim time, and a bystander in it gets it, which shows the
+        # daemon was sending all along. A keyword text gets no reply either.
+        for n in variants:
+            with pytest.raises(MessageRejected, match="opted out"):
+                h.store.outbox.enqueue(n, "Reminder: Dr Rivera 3:15 PM tomorrow")
         campaign = h.store.outbox.enqueue_many(
             [{"to": n, "text": "Flu shots this week"} for n in [*variants, bystander]], campaign="flu"
         )
         text_in(h, phones["+12125550131"], "hours")
-        for mid in [*reminders, *campaign[:-1]]:
+        for mid in campaign[:-1]:
             assert "opted out" in wait_state(h, mid, "cancelled")["last_error"]
         h.sim.handset(bystander).wait_for_text("Flu shots this week", timeout=15)
         for number in variants:
@@ -201,13 +206,13 @@ def test_start_and_unstop_resubscribe_with_a_confirmation_and_messages_flow_agai
             phone = h.sim.handset(number)
             text_in(h, phone, stop)
             phone.wait_for_text(STOP_CONFIRMATION, timeout=15)
-            blocked = h.store.outbox.enqueue(number, "Reminder: bring your insurance card").id
+            (blocked,) = h.store.outbox.enqueue_many([{"to": number, "text": "Reminder: bring your insurance card"}])
             wait_state(h, blocked, "cancelled")
             row = text_in(h, phone, start)
             assert (row["action"], row["keyword"]) == ("opt_in", word)
             phone.wait_for_text(START_CONFIRMATION, timeout=15)
-            assert [e["event"] for e in h.store.consent.history(number)] == ["opt_out", "opt_in"]
-            assert h.store.consent.status(number).opted_in
+            assert [e["event"] for e in h.store.consent.history(number)] == ["opt_out", "restore"]
+            assert not h.store.consent.status(number).opted_out
             h.store.outbox.enqueue(number, "Reminder: Dr Rivera 3:15 PM tomorrow")
             phone.wait_for_text("Reminder: Dr Rivera 3:15 PM tomorrow", timeout=15)
             received_exactly(h, phone, [STOP_CONFIRMATION, START_CONFIRMATION, "Reminder: Dr Rivera 3:15 PM tomorrow"])
@@ -251,10 +256,10 @@ def test_stop_reminders_opts_out_of_that_list_only(tmp_path: Any) -> None:
         assert not h.store.consent.status(phone.number).opted_out
         assert h.store.consent.status(phone.number, "reminders").opted_out
 
-        reminder = h.store.outbox.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow", scope="reminders").id
+        with pytest.raises(MessageRejected, match="opted out of 'reminders' messages"):
+            h.store.outbox.enqueue(phone.number, "Reminder: Dr Rivera 3:15 PM tomorrow", scope="reminders")
         h.store.outbox.enqueue(phone.number, "Your lab results are ready")
         phone.wait_for_text("Your lab results are ready", timeout=15)
-        assert "opted out" in wait_state(h, reminder, "cancelled")["last_error"]
         received_exactly(h, phone, [confirmation, "Your lab results are ready"])
 
         text_in(h, phone, "start reminders")

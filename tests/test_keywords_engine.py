@@ -12,7 +12,7 @@ from keywords_support import PATIENT, PATIENT2, STAFF, make_config, queued_to, r
 
 from smsgate.config import ConfigError
 from smsgate.keywords import RulesEngine, Vocabulary, build_rule, make_gate, parse_expect, parse_word_map
-from smsgate.queue import Kind, Priority, State, Store, views
+from smsgate.queue import Kind, MessageRejected, Priority, State, Store, views
 
 MONDAY_NOON_NY = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
 
@@ -106,11 +106,12 @@ def test_stop_reminders_is_a_scoped_opt_out_that_leaves_other_messages(store: St
     clock.now = MONDAY_NOON_NY
     config = make_config(compliance={"list_scopes": ["reminders"]})
     engine = RulesEngine(config)
+    reminder = store.outbox.enqueue(PATIENT, "Reminder: tomorrow 3 PM", scope="reminders").id
     _, out = receive(store, engine, PATIENT, "STOP REMINDERS", modem)
     assert (out.action, out.consent_scope) == ("opt_out", "reminders")
-    assert "reminders" in queued_to(store, PATIENT)[0]["body"]
-    send_all(store, config, modem)
-    reminder = store.outbox.enqueue(PATIENT, "Reminder: tomorrow 3 PM", scope="reminders").id
+    assert "reminders" in queued_to(store, PATIENT)[-1]["body"]
+    with pytest.raises(MessageRejected, match="opted out of 'reminders' messages"):
+        store.outbox.enqueue(PATIENT, "Reminder: Friday 9 AM", scope="reminders")
     result = store.outbox.enqueue(PATIENT, "Your lab results are ready, call us").id
     claimed = {c.message.id for c in send_all(store, config, modem)}
     assert result in claimed and reminder not in claimed

@@ -11,8 +11,10 @@ May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pd
 standard library and sqlite-utils. Never the top layer (cli, web, modemd, gateway) or the rules engine.
 """
 
+from .consent import Refusal
 from .db import Db
 from .errors import (
+    ConsentRefused,
     DatabaseCorrupt,
     IdempotencyConflict,
     IllegalTransition,
@@ -43,6 +45,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "Claim",
     "ClaimGate",
+    "ConsentRefused",
     "ConsentStatus",
     "DatabaseCorrupt",
     "Db",
@@ -60,6 +63,7 @@ __all__ = [
     "Part",
     "PartState",
     "Priority",
+    "Refusal",
     "Refuse",
     "SendPolicy",
     "State",

@@ -103,7 +103,8 @@ def insert_message(db: Db, *, number: str, text: str, kind: Kind, parts: int, en
 
 
 def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: str, prio: int, max_attempts: int,
-                created_by: str, source: str, campaign: str | None, now_s: str) -> list[int]:
+                created_by: str, source: str, campaign: str | None, now_s: str, *,
+                scope: str | None = None) -> list[int]:
     """Write a campaign's checked rows (number, text, parts, encoding, not_before, due, key) in one
     transaction; returns one id per row, an earlier message's id for a key already used the same way."""
     with db.transaction():
@@ -141,12 +142,12 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
         # from ts()) are written into the statement once instead of being bound 100,000 times; anything
         # a person typed (creator, source, campaign name) stays a bound parameter.
         constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{checked_ts(now_s)}'"
-        batch = (created_by, source, campaign)
+        batch = (created_by, source, campaign, scope)
         ids = db.append_rows(
             "messages",
             "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
-            " created_by, source, campaign, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', {db.RANDOM_OCTET})",
+            " created_by, source, campaign, scope, kind, priority, max_attempts, created_at, updated_at, concat_ref)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', {db.RANDOM_OCTET})",
             (rows[i] + batch for i in fresh), len(fresh),
         )
         for idx, mid in zip(fresh, ids, strict=True):

@@ -15,6 +15,14 @@ class IdempotencyConflict(MessageRejected):
     """An idempotency key came back with a different recipient or text: a client bug, not a retry."""
 
 
+class ConsentRefused(MessageRejected):
+    """The consent ledger does not allow this message (`code` says which rule: see `consent.Refusal`)."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 class NotFound(StoreError):
     """The row asked for does not exist."""
 

@@ -16,6 +16,9 @@ from .db import Db
 from .errors import NotFound, StoreError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_KEYWORD = re.compile(r"^[A-Z0-9]{2,20}$")
+# Scopes of the consent ledger that are not lists: every purpose, and the transactional one.
+RESERVED = ("all", "transactional")
 
 
 class ListError(StoreError):
@@ -34,11 +37,20 @@ class ContactList:
 def list_name(name: str) -> str:
     """The stored form of a list name; refused if a patient could not type it after STOP."""
     cleaned = name.strip().lower()
-    if not _NAME.match(cleaned) or cleaned == "all":
+    if not _NAME.match(cleaned) or cleaned in RESERVED:
         raise ListError(
             f"{name!r} cannot be a list name: use 1-40 letters, digits, '-' or '_', starting with a letter "
-            "or digit (and not 'all', which means every purpose)"
+            "or digit (and not 'all' or 'transactional', which are consent purposes of their own)"
         )
+    return cleaned
+
+
+def list_keyword(keyword: str) -> str:
+    """The stored form of a list's keyword: the one word a patient sends after STOP to leave that list."""
+    cleaned = keyword.strip().upper()
+    if not _KEYWORD.match(cleaned):
+        raise ListError(f"{keyword!r} cannot be a list keyword: use one word of 2-20 letters or digits, such as "
+                        "NEWS (patients send STOP NEWS to leave the list)")
     return cleaned
 
 
@@ -56,7 +68,7 @@ class Lists:
             if self.get(name) is not None:
                 raise ListError(f"a list named {name!r} already exists")
             if keyword is not None:
-                keyword = keyword.strip().upper()
+                keyword = list_keyword(keyword)
                 if self.db.one("SELECT 1 FROM lists WHERE keyword = ?", (keyword,)) is not None:
                     raise ListError(f"the keyword {keyword!r} already belongs to another list")
             cur = self.db.execute(
@@ -129,6 +141,17 @@ class Lists:
     def count(self, name: str) -> int:
         found = self.require(name)
         return int(self.db.scalar("SELECT COUNT(*) FROM list_members WHERE list_id = ?", (found.id,)) or 0)
+
+    def counts(self) -> dict[str, int]:
+        """Members per list name, every list in one query (lists with no members count 0)."""
+        rows = self.db.all("SELECT l.name, COUNT(m.contact_id) AS n FROM lists l"
+                           " LEFT JOIN list_members m ON m.list_id = l.id GROUP BY l.name")
+        return {r["name"]: int(r["n"]) for r in rows}
+
+    def stop_scopes(self) -> dict[str, str]:
+        """keyword -> list name, for every list with a keyword: "STOP <KEYWORD>" leaves that list only."""
+        rows = self.db.all("SELECT name, keyword FROM lists WHERE keyword IS NOT NULL")
+        return {r["keyword"]: r["name"] for r in rows}
 
     def lists_of(self, contact_id: int) -> list[str]:
         rows = self.db.all(

@@ -20,7 +20,7 @@ from .consent import ConsentLedger
 from .contacts import Contacts, Conversations
 from .db import Db
 from .enqueue import check_answers, check_number, check_text, insert_bulk, insert_message, with_footer
-from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound
+from .errors import ConsentRefused, IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound
 from .modems import ModemRegistry
 from .records import (
     DEFAULT_POLICY,
@@ -100,6 +100,9 @@ class Outbox:
     ) -> EnqueueResult:
         """Queue one message. The same `idempotency_key` twice yields the first message, not a second.
 
+        `scope` is the list the message is for (required for marketing); the consent ledger's rule
+        (`ConsentLedger.may_send`) is applied now and again when the message is claimed.
+
         `policy.footer` ("Reply STOP to opt out.") is added when this is the first message the number will
         ever receive from us; the decision is made inside the transaction, so two concurrent first messages
         cannot both skip it, and a retried request with the same key matches the stored text either way.
@@ -110,12 +113,8 @@ class Outbox:
         parts, encoding = check_text(text, max_parts)
         check_answers(expect, follow_up)
         now = self.db.clock()
+        scope = scope.strip().lower() or None if scope is not None else None
         with self.db.transaction():
-            if kind == Kind.MARKETING and not self.consent.status(number, scope or "all").opted_in:
-                raise MessageRejected(
-                    f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
-                    "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
-                )
             if idempotency_key is not None:
                 existing = self.db.one(
                     "SELECT id, to_number, body, parts_total, encoding FROM messages WHERE idempotency_key = ?",
@@ -129,6 +128,9 @@ class Outbox:
                             f"#{existing['id']} with a different recipient or text; use a new key"
                         )
                     return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
+            refusal = self.consent.may_send(number, kind, scope)
+            if refusal is not None:
+                raise ConsentRefused(refusal.reason, refusal.code)
             if (footer and footer.strip() and "STOP" not in text.upper()
                     and not self.contacts.has_been_texted(number)):
                 text = with_footer(text, footer)
@@ -172,6 +174,7 @@ class Outbox:
         created_by: str = "campaign",
         source: str = "campaign",
         campaign: str | None = None,
+        scope: str | None = None,
         not_before: datetime | None = None,
         policy: SendPolicy = DEFAULT_POLICY,
     ) -> list[int]:
@@ -185,6 +188,12 @@ class Outbox:
         or cancellation), which keeps a 100,000-row campaign to one pass of plain INSERTs.
         """
         kind = Kind(kind)
+        scope = scope.strip().lower() or None if scope is not None else None
+        # Whether each number may get its message is decided when it is claimed; a marketing campaign
+        # without a list (or for a list that does not exist) could never be sent, so it is refused whole.
+        refusal = self.consent.check_list(kind, scope)
+        if refusal is not None:
+            raise ConsentRefused(refusal.reason, refusal.code)
         kind_v, prio = kind.value, int(kind.priority)
         max_parts, max_attempts = policy.max_parts, policy.max_attempts
         now_s = self.db.now()
@@ -207,7 +216,7 @@ class Outbox:
             rows.append((number, text, seg[0], seg[1], nb_s, due, item.get("idempotency_key")))
         with self.db.large_write():
             return insert_bulk(self.db, self.audit, rows, kind_v, prio, max_attempts, created_by, source, campaign,
-                               now_s)
+                               now_s, scope=scope)
 
     # -- reading -------------------------------------------------------------------------------------
     def get(self, message_id: int) -> Message:
@@ -351,18 +360,10 @@ class Outbox:
         return claims
 
     def _consent_verdict(self, msg: Message) -> Refuse | None:
-        if msg.kind == Kind.COMPLIANCE:
-            return None
-        # `consent_status`'s rule (latest global or scoped event wins) in one small read; to_number was
-        # normalised when the message was queued, as the ledger's numbers are when recorded.
-        last = self.db.execute(
-            "SELECT event, at, source FROM consent_events WHERE number = ? AND scope IN ('all', ?)"
-            " ORDER BY id DESC LIMIT 1", (msg.to_number, msg.scope or "all")).fetchone()
-        if last is not None and last[0] == "opt_out":
-            return Refuse(f"{msg.to_number} opted out ({last[2]}, {last[1]})")
-        if msg.kind == Kind.MARKETING and (last is None or last[0] != "opt_in"):
-            return Refuse(f"{msg.to_number} has no opt-in on the consent ledger; marketing needs one")
-        return None
+        # The rule enqueue applied, read again inside the claim; to_number was normalised when the message
+        # was queued, as the ledger's numbers are when recorded.
+        refusal = self.consent.decide(msg.to_number, msg.kind, msg.scope)
+        return Refuse(refusal.reason) if refusal is not None else None
 
     def _held(self, claim: Claim) -> dict[str, Any]:
         row = self.db.one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))

@@ -502,3 +502,34 @@ CREATE TABLE list_members (
 CREATE INDEX list_members_contact ON list_members(contact_id)
 """,
     )
+
+
+@migrations()
+def m080_consent_restore_event(db: Database) -> None:
+    """Consent is per purpose (docs/contacts-lists-consent.md): an `opt_in` names the list it grants, and a
+    patient's START becomes a `restore`, which lifts the STOP it answers but grants nothing that was never
+    given. The ledger is rebuilt (with the same ids, so the order of events is unchanged) because SQLite
+    cannot widen a CHECK constraint in place; its append-only triggers and indexes come back with it."""
+    _script(
+        db,
+        """
+CREATE TABLE consent_events_new (
+    id INTEGER PRIMARY KEY,
+    number TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('opt_out', 'opt_in', 'restore')),
+    scope TEXT NOT NULL DEFAULT 'all',
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    evidence TEXT,
+    actor TEXT NOT NULL,
+    inbound_id INTEGER
+);
+INSERT INTO consent_events_new (id, number, event, scope, at, source, evidence, actor, inbound_id)
+  SELECT id, number, event, scope, at, source, evidence, actor, inbound_id FROM consent_events;
+DROP TABLE consent_events;
+ALTER TABLE consent_events_new RENAME TO consent_events;
+CREATE INDEX consent_number ON consent_events(number, scope, id);
+CREATE INDEX consent_at ON consent_events(event, at)
+""",
+    )
+    _append_only(db, "consent_events")

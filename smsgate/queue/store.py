@@ -6,7 +6,7 @@ knows which file to open, and each repository is handed the collaborators it may
 
     audit, alerts, modems, keywords, accounts, webhooks   (the Db only)
     contacts, conversations, lists                        (audit)
-    consent                                               (audit, contacts)
+    consent                                               (audit, contacts, lists)
     outbox                                                (audit, consent, contacts, conversations, modems)
     inbox                                                 (contacts, conversations, modems)
     reports                                               (outbox, contacts)
@@ -60,7 +60,7 @@ class Store(Db):
         self.contacts = Contacts(self, audit=self.audit)
         self.conversations = Conversations(self, audit=self.audit)
         self.lists = Lists(self, audit=self.audit)
-        self.consent = ConsentLedger(self, audit=self.audit, contacts=self.contacts)
+        self.consent = ConsentLedger(self, audit=self.audit, contacts=self.contacts, lists=self.lists)
         self.outbox = Outbox(self, audit=self.audit, consent=self.consent, contacts=self.contacts,
                              conversations=self.conversations, modems=self.modems)
         self.inbox = Inbox(self, contacts=self.contacts, conversations=self.conversations, modems=self.modems)
