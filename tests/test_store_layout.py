@@ -55,7 +55,7 @@ def test_each_repository_is_reached_by_name_from_the_store(tmp_path: Path) -> No
 
 
 # A statement starts a string literal; mentions in docstrings (after a backtick) are not statements.
-SQLITE_ONLY = re.compile(r"[\"'](?:BEGIN IMMEDIATE|BEGIN DEFERRED|PRAGMA|SAVEPOINT)|json_extract\(|"
+SQLITE_ONLY = re.compile(r"[\"'](?:BEGIN IMMEDIATE|BEGIN DEFERRED|PRAGMA|SAVEPOINT)|json_extract\(|json_each\(|"
                          r"last_insert_rowid|INSERT OR |random\(\)|GLOB ")
 
 

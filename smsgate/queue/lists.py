@@ -11,7 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from smsgate.numbers import InvalidNumber, normalize
+
 from .audit import AuditLog
+from .contacts import Contacts
 from .db import Db
 from .errors import NotFound, StoreError
 
@@ -57,9 +60,10 @@ def list_keyword(keyword: str) -> str:
 class Lists:
     """Lists and their members; membership is by contact, so a number changed on a contact stays listed."""
 
-    def __init__(self, db: Db, *, audit: AuditLog) -> None:
+    def __init__(self, db: Db, *, audit: AuditLog, contacts: Contacts) -> None:
         self.db = db
         self.audit = audit
+        self.contacts = contacts
 
     def create(self, name: str, *, actor: str, keyword: str | None = None,
                description: str | None = None) -> ContactList:
@@ -129,6 +133,39 @@ class Lists:
             if removed:
                 self.audit.record(actor, "list.remove", "list", found.id, {"removed": removed})
         return removed
+
+    def add_numbers(self, name: str, numbers: Iterable[str], *, actor: str, source: str) -> tuple[int, int]:
+        """(added, already on the list) for phone numbers as staff type them; a number that is not one
+        is refused by name before anything is added, so a pasted column is added whole or not at all."""
+        found = self.require(name)
+        with self.db.transaction():
+            ids = [self.contacts.ensure(n) for n in self._normalized(numbers)]
+            added = self.add_members(found.name, ids, actor=actor, source=source)
+        return added, len(set(ids)) - added
+
+    def remove_numbers(self, name: str, numbers: Iterable[str], *, actor: str) -> tuple[int, list[str]]:
+        """(removed, numbers that were not on the list)."""
+        found = self.require(name)
+        removed, missing = 0, []
+        with self.db.transaction():
+            for number in self._normalized(numbers):
+                contact = self.contacts.get(number)
+                gone = self.remove_members(found.name, [contact["id"]], actor=actor) if contact else 0
+                removed += gone
+                if not gone:
+                    missing.append(number)
+        return removed, missing
+
+    def _normalized(self, numbers: Iterable[str]) -> list[str]:
+        out: list[str] = []
+        for raw in numbers:
+            try:
+                out.append(normalize(raw, default_region=self.db.default_region))
+            except InvalidNumber as exc:
+                raise ListError(f"{exc} Nothing was changed.") from None
+        if not out:
+            raise ListError("give at least one phone number, e.g. +15551234567")
+        return out
 
     def members(self, name: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         found = self.require(name)

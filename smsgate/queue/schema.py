@@ -533,3 +533,23 @@ CREATE INDEX consent_at ON consent_events(event, at)
 """,
     )
     _append_only(db, "consent_events")
+
+
+@migrations()
+def m081_segments(db: Database) -> None:
+    """Saved segments: a name and a filter (the small language of `segment_filter.py`), evaluated whenever
+    the segment is used, so it always means the contacts that match now."""
+    _script(
+        db,
+        """
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    filter TEXT NOT NULL,
+    description TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+""",
+    )

@@ -5,7 +5,9 @@ name the repository they use (`store.outbox.enqueue(...)`, `store.consent.status
 knows which file to open, and each repository is handed the collaborators it may call, by name.
 
     audit, alerts, modems, keywords, accounts, webhooks   (the Db only)
-    contacts, conversations, lists                        (audit)
+    contacts, conversations                               (audit)
+    lists                                                 (audit, contacts)
+    segments                                              (audit, lists)
     consent                                               (audit, contacts, lists)
     outbox                                                (audit, consent, contacts, conversations, modems)
     inbox                                                 (contacts, conversations, modems)
@@ -34,6 +36,7 @@ from .lists import Lists
 from .modems import ModemRegistry
 from .outbox import Defer, Outbox, Refuse
 from .records import Message
+from .segments import Segments
 from .webhooks import WebhookOutbox
 
 if TYPE_CHECKING:
@@ -59,7 +62,8 @@ class Store(Db):
         self.webhooks = WebhookOutbox(self)
         self.contacts = Contacts(self, audit=self.audit)
         self.conversations = Conversations(self, audit=self.audit)
-        self.lists = Lists(self, audit=self.audit)
+        self.lists = Lists(self, audit=self.audit, contacts=self.contacts)
+        self.segments = Segments(self, audit=self.audit, lists=self.lists)
         self.consent = ConsentLedger(self, audit=self.audit, contacts=self.contacts, lists=self.lists)
         self.outbox = Outbox(self, audit=self.audit, consent=self.consent, contacts=self.contacts,
                              conversations=self.conversations, modems=self.modems)
