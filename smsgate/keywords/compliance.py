@@ -129,6 +129,17 @@ class Vocabulary:
     def is_reserved(self, word: str) -> bool:
         return squash(word) in self._by_squash
 
+    def list_keyword_conflict(self, keyword: str) -> str | None:
+        """Why `keyword` cannot name a list after STOP/START here, or None when it can."""
+        word = squash(keyword)
+        if word in self._by_squash or word == "ALL":
+            return (f"{keyword!r} is a compliance word (STOP/START/HELP, STOP ALL); patients could not send "
+                    "it after STOP to leave one list. Pick another keyword.")
+        if word in self.transactional_words:
+            return (f"{keyword!r} is one of compliance.transactional_words: STOP {word} already stops "
+                    "transactional messages. Pick another keyword.")
+        return None
+
     def classify(self, text: str, list_keywords: Mapping[str, str] | None = None) -> ComplianceMatch | None:
         """The compliance intent of a whole message, or None. "STOP NEWS" is an opt-out of the list whose
         keyword is NEWS (`list_keywords`: keyword -> list name, from the store), "STOP REMINDERS" one of the
