@@ -25,7 +25,15 @@ RESERVED = ("all", "transactional")
 
 
 class ListError(StoreError):
-    """A list name or keyword that cannot be used, or a list that already exists."""
+    """A list name, keyword or number that cannot be used; `field` says which."""
+
+    def __init__(self, message: str, field: str = "name") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ListExists(ListError):
+    """A list with this name (or keyword) is already there."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ def list_keyword(keyword: str) -> str:
     cleaned = keyword.strip().upper()
     if not _KEYWORD.match(cleaned):
         raise ListError(f"{keyword!r} cannot be a list keyword: use one word of 2-20 letters or digits, such as "
-                        "NEWS (patients send STOP NEWS to leave the list)")
+                        "NEWS (patients send STOP NEWS to leave the list)", "keyword")
     return cleaned
 
 
@@ -70,11 +78,11 @@ class Lists:
         name = list_name(name)
         with self.db.transaction():
             if self.get(name) is not None:
-                raise ListError(f"a list named {name!r} already exists")
+                raise ListExists(f"a list named {name!r} already exists")
             if keyword is not None:
                 keyword = list_keyword(keyword)
                 if self.db.one("SELECT 1 FROM lists WHERE keyword = ?", (keyword,)) is not None:
-                    raise ListError(f"the keyword {keyword!r} already belongs to another list")
+                    raise ListExists(f"the keyword {keyword!r} already belongs to another list", "keyword")
             cur = self.db.execute(
                 "INSERT INTO lists (name, keyword, description, created_at) VALUES (?,?,?,?)",
                 (name, keyword, description, self.db.now()),
@@ -162,9 +170,9 @@ class Lists:
             try:
                 out.append(normalize(raw, default_region=self.db.default_region))
             except InvalidNumber as exc:
-                raise ListError(f"{exc} Nothing was changed.") from None
+                raise ListError(f"{exc} Nothing was changed.", "numbers") from None
         if not out:
-            raise ListError("give at least one phone number, e.g. +15551234567")
+            raise ListError("give at least one phone number, e.g. +15551234567", "numbers")
         return out
 
     def members(self, name: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

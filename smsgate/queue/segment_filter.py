@@ -42,10 +42,11 @@ _TERM_NAME = re.compile(r"^[A-Za-z]+$")
 class SegmentError(StoreError):
     """A filter that cannot be read, with the (1-based) column it went wrong at."""
 
-    def __init__(self, message: str, column: int | None = None) -> None:
+    def __init__(self, message: str, column: int | None = None, *, field: str = "where") -> None:
         where = f" at column {column}" if column is not None else ""
-        super().__init__(f"segment filter: {message}{where}")
+        super().__init__(f"segment filter: {message}{where}" if field == "where" else message)
         self.column = column
+        self.field = field
 
 
 # -- tokens ---------------------------------------------------------------------------------------------

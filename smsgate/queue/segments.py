@@ -47,7 +47,7 @@ def segment_name(name: str) -> str:
     cleaned = name.strip().lower()
     if not _NAME.match(cleaned):
         raise SegmentError(f"{name!r} cannot be a segment name: use 1-40 letters, digits, '-' or '_', starting "
-                           "with a letter or digit")
+                           "with a letter or digit", field="name")
     return cleaned
 
 

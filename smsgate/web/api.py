@@ -25,7 +25,7 @@ from .snapshot import status_snapshot
 
 bp = Blueprint("api", __name__)
 
-MESSAGE_FIELDS = {"to", "text", "kind", "priority", "not_before", "expect", "follow_up", "idempotency_key"}
+MESSAGE_FIELDS = {"to", "text", "kind", "priority", "not_before", "expect", "follow_up", "idempotency_key", "list"}
 API_KINDS = ("transactional", "bulk", "marketing")
 PRIORITY_KINDS = {"transactional": "transactional", "normal": "transactional", "bulk": "bulk", "low": "bulk",
                   1: "transactional", 2: "bulk"}
@@ -81,10 +81,13 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
         raise _bad("the Idempotency-Key header and the idempotency_key field differ; send one",
                    "idempotency_key")
     key = key or header_key
+    list_name = body.get("list")
+    if list_name is not None and not isinstance(list_name, str):
+        raise _bad("'list' must be the name of a list, e.g. \"newsletter\"", "list")
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
         raise _bad(f"the idempotency key must have 1-{MAX_KEY_LENGTH} characters", "idempotency_key")
     return {"to": body["to"], "text": body["text"], "kind": kind or "transactional", "not_before": not_before,
-            "expect": expect, "follow_up": follow_up, "idempotency_key": key}
+            "expect": expect, "follow_up": follow_up, "idempotency_key": key, "list": list_name}
 
 
 def _answers(body: dict[str, Any], name: str,
@@ -134,7 +137,8 @@ def send_message() -> Any:
             result = store.outbox.enqueue(
                 fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
                 idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
-                created_by=who, source="api", policy=SendPolicy.from_config(cfg, fields["kind"]))
+                created_by=who, source="api", scope=fields["list"],
+                policy=SendPolicy.from_config(cfg, fields["kind"]))
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc)) from None
     except MessageRejected as exc:
@@ -163,7 +167,7 @@ def _message_json(msg: Any, history: list[dict[str, Any]] | None = None) -> dict
         "attempts": msg.attempts, "created_at": msg.created_at, "due_at": msg.due_at,
         "idempotency_key": msg.idempotency_key, "expect": msg.expect, "outcome": msg.outcome,
         "last_error": msg.last_error, "error_class": msg.error_class, "modem_id": msg.modem_id,
-        "conversation_id": msg.conversation_id,
+        "conversation_id": msg.conversation_id, "list": msg.scope,
     }
     if history is not None:
         out["history"] = [
