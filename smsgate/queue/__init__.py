@@ -3,8 +3,8 @@
 `Store.open(path)` (or `Store.for_config(config)`) is the one entry point. A `Store` is a `Db` (connection,
 clock, transactions, status rows; `db.py`) with one repository per table group, each in its own module
 and handed its collaborators by name: `store.outbox`, `store.inbox`, `store.reports`, `store.consent`,
-`store.contacts`, `store.conversations`, `store.modems`, `store.keywords`, `store.accounts`,
-`store.audit`, `store.alerts`, `store.webhooks`. Read-only figures for pages and reports are in
+`store.contacts`, `store.conversations`, `store.lists`, `store.segments`, `store.modems`, `store.keywords`,
+`store.accounts`, `store.audit`, `store.alerts`, `store.webhooks`. Read-only figures for pages and reports are in
 `views.py`. Every SQL statement of smsgate lives in this package.
 
 May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pdu` (segmentation), the
