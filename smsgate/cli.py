@@ -307,7 +307,8 @@ def keywords() -> None:
 @click.option("--reply", help="Text sent back; may use {first_name}, {name}, {clinic}, {contact}, {number}.")
 @click.option("--alias", "aliases", multiple=True, help="Another word with the same effect (repeatable).")
 @click.option("--tag", help="Tag added to the contact, e.g. newsletter.")
-@click.option("--opt-in", "opt_in", help="Record an opt-in to this list on the consent ledger, e.g. marketing.")
+@click.option("--opt-in", "opt_in", help="Record an opt-in to this list on the consent ledger and put the number "
+                                         "on the list, e.g. newsletter.")
 @click.option("--route", help="Team the conversation is routed to, e.g. billing.")
 @click.option("--menu", help="Menu offered by --reply: ANSWER=team pairs, e.g. 1=billing,2=support.")
 @click.option("--forward", "forward_to", help="Also forward the text to this number (e.g. a staff phone).")

@@ -170,3 +170,22 @@ def test_a_bad_segment_filter_is_refused_with_its_column(run: Run) -> None:
     assert code == 1 and "segment filter: expected a term after NOT at column 21" in out
     code, out = run("segments", "list")
     assert "(none)" in out
+
+
+def test_a_join_keyword_must_opt_in_to_something_that_can_be_a_list(run: Run) -> None:
+    code, out = run("keywords", "add", "JOIN", "--reply", "Welcome!", "--opt-in", "news letter")
+    assert code == 1 and "--opt-in: 'news letter' cannot be a list name" in out
+
+
+def test_consent_show_explains_marketing_per_list(run: Run, db: Callable[[], Store]) -> None:
+    run("lists", "create", "newsletter", "--keyword", "NEWS")
+    run("lists", "create", "flu")
+    run("consent", "optin", A, "--list", "newsletter", "--evidence", "signed form 12")
+    run("consent", "optin", A, "--list", "flu", "--evidence", "web form")
+    run("consent", "optout", A, "--reason", "texted the desk", "--list", "newsletter")
+    code, out = run("consent", "show", A)
+    assert code == 0, out
+    assert "marketing:flu yes" in " ".join(out.split())
+    assert "marketing:newsletter NO" in " ".join(out.split())
+    assert "marketing to 'newsletter': +12025550101 opted out of 'newsletter' messages" in out
+    assert "transactional  yes" in out
