@@ -154,15 +154,17 @@ def db_migrate(ctx: Context) -> None:
 @click.option("--expect", help="Expected answers: YES=confirmed,NO=cancelled,1=reschedule or 1-5 for a rating.")
 @click.option("--follow-up", multiple=True, help='Reply to an answer: YES="See you then!" (repeatable).')
 @click.option("--key", "idempotency_key", help="Idempotency key: the same key twice queues one message.")
+@click.option("--list", "list_name", help="The list the message is for; marketing needs one and an opt-in for it.")
 @pass_ctx
 def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime | None, expect: str | None,
-         follow_up: tuple[str, ...], idempotency_key: str | None) -> None:
+         follow_up: tuple[str, ...], idempotency_key: str | None, list_name: str | None) -> None:
     """Queue TEXT for NUMBER (international form, e.g. +15551234567).
 
     \b
     Example:
         smsgate send +15551234567 "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm" \\
             --expect YES=confirmed,NO=cancelled --follow-up YES="See you then!"
+        smsgate send +15551234567 "Flu shots are here" --kind marketing --list newsletter
     """
     from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
 
@@ -180,7 +182,7 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
     try:
         result = store.outbox.enqueue(
             number, text, kind=kind, not_before=nb, expect=answers, follow_up=replies,
-            idempotency_key=idempotency_key, created_by="cli",
+            idempotency_key=idempotency_key, created_by="cli", scope=list_name,
             source="cli", policy=SendPolicy.from_config(cfg, kind),
         )
     except MessageRejected as exc:
@@ -307,7 +309,8 @@ def keywords() -> None:
 @click.option("--reply", help="Text sent back; may use {first_name}, {name}, {clinic}, {contact}, {number}.")
 @click.option("--alias", "aliases", multiple=True, help="Another word with the same effect (repeatable).")
 @click.option("--tag", help="Tag added to the contact, e.g. newsletter.")
-@click.option("--opt-in", "opt_in", help="Record an opt-in to this list on the consent ledger, e.g. marketing.")
+@click.option("--opt-in", "opt_in", help="Record an opt-in to this list on the consent ledger and put the number "
+                                         "on the list, e.g. newsletter.")
 @click.option("--route", help="Team the conversation is routed to, e.g. billing.")
 @click.option("--menu", help="Menu offered by --reply: ANSWER=team pairs, e.g. 1=billing,2=support.")
 @click.option("--forward", "forward_to", help="Also forward the text to this number (e.g. a staff phone).")
@@ -425,6 +428,277 @@ def consent_show(ctx: Context, number: str) -> None:
 
     for line in explain_consent(ctx.store(), ctx.config, number).lines():
         click.echo(line)
+
+
+def _number(ctx: Context, number: str) -> str:
+    from smsgate.numbers import InvalidNumber, normalize
+
+    try:
+        return normalize(number, default_region=ctx.config.clinic.region or None)
+    except InvalidNumber as exc:
+        raise click.BadParameter(str(exc), param_hint="NUMBER") from None
+
+
+@consent.command("optout")
+@click.argument("number")
+@click.option("--reason", required=True, help='What the patient said and how, e.g. "asked at the desk".')
+@click.option("--list", "list_name", help="Only this list (default: every purpose, as a STOP does).")
+@click.option("--transactional", is_flag=True, help="Only transactional messages (reminders, replies).")
+@pass_ctx
+def consent_optout(ctx: Context, number: str, reason: str, list_name: str | None, transactional: bool) -> None:
+    """Record an opt-out staff were told about (phone call, front desk, letter).
+
+    \b
+    Example:
+        smsgate consent optout +15551234567 --reason "asked at the front desk 2026-12-01"
+    """
+    if list_name and transactional:
+        raise click.UsageError("give --list or --transactional, not both")
+    if not reason.strip():
+        raise click.BadParameter("say what the patient asked for, e.g. \"asked at the desk\"", param_hint="--reason")
+    store = ctx.store()
+    scope = "transactional" if transactional else "all"
+    if list_name:
+        try:
+            scope = store.lists.require(list_name).name
+        except NotFound as exc:
+            raise _fail(exc) from None
+    who = _number(ctx, number)
+    store.consent.record(who, "opt_out", scope=scope, source="staff", actor="cli", evidence=reason.strip())
+    what = {"all": "messages of any kind", "transactional": "transactional messages"}.get(
+        scope, f"messages for the list {scope}")
+    click.echo(f"opt-out recorded: {who} gets no more {what}")
+
+
+@consent.command("optin")
+@click.argument("number")
+@click.option("--list", "list_name", required=True, help="The list the patient agreed to receive.")
+@click.option("--evidence", required=True, help='How consent was given, e.g. "signed form 2026-11-30".')
+@pass_ctx
+def consent_optin(ctx: Context, number: str, list_name: str, evidence: str) -> None:
+    """Record an opt-in to a list that staff obtained (a signed form, a web form); adds NUMBER to the list.
+
+    \b
+    Example:
+        smsgate consent optin +15551234567 --list newsletter --evidence "signed form 2026-11-30"
+    """
+    if not evidence.strip():
+        raise click.BadParameter("say how consent was given, e.g. \"signed form 2026-11-30\"",
+                                 param_hint="--evidence")
+    store = ctx.store()
+    try:
+        found = store.lists.require(list_name)
+    except NotFound as exc:
+        raise _fail(exc) from None
+    who = _number(ctx, number)
+    with store.transaction():
+        store.consent.record(who, "opt_in", scope=found.name, source="staff", actor="cli", evidence=evidence.strip())
+        store.lists.add_numbers(found.name, [who], actor="cli", source="consent")
+    refusal = store.consent.may_send(who, "marketing", found.name)
+    click.echo(f"opt-in to {found.name} recorded for {who}"
+               + (f"; note: {refusal.reason}" if refusal is not None else ""))
+
+
+# --- lists and segments ------------------------------------------------------------------------------
+
+def _person(row: dict[str, Any]) -> str:
+    full = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
+    return full or row.get("name") or ""
+
+
+@cli.group("lists")
+def lists_group() -> None:
+    """Static lists of contacts; a list's name is the consent scope of marketing sent to it."""
+
+
+@lists_group.command("create")
+@click.argument("name")
+@click.option("--keyword", help="The word patients send after STOP or START for this list only, e.g. NEWS.")
+@click.option("--description", help="What the list is for.")
+@pass_ctx
+def lists_create(ctx: Context, name: str, keyword: str | None, description: str | None) -> None:
+    """Create the list NAME (lower-case letters, digits, - and _).
+
+    \b
+    Example:
+        smsgate lists create newsletter --keyword NEWS --description "Monthly clinic news"
+    """
+    from smsgate.keywords import Vocabulary
+    from smsgate.queue.lists import ListError
+
+    if keyword is not None:
+        conflict = Vocabulary(ctx.config.compliance).list_keyword_conflict(keyword)
+        if conflict:
+            raise click.BadParameter(conflict, param_hint="--keyword")
+    try:
+        made = ctx.store().lists.create(name, actor="cli", keyword=keyword, description=description)
+    except ListError as exc:
+        raise _fail(exc) from None
+    click.echo(f"list {made.name} created" + (f" (patients leave it with STOP {made.keyword})" if made.keyword
+                                               else ""))
+
+
+@lists_group.command("add")
+@click.argument("name")
+@click.argument("numbers", nargs=-1, required=True)
+@pass_ctx
+def lists_add(ctx: Context, name: str, numbers: tuple[str, ...]) -> None:
+    """Add NUMBERS to the list NAME. Being on a list is not consent: marketing also needs an opt-in.
+
+    \b
+    Example:
+        smsgate lists add newsletter +15551234567 +15551234568
+    """
+    from smsgate.queue.lists import ListError
+
+    try:
+        added, already = ctx.store().lists.add_numbers(name, numbers, actor="cli", source="cli")
+    except (ListError, NotFound) as exc:
+        raise _fail(exc) from None
+    click.echo(f"added {added} to {name.strip().lower()}" + (f" ({already} already on it)" if already else ""))
+
+
+@lists_group.command("remove")
+@click.argument("name")
+@click.argument("numbers", nargs=-1, required=True)
+@pass_ctx
+def lists_remove(ctx: Context, name: str, numbers: tuple[str, ...]) -> None:
+    """Take NUMBERS off the list NAME (their consent events stay on the ledger)."""
+    from smsgate.queue.lists import ListError
+
+    try:
+        removed, missing = ctx.store().lists.remove_numbers(name, numbers, actor="cli")
+    except (ListError, NotFound) as exc:
+        raise _fail(exc) from None
+    click.echo(f"removed {removed} from {name.strip().lower()}"
+               + (f"; not on it: {', '.join(missing)}" if missing else ""))
+
+
+@lists_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def lists_list(ctx: Context, as_json: bool) -> None:
+    """Show every list with its keyword and number of members."""
+    store = ctx.store()
+    counts = store.lists.counts()
+    rows = [{"name": li.name, "keyword": li.keyword or "", "members": counts.get(li.name, 0),
+             "description": li.description or ""} for li in store.lists.all()]
+    _print_rows(rows, ["name", "keyword", "members", "description"], as_json)
+
+
+@lists_group.command("show")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def lists_show(ctx: Context, name: str, limit: int, as_json: bool) -> None:
+    """Show the list NAME: its members and whether marketing to the list may reach each one now."""
+    store = ctx.store()
+    try:
+        found = store.lists.require(name)
+        members = store.lists.members(found.name, limit=limit)
+    except NotFound as exc:
+        raise _fail(exc) from None
+    rows = [{"number": m["number"], "name": _person(m), "added": m["added_at"][:19], "source": m["source"],
+             "marketing": "yes" if store.consent.may_send(m["number"], "marketing", found.name) is None else "no"}
+            for m in members]
+    if as_json:
+        click.echo(json.dumps({"name": found.name, "keyword": found.keyword, "description": found.description,
+                               "members": store.lists.count(found.name), "rows": rows}, indent=2,
+                              ensure_ascii=False))
+        return
+    click.echo(f"{found.name}: {store.lists.count(found.name)} members"
+               + (f", keyword {found.keyword}" if found.keyword else "")
+               + (f" - {found.description}" if found.description else ""))
+    _print_rows(rows, ["number", "name", "added", "source", "marketing"], False)
+
+
+@cli.group()
+def segments() -> None:
+    """Saved filters over contacts (tags, fields, language, zone, lists, consent, replies, answers)."""
+
+
+@segments.command("create")
+@click.argument("name")
+@click.option("--where", "where", required=True,
+              help='The filter, e.g. "tag:diabetes AND NOT replied:30d" (docs/contacts-lists-consent.md).')
+@click.option("--description", help="What the segment is for.")
+@click.option("--replace", is_flag=True, help="Replace the filter of an existing segment.")
+@pass_ctx
+def segments_create(ctx: Context, name: str, where: str, description: str | None, replace: bool) -> None:
+    """Save the segment NAME; it is evaluated each time it is used.
+
+    \b
+    Example:
+        smsgate segments create diabetes-quiet --where "tag:diabetes AND NOT replied:30d"
+    """
+    store = ctx.store()
+    try:
+        made = store.segments.create(name, where, actor="cli", description=description, replace=replace)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    click.echo(f"segment {made.name} saved: {made.filter} ({store.segments.preview(made.name).count} contacts now)")
+
+
+@segments.command("preview")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1, max=500), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def segments_preview(ctx: Context, name: str, limit: int, as_json: bool) -> None:
+    """How many contacts the segment NAME selects now, and the first of them."""
+    try:
+        preview = ctx.store().segments.preview(name, limit=limit)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    rows = [{"number": r["number"], "name": _person(r), "language": r["language"] or "",
+             "timezone": r["timezone"] or "", "tags": ", ".join(json.loads(r["tags"]))} for r in preview.rows]
+    if as_json:
+        click.echo(json.dumps({"segment": preview.segment, "filter": preview.filter, "count": preview.count,
+                               "rows": rows}, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{preview.segment} ({preview.filter}): {preview.count} contacts")
+    _print_rows(rows, ["number", "name", "language", "timezone", "tags"], False)
+
+
+@segments.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def segments_list(ctx: Context, as_json: bool) -> None:
+    """Show the saved segments and their filters."""
+    rows = [{"name": sg.name, "filter": sg.filter, "description": sg.description or "",
+             "updated": sg.updated_at[:19]} for sg in ctx.store().segments.all()]
+    _print_rows(rows, ["name", "filter", "description", "updated"], as_json)
+
+
+@segments.command("show")
+@click.argument("name")
+@pass_ctx
+def segments_show(ctx: Context, name: str) -> None:
+    """Show the segment NAME: its filter, who saved it, and how many contacts it selects now."""
+    store = ctx.store()
+    try:
+        found = store.segments.require(name)
+        preview = store.segments.preview(found.name, limit=0)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    click.echo(f"{found.name}: {found.filter}")
+    if found.description:
+        click.echo(f"  {found.description}")
+    click.echo(f"  saved by {found.created_by} on {found.created_at[:19]}, changed {found.updated_at[:19]}")
+    click.echo(f"  selects {preview.count} contacts now")
+
+
+@segments.command("delete")
+@click.argument("name")
+@pass_ctx
+def segments_delete(ctx: Context, name: str) -> None:
+    """Delete the segment NAME (contacts and lists are not touched)."""
+    try:
+        ctx.store().segments.delete(name, actor="cli")
+    except NotFound as exc:
+        raise _fail(exc) from None
+    click.echo(f"deleted segment {name.strip().lower()}")
 
 
 @cli.command()

@@ -119,7 +119,10 @@ class ComplianceConfig:
     auto_reply_limit: int = 5
     auto_reply_window_minutes: float = 10.0
     answer_window_hours: float = 72.0
+    # Legacy: names a patient may send after STOP/START, each its own scope (lists with a keyword do this now).
     list_scopes: list[str] = field(default_factory=list)
+    # Words a patient may send after STOP/START for the transactional purpose ("STOP REMINDERS").
+    transactional_words: list[str] = field(default_factory=list)
     # Built-in keyword packs by language ("es", "fr", "de", "pt"), on top of the English words.
     languages: list[str] = field(default_factory=list)
     # Extra wording flagged for staff as a likely opt-out (plain phrases, matched as whole words).

@@ -56,7 +56,7 @@ def test_send_to_an_opted_out_number_is_refused_with_the_reason(cli_config: Path
     with Store.for_config(load_config(cli_config)) as store:
         store.consent.record("+12025550123", "opt_out", source="sms", actor="rules", evidence="STOP")
     code, out = run(cli_config, "send", "+12025550123", "Reminder: Dr Rivera tomorrow")
-    assert code == 1 and "+12025550123 opted out (sms, " in out and "START" in out
+    assert code == 1 and "+12025550123 opted out of all messages (sms, " in out and "START" in out
     assert json.loads(run(cli_config, "outbox", "--json")[1]) == []
 
 

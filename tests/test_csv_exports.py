@@ -61,7 +61,8 @@ def test_every_export_writes_csv_through_the_one_rule() -> None:
 def test_the_consent_export_defuses_hostile_notes_and_keeps_numbers_whole(tmp_path: Path, hostile: str) -> None:
     with Store.open(tmp_path / "smsgate.db") as store:
         store.consent.record(PATIENT, "opt_out", source="sms", actor=hostile, evidence=hostile)
-        store.consent.record("+442071838750", "opt_in", source="web", actor="web:ada", evidence="signed form")
+        store.consent.record("+442071838750", "opt_in", scope="newsletter", source="web", actor="web:ada",
+                             evidence="signed form")
         out = io.StringIO()
         assert consent_csv(store, out) == 2
     header, first, second = list(csv.reader(io.StringIO(out.getvalue())))

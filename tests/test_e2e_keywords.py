@@ -26,7 +26,8 @@ def test_stop_from_a_handset_is_confirmed_and_blocks_a_queued_campaign(tmp_path:
         phone.wait_for_text("Rivera Clinic: you will receive no more messages from this number. "
                             "Reply START to resubscribe.", timeout=15)
         assert h.store.consent.status(PATIENT).opted_out
-        (campaign,) = h.store.outbox.enqueue_many([{"to": PATIENT, "text": "Flu shots this week"}], campaign="flu")
+        (campaign,) = h.store.outbox.enqueue_many([{"to": PATIENT, "text": "Flu shots this week"}], campaign="flu",
+                                                          kind="bulk")
         wait_until(lambda: h.message_state(campaign) == "cancelled", 10, what="campaign cancelled")
         phone.send("+12125550100", "HELP")
         phone.wait_for(lambda inbox: any("Reply STOP" in m.text for m in inbox[1:]), timeout=15)

@@ -212,8 +212,8 @@ def test_start_and_unstop_resubscribe_with_a_confirmation_and_messages_flow_agai
             row = text_in(h, phone, start)
             assert (row["action"], row["keyword"]) == ("opt_in", word)
             phone.wait_for_text(START_CONFIRMATION, timeout=15)
-            assert [e["event"] for e in h.store.consent.history(number)] == ["opt_out", "opt_in"]
-            assert h.store.consent.status(number).opted_in
+            assert [e["event"] for e in h.store.consent.history(number)] == ["opt_out", "restore"]
+            assert not h.store.consent.status(number).opted_out
             h.store.outbox.enqueue(number, "Reminder: Dr Rivera 3:15 PM tomorrow")
             phone.wait_for_text("Reminder: Dr Rivera 3:15 PM tomorrow", timeout=15)
             received_exactly(h, phone, [STOP_CONFIRMATION, START_CONFIRMATION, "Reminder: Dr Rivera 3:15 PM tomorrow"])

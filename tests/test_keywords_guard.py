@@ -107,12 +107,14 @@ def test_marketing_needs_an_opt_in_that_still_holds_at_claim_time(store: Store, 
     config = make_config()
     modem = store.modems.upsert("m", state="ready")
     clock.now = MORNING_NY.replace(hour=16)  # 10:00 in Chicago
+    store.lists.create("spa", actor="admin")
     with pytest.raises(MessageRejected, match="opted in"):
-        store.outbox.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING)
+        store.outbox.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING, scope="spa")
     for number in (PATIENT, PATIENT2):
-        store.consent.record(number, "opt_in", source="web form", actor="staff", evidence="signed form #12")
-    kept = store.outbox.enqueue(PATIENT2, "Spa day offer", kind=Kind.MARKETING).id
-    revoked = store.outbox.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING).id
+        store.consent.record(number, "opt_in", scope="spa", source="web form", actor="staff",
+                             evidence="signed form #12")
+    kept = store.outbox.enqueue(PATIENT2, "Spa day offer", kind=Kind.MARKETING, scope="spa").id
+    revoked = store.outbox.enqueue(PATIENT, "Spa day offer", kind=Kind.MARKETING, scope="spa").id
     store.consent.record(PATIENT, "opt_out", source="phone call", actor="staff", evidence="asked at the desk")
     assert {c.message.id for c in store.outbox.claim("w", modem, limit=5, gate=partial(make_gate(config), store))} == {
         kept

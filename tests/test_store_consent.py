@@ -35,11 +35,12 @@ def test_compliance_confirmation_still_goes_to_an_opted_out_number(store: Store)
 @pytest.mark.parametrize("kind", [Kind.TRANSACTIONAL, Kind.REPLY, Kind.BULK, Kind.MARKETING])
 def test_queueing_for_an_opted_out_number_is_refused_with_the_reason_and_nothing_stored(store: Store,
                                                                                        kind: Kind) -> None:
-    store.consent.record(A, "opt_in", source="web form", actor="staff:ana")
+    store.lists.create("newsletter", actor="admin")
+    store.consent.record(A, "opt_in", source="web form", actor="staff:ana", scope="newsletter")
     store.consent.record("+1 (202) 555-0123", "opt_out", source="sms", actor="rules", evidence="STOP")
-    with pytest.raises(OptedOut, match=r"\+12025550123 opted out \(sms, 2026-11-22T18:00:00\.000000Z\).*"
-                                       r"nothing was queued.*START"):
-        store.outbox.enqueue(A, "Reminder: Dr Rivera tomorrow 3:15 PM", kind=kind)
+    with pytest.raises(OptedOut, match=r"\+12025550123 opted out of all messages \(sms, 2026-11-22T18:00:00"
+                                       r"\.000000Z\).*nothing was queued.*START"):
+        store.outbox.enqueue(A, "Reminder: Dr Rivera tomorrow 3:15 PM", kind=kind, scope="newsletter")
     assert store.query("SELECT COUNT(*) AS n FROM messages")[0]["n"] == 0
 
 
@@ -58,25 +59,35 @@ def test_an_opt_out_of_one_scope_refuses_only_messages_of_that_scope(store: Stor
     assert store.outbox.enqueue(A, "Reminder: Dr Rivera tomorrow", kind=Kind.TRANSACTIONAL).created
 
 
+def test_a_message_for_an_opted_out_number_is_refused_when_queued(store: Store) -> None:
+    store.consent.record(A, "opt_out", source="sms", actor="rules", evidence="STOP")
+    with pytest.raises(MessageRejected, match="opted out of all messages"):
+        store.outbox.enqueue(A, "Reminder", kind=Kind.TRANSACTIONAL)
+    assert store.scalar("SELECT COUNT(*) FROM messages") == 0
+
+
 def test_marketing_without_opt_in_is_refused_and_with_opt_in_goes(store: Store) -> None:
-    with pytest.raises(MessageRejected, match=r"opted in.*consent ledger"):
-        store.outbox.enqueue(A, "Spring offer", kind=Kind.MARKETING)
+    store.lists.create("offers", actor="admin")
+    with pytest.raises(MessageRejected, match=r"opted in to 'offers'.*consent ledger"):
+        store.outbox.enqueue(A, "Spring offer", kind=Kind.MARKETING, scope="offers")
     assert store.query("SELECT COUNT(*) AS n FROM messages")[0]["n"] == 0
-    (bulk_id,) = store.outbox.enqueue_many([{"to": A, "text": "Spring offer"}], kind=Kind.MARKETING)
+    (bulk_id,) = store.outbox.enqueue_many([{"to": A, "text": "Spring offer"}], kind=Kind.MARKETING,
+                                           scope="offers")
     assert store.outbox.claim("w", None) == []
-    assert "no opt-in" in (store.outbox.get(bulk_id).last_error or "")
-    store.consent.record(A, "opt_in", source="web form", actor="staff:ana", evidence="signed form 12")
-    mid = store.outbox.enqueue(A, "Spring offer", kind=Kind.MARKETING).id
+    assert "has not opted in to 'offers'" in (store.outbox.get(bulk_id).last_error or "")
+    store.consent.record(A, "opt_in", scope="offers", source="web form", actor="staff:ana",
+                         evidence="signed form 12")
+    mid = store.outbox.enqueue(A, "Spring offer", kind=Kind.MARKETING, scope="offers").id
     assert [c.message.id for c in store.outbox.claim("w", None)] == [mid]
 
 
 def test_latest_event_wins_and_history_keeps_everything(store: Store) -> None:
     store.consent.record(A, "opt_out", source="sms", actor="rules")
     assert store.consent.status(A).opted_out
-    store.consent.record(A, "opt_in", source="sms", actor="rules", evidence="START")
+    store.consent.record(A, "restore", source="sms", actor="rules", evidence="START")
     status = store.consent.status(A)
-    assert status.opted_in and not status.opted_out and status.last_evidence == "START"
-    assert [e["event"] for e in store.consent.history(A)] == ["opt_out", "opt_in"]
+    assert not status.opted_in and not status.opted_out and status.last_evidence == "START"
+    assert [e["event"] for e in store.consent.history(A)] == ["opt_out", "restore"]
     assert store.consent.opted_out_numbers() == set()
 
 
@@ -97,5 +108,5 @@ def test_append_only_tables_refuse_update_and_delete(store: Store, table: str) -
 
 
 def test_unknown_consent_event_is_refused(store: Store) -> None:
-    with pytest.raises(ValueError, match="opt_out or opt_in"):
+    with pytest.raises(ValueError, match="one of opt_in, opt_out, restore"):
         store.consent.record(A, "maybe", source="sms", actor="rules")

@@ -47,15 +47,16 @@ def test_the_modules_of_the_store_import_each_other_without_a_cycle() -> None:
 def test_each_repository_is_reached_by_name_from_the_store(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.db") as store:
         names = ("audit", "alerts", "modems", "keywords", "accounts", "webhooks", "contacts", "conversations",
-                 "consent", "outbox", "inbox", "reports")
+                 "lists", "segments", "consent", "outbox", "inbox", "reports")
         for name in names:
             repo = getattr(store, name)
             assert repo.db is store, name
         assert store.outbox.consent is store.consent and store.reports.outbox is store.outbox
+        assert store.consent.lists is store.lists and store.segments.lists is store.lists
 
 
 # A statement starts a string literal; mentions in docstrings (after a backtick) are not statements.
-SQLITE_ONLY = re.compile(r"[\"'](?:BEGIN IMMEDIATE|BEGIN DEFERRED|PRAGMA|SAVEPOINT)|json_extract\(|"
+SQLITE_ONLY = re.compile(r"[\"'](?:BEGIN IMMEDIATE|BEGIN DEFERRED|PRAGMA|SAVEPOINT)|json_extract\(|json_each\(|"
                          r"last_insert_rowid|INSERT OR |random\(\)|GLOB ")
 
 

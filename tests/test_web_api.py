@@ -96,7 +96,7 @@ def test_sending_to_an_opted_out_number_is_a_422_with_the_reason(env: WebEnv) ->
                                  json={"to": "+1 555-555-0101", "text": "Reminder: Dr Rivera tomorrow"})
     assert response.status_code == 422, response.json
     assert response.json["error"] == "opted_out" and response.json["field"] == "to"
-    assert f"{PATIENT} opted out (sms, " in response.json["message"]
+    assert f"{PATIENT} opted out of all messages (sms, " in response.json["message"]
     assert count_messages(env.store) == 0
 
 
@@ -267,7 +267,8 @@ def test_metrics_are_prometheus_text(env: WebEnv) -> None:
 def test_openapi_document_lists_every_api_route(env: WebEnv) -> None:
     spec = env.client().get("/api/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    routes = {re.sub(r"<(\w+:)?message_id>", "{id}", r.rule) for r in env.app.url_map.iter_rules()
+    routes = {re.sub(r"<(\w+:)?message_id>", "{id}", re.sub(r"<name>", "{name}", r.rule))
+              for r in env.app.url_map.iter_rules()
               if r.rule.startswith("/api/v1/") and r.rule != "/api/v1/openapi.json"} | {"/metrics"}
     assert routes == set(spec["paths"])
 

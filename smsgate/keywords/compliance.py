@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from smsgate.config import ComplianceConfig
@@ -79,11 +80,15 @@ class Intent(enum.StrEnum):
     HELP = "help"
 
 
+TRANSACTIONAL = "transactional"
+
+
 @dataclass(frozen=True)
 class ComplianceMatch:
     intent: Intent
     word: str  # the vocabulary entry that matched, e.g. "STOP"
-    scope: str  # "all", or a configured list such as "reminders"
+    scope: str  # "all", "transactional", or a list such as "newsletter"
+    scope_word: str | None = None  # what the patient wrote after the keyword, e.g. "NEWS"
 
 
 class Vocabulary:
@@ -100,6 +105,7 @@ class Vocabulary:
         self.opt_in = self._words(DEFAULT_OPT_IN, config.opt_in_words, config.languages, "opt_in")
         self.help = self._words(DEFAULT_HELP, config.help_words, config.languages, "help")
         self.scopes = {squash(s): s.strip().lower() for s in config.list_scopes if s.strip()}
+        self.transactional_words = {squash(w) for w in config.transactional_words if squash(w)}
         self._likely = [re.compile(p) for p in DEFAULT_LIKELY_OPT_OUT]
         # Admins add plain phrases, never patterns: configuration text is matched, not interpreted.
         self._likely += [re.compile(r"\b" + re.escape(" ".join(tokens(p))) + r"\b")
@@ -123,20 +129,34 @@ class Vocabulary:
     def is_reserved(self, word: str) -> bool:
         return squash(word) in self._by_squash
 
-    def classify(self, text: str) -> ComplianceMatch | None:
-        """The compliance intent of a whole message, or None. "STOP REMINDERS" is a scoped opt-out."""
+    def list_keyword_conflict(self, keyword: str) -> str | None:
+        """Why `keyword` cannot name a list after STOP/START here, or None when it can."""
+        word = squash(keyword)
+        if word in self._by_squash or word == "ALL":
+            return (f"{keyword!r} is a compliance word (STOP/START/HELP, STOP ALL); patients could not send "
+                    "it after STOP to leave one list. Pick another keyword.")
+        if word in self.transactional_words:
+            return (f"{keyword!r} is one of compliance.transactional_words: STOP {word} already stops "
+                    "transactional messages. Pick another keyword.")
+        return None
+
+    def classify(self, text: str, list_keywords: Mapping[str, str] | None = None) -> ComplianceMatch | None:
+        """The compliance intent of a whole message, or None. "STOP NEWS" is an opt-out of the list whose
+        keyword is NEWS (`list_keywords`: keyword -> list name, from the store), "STOP REMINDERS" one of the
+        transactional purpose when REMINDERS is one of `transactional_words`."""
         whole = squash(text)
         hit = self._by_squash.get(whole)
         if hit is not None:
             return ComplianceMatch(hit[0], hit[1], "all")
+        scopes = {**self.scopes, **{squash(k): v for k, v in (list_keywords or {}).items()},
+                  **dict.fromkeys(self.transactional_words, TRANSACTIONAL)}
         words = canonical(text).split()
-        # "STOP REMINDERS" / "START REMINDERS": a keyword followed by a configured list name.
         for split in range(1, len(words)):
             head, tail = "".join(words[:split]), "".join(words[split:])
-            if head in self._by_squash and tail in self.scopes:
+            if head in self._by_squash and tail in scopes:
                 intent, word = self._by_squash[head]
                 if intent is not Intent.HELP:
-                    return ComplianceMatch(intent, word, self.scopes[tail])
+                    return ComplianceMatch(intent, word, scopes[tail], " ".join(words[split:]))
         return None
 
     def likely_opt_out(self, text: str) -> bool:

@@ -27,10 +27,11 @@ from smsgate.config import Config, ConfigError
 from smsgate.numbers import is_robot_sender
 from smsgate.queue import Inbound, Kind, MessageRejected, SendPolicy, Store
 from smsgate.queue.clock import parse_ts, ts
+from smsgate.queue.lists import ListError
 from smsgate.webhook_events import KEYWORD_EVENT, inbound_data, queue_event
 
 from .answers import match_answer
-from .compliance import ComplianceMatch, Intent, Vocabulary
+from .compliance import TRANSACTIONAL, ComplianceMatch, Intent, Vocabulary
 from .hours import BusinessHours, HoursError
 from .normalize import canonical, squash
 from .rules import Rule
@@ -142,7 +143,7 @@ class RulesEngine:
         robot = is_robot_sender(inbound.sender)
         if robot:
             out.notes.append(f"{inbound.sender} is a short code or alphanumeric sender: no automatic replies")
-        match = self.vocabulary.classify(text) if not inbound.decode_error else None
+        match = self.vocabulary.classify(text, store.lists.stop_scopes()) if not inbound.decode_error else None
         if match is not None:
             self._compliance(store, inbound, match, now, robot, out)
         elif not (self._answer_or_menu(store, inbound, now, robot, out)
@@ -167,25 +168,38 @@ class RulesEngine:
             self._reply(store, inbound, render(comp.help_reply, self._values(store, inbound, match.word)),
                         kind=Kind.COMPLIANCE, purpose="help", now=now, robot=robot, out=out)
             return
-        event = match.intent.value
-        before = store.consent.status(inbound.sender, match.scope)
-        changed = (before.opted_out if match.intent is Intent.OPT_IN else not before.opted_out) or (
-            before.last_event is None)
-        store.consent.record(inbound.sender, event, source="sms", actor="rules", scope=match.scope,
-                             evidence=f"inbound #{inbound.id}: {text_excerpt(inbound.body)}", inbound_id=inbound.id)
-        out.action, out.consent_event, out.consent_scope = event, event, match.scope
+        scope = match.scope
+        event = "opt_out" if match.intent is Intent.OPT_OUT else "restore"
+        before = store.consent.latest(inbound.sender, scope)
+        was_off = before is not None and before["event"] == "opt_out"
+        changed = before is None or (was_off if event == "restore" else not was_off)
+        label = match.scope_word.lower() if scope == TRANSACTIONAL and match.scope_word else scope
+        word = match.scope_word or scope.upper()
         values = self._values(store, inbound, match.word)
+        out.action, out.consent_scope = match.intent.value, scope
+        if (event == "restore" and not was_off and store.lists.get(scope) is not None
+                and not store.consent.has_opted_in(inbound.sender, scope)):
+            # START restores what a STOP revoked; it never signs anyone up for a list (a JOIN keyword does).
+            out.notes.append(f"{inbound.sender} never opted in to {scope!r}: nothing to restore, nothing recorded")
+            text = (f"{self.config.clinic.name}: you have not signed up for {label} messages, so there is "
+                    "nothing to restart. Reply STOP to opt out.")
+            self._reply(store, inbound, text, kind=Kind.COMPLIANCE, purpose="opt-in-confirmation", now=now,
+                        robot=robot, out=out)
+            return
+        store.consent.record(inbound.sender, event, source="sms", actor="rules", scope=scope,
+                             evidence=f"inbound #{inbound.id}: {text_excerpt(inbound.body)}", inbound_id=inbound.id)
+        out.consent_event = event
         if match.intent is Intent.OPT_OUT:
             self._close_question(store, inbound, now, out)
-            if match.scope == "all":
+            if scope == "all":
                 text = render(comp.stop_reply, values)
             else:
-                text = (f"{self.config.clinic.name}: you will get no more {match.scope} messages from this "
-                        f"number. Reply START {match.scope.upper()} to get them again.")
+                text = (f"{self.config.clinic.name}: you will get no more {label} messages from this "
+                        f"number. Reply START {word} to get them again.")
             purpose = "opt-out-confirmation"
         else:
-            text = (render(comp.start_reply, values) if match.scope == "all" else
-                    f"{self.config.clinic.name}: you will get {match.scope} messages again. Reply STOP to opt out.")
+            text = (render(comp.start_reply, values) if scope == "all" else
+                    f"{self.config.clinic.name}: you will get {label} messages again. Reply STOP to opt out.")
             purpose = "opt-in-confirmation"
         # The first confirmation of a change is owed by law and skips the loop guard; repeats do not.
         self._reply(store, inbound, text, kind=Kind.COMPLIANCE, purpose=purpose, now=now, robot=robot, out=out,
@@ -295,6 +309,7 @@ class RulesEngine:
                 inbound_id=inbound.id,
             )
             out.consent_event, out.consent_scope = "opt_in", rule.opt_in_scope
+            self._join_list(store, inbound, rule.opt_in_scope, out)
         if rule.tag:
             store.contacts.add_tag(inbound.sender, rule.tag)
             out.notes.append(f"contact tagged {rule.tag}")
@@ -339,6 +354,17 @@ class RulesEngine:
                 undecodable=bool(inbound.decode_error))}
             out.webhooks.extend(queue_event(store, [rule.webhook], KEYWORD_EVENT, data))
 
+    def _join_list(self, store: Store, inbound: Inbound, scope: str, out: Outcome) -> None:
+        """Whoever opts in to a list by keyword is on it, so a campaign to the list reaches them."""
+        try:
+            store.lists.ensure(scope, actor="rules")
+        except ListError as exc:
+            out.notes.append(f"opt-in recorded, but {scope!r} cannot be a list: {exc}")
+            return
+        contact_id = inbound.contact_id or store.contacts.ensure(store.contacts.canonical(inbound.sender))
+        if store.lists.add_members(scope, [contact_id], actor="rules", source="keyword"):
+            out.notes.append(f"added to list {scope}")
+
     # -- the inbox and after-hours -------------------------------------------------------------------
     def _inbox(self, store: Store, inbound: Inbound, now: datetime, robot: bool, out: Outcome) -> None:
         out.action = "inbox"
@@ -382,11 +408,10 @@ class RulesEngine:
     ) -> bool:
         if robot:
             return False
-        if kind is not Kind.COMPLIANCE:
-            status = store.consent.status(inbound.sender, scope or "all")
-            if status.opted_out:
-                out.notes.append(f"no {purpose} reply: {inbound.sender} has opted out")
-                return False
+        refusal = store.consent.may_send(inbound.sender, kind, scope)
+        if refusal is not None:
+            out.notes.append(f"no {purpose} reply: {refusal.reason}")
+            return False
         comp = self.config.compliance
         since = ts(now - timedelta(minutes=comp.auto_reply_window_minutes))
         if not owed and store.outbox.auto_replies_since(inbound.sender, since) >= comp.auto_reply_limit:

@@ -42,7 +42,7 @@ def consent_csv(store: Store, out: TextIO, *, number: str | None = None) -> int:
 @dataclass
 class ConsentExplanation:
     number: str
-    can_text: dict[str, bool]  # kind -> may it be sent now
+    can_text: dict[str, bool]  # kind (or "marketing:<list>") -> may it be sent now
     reasons: list[str]
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -67,41 +67,59 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
     except InvalidNumber:
         number = number.strip()
     now = now or store.clock()
-    status = store.consent.status(number)
     reasons: list[str] = []
-    can = {k.value: True for k in (Kind.COMPLIANCE, Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING)}
-    if status.opted_out:
-        for k in (Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
-            can[k.value] = False
-        reasons.append(f"opted out on {status.last_event_at} (source {status.last_source}: "
-                       f"{status.last_evidence or 'no evidence recorded'}); only STOP/START/HELP confirmations go out."
-                       " A new START from the patient (or a recorded opt-in) lifts it.")
-    elif status.opted_in:
-        reasons.append(f"opted in on {status.last_event_at} (source {status.last_source}).")
-    else:
-        reasons.append("no consent event: transactional messages may go; marketing needs an opt-in.")
+    can: dict[str, bool] = {}
+    for kind in (Kind.COMPLIANCE, Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK):
+        can[kind.value] = store.consent.may_send(number, kind) is None
+    history = store.consent.history(number)
+    contact = store.contacts.get(number)
+    lists = sorted({h["scope"] for h in history} - {"all", "transactional"}
+                   | set(store.lists.lists_of(contact["id"]) if contact else []))
+    for name in lists:
+        refusal = store.consent.may_send(number, Kind.MARKETING, name)
+        can[f"marketing:{name}"] = refusal is None
+        if refusal is not None:
+            reasons.append(f"marketing to '{name}': {refusal.reason}")
+    if not lists:
         can[Kind.MARKETING.value] = False
-    for scope in sorted({h["scope"] for h in store.consent.history(number)} - {"all"}):
-        s = store.consent.status(number, scope)
-        reasons.append(f"list '{scope}': {'opted out' if s.opted_out else 'opted in'} ({s.last_event_at}).")
+        reasons.append("marketing: no opt-in for any list (each list needs its own opt-in).")
+    stop = store.consent.latest(number, "all")
+    if stop is not None and stop["event"] == "opt_out":
+        reasons.append(f"opted out of everything on {stop['at']} (source {stop['source']}: "
+                       f"{stop['evidence'] or 'no evidence recorded'}); only STOP/START/HELP confirmations go out."
+                       " A START from the patient lifts it.")
+    elif stop is not None:
+        reasons.append(f"a STOP was lifted on {stop['at']} (source {stop['source']}).")
+    own = store.consent.latest(number, "transactional")
+    if own is not None and own["event"] == "opt_out":
+        reasons.append(f"left transactional messages on {own['at']} (source {own['source']}).")
+    for name in lists:
+        last = store.consent.latest(number, name)
+        if last is not None:
+            reasons.append(f"list '{name}': last {last['event']} on {last['at']} (source {last['source']}: "
+                           f"{last['evidence'] or 'no evidence recorded'}).")
+    if not history:
+        reasons.append("no consent event: transactional messages may go; marketing needs an opt-in for its list.")
     guard = Guard(config)
     zones = recipient_zones(store, number, guard.clinic_tz)
     names = ", ".join(sorted(str(z) for z in zones))
     if not guard.quiet.allowed(now, zones):
         reasons.append(f"quiet hours now in {names} ({config.hours.quiet_start}-{config.hours.quiet_end} "
                        f"allowed): {', '.join(sorted(guard.quiet_kinds))} messages wait.")
-        for name in guard.quiet_kinds:
-            can[name] = False
+        for key in can:
+            if key.split(":")[0] in guard.quiet_kinds:
+                can[key] = False
     else:
         reasons.append(f"recipient time zone(s) {names}: within allowed hours now.")
     cap = guard.cap_until(store, number, now)
     if cap is not None:
         reasons.append(cap[1])
-        for k in (Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
-            can[k.value] = False
+        for key in can:
+            if key.split(":")[0] in (Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
+                can[key] = False
     vocab = Vocabulary(config.compliance)
     reasons.append(f"opt-out words in force: {', '.join(vocab.opt_out)}")
-    return ConsentExplanation(number, can, reasons, store.consent.history(number))
+    return ConsentExplanation(number, can, reasons, history)
 
 
 @dataclass

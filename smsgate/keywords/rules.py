@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue.enqueue import text_problem
+from smsgate.queue.lists import ListError, list_name
 
 from .answers import WordMapError, parse_word_map
 from .compliance import Vocabulary
@@ -158,6 +159,11 @@ def build_rule(
     for name, value in (("--tag", tag), ("--opt-in", opt_in_scope), ("--route", route)):
         if value is not None and (not value.strip() or len(value) > 64):
             raise RuleError(f"{name} {value!r}: give a short name such as 'newsletter' or 'billing'")
+    if opt_in_scope is not None:
+        try:
+            opt_in_scope = list_name(opt_in_scope)
+        except ListError as exc:
+            raise RuleError(f"--opt-in: {exc}") from None
     if menu and not reply:
         raise RuleError("--menu needs a --reply that offers the choices, e.g. \"Reply 1 for Billing, 2 for Support\"")
     return Rule(

@@ -3,8 +3,8 @@
 `Store.open(path)` (or `Store.for_config(config)`) is the one entry point. A `Store` is a `Db` (connection,
 clock, transactions, status rows; `db.py`) with one repository per table group, each in its own module
 and handed its collaborators by name: `store.outbox`, `store.inbox`, `store.reports`, `store.consent`,
-`store.contacts`, `store.conversations`, `store.modems`, `store.keywords`, `store.accounts`,
-`store.audit`, `store.alerts`, `store.webhooks`. Read-only figures for pages and reports are in
+`store.contacts`, `store.conversations`, `store.lists`, `store.segments`, `store.modems`, `store.keywords`,
+`store.accounts`, `store.audit`, `store.alerts`, `store.webhooks`. Read-only figures for pages and reports are in
 `views.py`. Every SQL statement of smsgate lives in this package.
 
 May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pdu` (segmentation),
@@ -12,8 +12,10 @@ May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pd
 standard library and sqlite-utils. Never the top layer (cli, web, modemd, gateway) or the rules engine.
 """
 
+from .consent import Refusal
 from .db import Db
 from .errors import (
+    ConsentRefused,
     DatabaseCorrupt,
     IdempotencyConflict,
     IllegalTransition,
@@ -45,6 +47,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "Claim",
     "ClaimGate",
+    "ConsentRefused",
     "ConsentStatus",
     "DatabaseCorrupt",
     "Db",
@@ -63,6 +66,7 @@ __all__ = [
     "Part",
     "PartState",
     "Priority",
+    "Refusal",
     "Refuse",
     "SendPolicy",
     "State",

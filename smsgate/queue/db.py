@@ -202,6 +202,20 @@ class Db:
     # campaign insert binds nothing per row for it.
     RANDOM_OCTET = "(random() & 255)"
 
+    # Conditions on the JSON text columns of contacts (tags, fields), for segment filters. Another engine
+    # writes its own forms of these; callers only bind the parameters.
+    @staticmethod
+    def json_array_has(column: str) -> str:
+        """True when the JSON array of strings in `column` holds the one parameter (ASCII case ignored)."""
+        return f"EXISTS (SELECT 1 FROM json_each({column}) j WHERE LOWER(j.value) = LOWER(?))"
+
+    @staticmethod
+    def json_object_has(column: str, *, with_value: bool) -> str:
+        """True when the JSON object in `column` has the key given as the first parameter (with the text
+        value given as the second, when `with_value`)."""
+        value = " AND CAST(j.value AS TEXT) = ?" if with_value else ""
+        return f"EXISTS (SELECT 1 FROM json_each({column}) j WHERE j.key = ?{value})"
+
     def append_rows(self, table: str, sql: str, rows: Iterable[Any], count: int) -> range:
         """Insert `count` rows with `sql` (into `table`, inside the caller's write transaction) and return
         their ids, in order, without reading them back.

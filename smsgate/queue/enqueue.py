@@ -162,7 +162,8 @@ def insert_message(db: Db, *, number: str, text: str, kind: Kind, parts: int, en
 
 
 def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: str, prio: int, max_attempts: int,
-                created_by: str, source: str, campaign: str | None, now_s: str) -> list[int]:
+                created_by: str, source: str, campaign: str | None, now_s: str, *,
+                scope: str | None = None) -> list[int]:
     """Write a campaign's checked rows (number, text, parts, encoding, not_before, due, key) in one
     transaction; returns one id per row, an earlier message's id for a key already used the same way.
     Keys belong to `created_by`, as a single message's do."""
@@ -204,14 +205,14 @@ def insert_bulk(db: Db, audit: AuditLog, rows: list[tuple[Any, ...]], kind_v: st
         # from ts()) are written into the statement once instead of being bound 100,000 times; anything
         # a person typed (creator, source, campaign name) stays a bound parameter.
         constants = f"'{Kind(kind_v).value}', {int(prio)}, {int(max_attempts)}, '{checked_ts(now_s)}'"
-        batch = (created_by, source, campaign)
+        batch = (created_by, source, campaign, scope)
         keyed_batch = (created_by, *batch)  # a keyed row's idempotency_scope is its creator
         ids = db.append_rows(
             "messages",
             "INSERT INTO messages (to_number, body, parts_total, encoding, not_before, due_at, idempotency_key,"
-            " idempotency_scope, created_by, source, campaign, kind, priority, max_attempts, created_at,"
+            " idempotency_scope, created_by, source, campaign, scope, kind, priority, max_attempts, created_at,"
             " updated_at, concat_ref)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', {db.RANDOM_OCTET})",
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {constants}, '{checked_ts(now_s)}', {db.RANDOM_OCTET})",
             (rows[i] + (keyed_batch if rows[i][6] is not None else (None, *batch)) for i in fresh), len(fresh),
         )
         for idx, mid in zip(fresh, ids, strict=True):

@@ -16,8 +16,16 @@ class IdempotencyConflict(MessageRejected):
     not a retry."""
 
 
-class OptedOut(MessageRejected):
-    """The number opted out (of everything, or of the message's consent scope): nothing was queued."""
+class ConsentRefused(MessageRejected):
+    """The consent ledger does not allow this message (`code` says which rule: see `consent.Refusal`)."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class OptedOut(ConsentRefused):
+    """The number opted out (of everything, or of the message's purpose): nothing was queued."""
 
 
 class NotFound(StoreError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from .audit import AuditLog
 from .clock import parse_ts, ts
-from .consent import ConsentLedger
+from .consent import ConsentLedger, Refusal
 from .contacts import Contacts, Conversations
 from .db import Db
 from .enqueue import (
@@ -28,7 +28,15 @@ from .enqueue import (
     replay_differences,
     with_footer,
 )
-from .errors import IdempotencyConflict, IllegalTransition, LeaseLost, MessageRejected, NotFound, OptedOut
+from .errors import (
+    ConsentRefused,
+    IdempotencyConflict,
+    IllegalTransition,
+    LeaseLost,
+    MessageRejected,
+    NotFound,
+    OptedOut,
+)
 from .modems import ModemRegistry
 from .records import (
     DEFAULT_POLICY,
@@ -114,6 +122,9 @@ class Outbox:
         request: a key that comes back with another recipient, text, kind, time, answers or consent scope
         is an `IdempotencyConflict`, not silently the first message.
 
+        `scope` is the list the message is for (required for marketing); the consent ledger's rule
+        (`ConsentLedger.may_send`) is applied now and again when the message is claimed.
+
         `policy.footer` ("Reply STOP to opt out.") is added when this is the first message the number will
         ever receive from us; the decision is made inside the transaction, so two concurrent first messages
         cannot both skip it, and a retried request with the same key matches the stored text either way.
@@ -124,6 +135,7 @@ class Outbox:
         parts, encoding = check_text(text, max_parts)
         check_answers(expect, follow_up)
         now = self.db.clock()
+        scope = scope.strip().lower() or None if scope is not None else None
         with self.db.transaction():
             key_scope = created_by if idempotency_scope is None else idempotency_scope
             if idempotency_key is not None:
@@ -145,20 +157,11 @@ class Outbox:
                         )
                     return EnqueueResult(existing["id"], False, existing["parts_total"], existing["encoding"])
             # A replay (above) gets its message back even after an opt-out: the claim will cancel it. A new
-            # message is refused now, while the sender is there to hear why; the claim checks again for
-            # messages queued before an opt-out (`_consent_verdict`).
-            consent = self.consent.status(number, scope or "all")
-            if consent.opted_out and kind != Kind.COMPLIANCE:
-                raise OptedOut(
-                    f"{number} opted out{f' of {scope!r}' if scope else ''} ({consent.last_source}, "
-                    f"{consent.last_event_at}); nothing was queued. Only the patient can opt back in, by "
-                    "texting START."
-                )
-            if kind == Kind.MARKETING and not consent.opted_in:
-                raise MessageRejected(
-                    f"{number} has not opted in{f' to {scope!r}' if scope else ''}; marketing messages need "
-                    "an opt-in on the consent ledger. Send it as transactional only if it is not marketing."
-                )
+            # message is refused now, while the sender is there to hear why; the claim applies the same
+            # rule again for messages queued before an opt-out (`_consent_verdict`).
+            refusal = self.consent.may_send(number, kind, scope)
+            if refusal is not None:
+                raise consent_refused(refusal)
             if (footer and footer.strip() and "STOP" not in text.upper()
                     and not self.contacts.has_been_texted(number)):
                 text = with_footer(text, footer)
@@ -203,6 +206,7 @@ class Outbox:
         created_by: str = "campaign",
         source: str = "campaign",
         campaign: str | None = None,
+        scope: str | None = None,
         not_before: datetime | None = None,
         policy: SendPolicy = DEFAULT_POLICY,
     ) -> list[int]:
@@ -216,6 +220,12 @@ class Outbox:
         or cancellation), which keeps a 100,000-row campaign to one pass of plain INSERTs.
         """
         kind = Kind(kind)
+        scope = scope.strip().lower() or None if scope is not None else None
+        # Whether each number may get its message is decided when it is claimed; a marketing campaign
+        # without a list (or for a list that does not exist) could never be sent, so it is refused whole.
+        refusal = self.consent.check_list(kind, scope)
+        if refusal is not None:
+            raise consent_refused(refusal)
         kind_v, prio = kind.value, int(kind.priority)
         max_parts, max_attempts = policy.max_parts, policy.max_attempts
         now_s = self.db.now()
@@ -238,7 +248,7 @@ class Outbox:
             rows.append((number, text, seg[0], seg[1], nb_s, due, item.get("idempotency_key")))
         with self.db.large_write():
             return insert_bulk(self.db, self.audit, rows, kind_v, prio, max_attempts, created_by, source, campaign,
-                               now_s)
+                               now_s, scope=scope)
 
     # -- reading -------------------------------------------------------------------------------------
     def get(self, message_id: int) -> Message:
@@ -382,18 +392,10 @@ class Outbox:
         return claims
 
     def _consent_verdict(self, msg: Message) -> Refuse | None:
-        if msg.kind == Kind.COMPLIANCE:
-            return None
-        # `consent_status`'s rule (latest global or scoped event wins) in one small read; to_number was
-        # normalised when the message was queued, as the ledger's numbers are when recorded.
-        last = self.db.execute(
-            "SELECT event, at, source FROM consent_events WHERE number = ? AND scope IN ('all', ?)"
-            " ORDER BY id DESC LIMIT 1", (msg.to_number, msg.scope or "all")).fetchone()
-        if last is not None and last[0] == "opt_out":
-            return Refuse(f"{msg.to_number} opted out ({last[2]}, {last[1]})")
-        if msg.kind == Kind.MARKETING and (last is None or last[0] != "opt_in"):
-            return Refuse(f"{msg.to_number} has no opt-in on the consent ledger; marketing needs one")
-        return None
+        # The rule enqueue applied, read again inside the claim; to_number was normalised when the message
+        # was queued, as the ledger's numbers are when recorded.
+        refusal = self.consent.decide(msg.to_number, msg.kind, msg.scope)
+        return Refuse(refusal.reason) if refusal is not None else None
 
     def _held(self, claim: Claim) -> dict[str, Any]:
         row = self.db.one("SELECT * FROM messages WHERE id = ?", (claim.message.id,))
@@ -772,3 +774,11 @@ class Outbox:
             f"UPDATE message_parts SET {', '.join(sets)} WHERE message_id = ? AND part_no = ?",
             (new.value, *columns.values(), message_id, part_no),
         )
+
+
+def consent_refused(refusal: Refusal) -> ConsentRefused:
+    """The error for a message the ledger refuses at enqueue; an opt-out says who can undo it."""
+    if refusal.code.endswith("opted_out"):
+        return OptedOut(f"{refusal.reason}; nothing was queued. Only the patient can opt back in, by texting "
+                        "START.", refusal.code)
+    return ConsentRefused(f"{refusal.reason}; nothing was queued.", refusal.code)

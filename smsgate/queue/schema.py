@@ -649,3 +649,54 @@ FROM conversation_merges ORDER BY source;
 DROP TABLE conversation_merges
 """,
     )
+
+
+@migrations()
+def m080_consent_restore_event(db: Database) -> None:
+    """Consent is per purpose (docs/contacts-lists-consent.md): an `opt_in` names the list it grants, and a
+    patient's START becomes a `restore`, which lifts the STOP it answers but grants nothing that was never
+    given. The ledger is rebuilt (with the same ids, so the order of events is unchanged) because SQLite
+    cannot widen a CHECK constraint in place; its append-only triggers and indexes come back with it."""
+    _script(
+        db,
+        """
+CREATE TABLE consent_events_new (
+    id INTEGER PRIMARY KEY,
+    number TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('opt_out', 'opt_in', 'restore')),
+    scope TEXT NOT NULL DEFAULT 'all',
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    evidence TEXT,
+    actor TEXT NOT NULL,
+    inbound_id INTEGER
+);
+INSERT INTO consent_events_new (id, number, event, scope, at, source, evidence, actor, inbound_id)
+  SELECT id, number, event, scope, at, source, evidence, actor, inbound_id FROM consent_events;
+DROP TABLE consent_events;
+ALTER TABLE consent_events_new RENAME TO consent_events;
+CREATE INDEX consent_number ON consent_events(number, scope, id);
+CREATE INDEX consent_at ON consent_events(event, at)
+""",
+    )
+    _append_only(db, "consent_events")
+
+
+@migrations()
+def m081_segments(db: Database) -> None:
+    """Saved segments: a name and a filter (the small language of `segment_filter.py`), evaluated whenever
+    the segment is used, so it always means the contacts that match now."""
+    _script(
+        db,
+        """
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    filter TEXT NOT NULL,
+    description TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+""",
+    )

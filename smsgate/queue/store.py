@@ -5,8 +5,10 @@ name the repository they use (`store.outbox.enqueue(...)`, `store.consent.status
 knows which file to open, and each repository is handed the collaborators it may call, by name.
 
     audit, alerts, modems, keywords, accounts, webhooks   (the Db only)
-    contacts, conversations, lists                        (audit)
-    consent                                               (audit, contacts)
+    contacts, conversations                               (audit)
+    lists                                                 (audit, contacts)
+    segments                                              (audit, lists)
+    consent                                               (audit, contacts, lists)
     outbox                                                (audit, consent, contacts, conversations, modems)
     inbox                                                 (contacts, conversations, modems)
     reports                                               (outbox, contacts)
@@ -34,6 +36,7 @@ from .lists import Lists
 from .modems import ModemRegistry
 from .outbox import Defer, Outbox, Refuse
 from .records import Message
+from .segments import Segments
 from .webhooks import WebhookOutbox
 
 if TYPE_CHECKING:
@@ -59,8 +62,9 @@ class Store(Db):
         self.webhooks = WebhookOutbox(self)
         self.contacts = Contacts(self, audit=self.audit)
         self.conversations = Conversations(self, audit=self.audit)
-        self.lists = Lists(self, audit=self.audit)
-        self.consent = ConsentLedger(self, audit=self.audit, contacts=self.contacts)
+        self.lists = Lists(self, audit=self.audit, contacts=self.contacts)
+        self.segments = Segments(self, audit=self.audit, lists=self.lists)
+        self.consent = ConsentLedger(self, audit=self.audit, contacts=self.contacts, lists=self.lists)
         self.outbox = Outbox(self, audit=self.audit, consent=self.consent, contacts=self.contacts,
                              conversations=self.conversations, modems=self.modems)
         self.inbox = Inbox(self, contacts=self.contacts, conversations=self.conversations, modems=self.modems)

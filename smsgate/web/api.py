@@ -17,25 +17,30 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from smsgate.at_commands.pdu import preview
 from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
-from smsgate.queue import IdempotencyConflict, MessageRejected, NotFound, OptedOut, SendPolicy, State, views
+from smsgate.queue import (
+    ConsentRefused,
+    IdempotencyConflict,
+    MessageRejected,
+    NotFound,
+    OptedOut,
+    SendPolicy,
+    State,
+    views,
+)
 from smsgate.queue.enqueue import text_problem
 
 from .auth import actor, api_auth
-from .context import ApiError, get_store, int_arg, smsgate_config
+from .context import ApiError, bad_request, get_store, page_args, smsgate_config
 from .snapshot import status_snapshot
 
 bp = Blueprint("api", __name__)
 
-MESSAGE_FIELDS = {"to", "text", "kind", "priority", "not_before", "expect", "follow_up", "idempotency_key"}
+MESSAGE_FIELDS = {"to", "text", "kind", "priority", "not_before", "expect", "follow_up", "idempotency_key", "list"}
 API_KINDS = ("transactional", "bulk", "marketing")
 PRIORITY_KINDS = {"transactional": "transactional", "normal": "transactional", "bulk": "bulk", "low": "bulk",
                   1: "transactional", 2: "bulk"}
 MAX_KEY_LENGTH = 200
 MAX_TEXT_CHARS = 5000
-
-
-def _bad(message: str, field: str | None = None) -> ApiError:
-    return ApiError(400, "bad_request", message, field)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -66,10 +71,10 @@ def _json_body() -> Any:
     if isinstance(body, dict):
         for name, value in body.items():
             if _holds_surrogate(name) or _holds_surrogate(value):
-                raise _bad(f"{name!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 with no pair), "
+                raise bad_request(f"{name!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 with no pair), "
                            "which is not valid Unicode; send the text as valid UTF-8", name)
     elif _holds_surrogate(body):
-        raise _bad("the body holds a lone UTF-16 surrogate, which is not valid Unicode")
+        raise bad_request("the body holds a lone UTF-16 surrogate, which is not valid Unicode")
     return body
 
 
@@ -91,30 +96,30 @@ def _holds_surrogate(value: Any) -> bool:
 
 def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise _bad("the body must be a JSON object such as {\"to\": \"+15551234567\", \"text\": \"...\"}")
+        raise bad_request("the body must be a JSON object such as {\"to\": \"+15551234567\", \"text\": \"...\"}")
     unknown = sorted(set(body) - MESSAGE_FIELDS)
     if unknown:
-        raise _bad(f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(MESSAGE_FIELDS))}",
+        raise bad_request(f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(MESSAGE_FIELDS))}",
                    unknown[0])
     for name in ("to", "text"):
         if name not in body:
-            raise _bad(f"{name!r} is required", name)
+            raise bad_request(f"{name!r} is required", name)
         if not isinstance(body[name], str):
-            raise _bad(f"{name!r} must be a string", name)
+            raise bad_request(f"{name!r} must be a string", name)
     if len(body["text"]) > MAX_TEXT_CHARS:
-        raise _bad(f"'text' has {len(body['text'])} characters; the limit is {MAX_TEXT_CHARS}", "text")
+        raise bad_request(f"'text' has {len(body['text'])} characters; the limit is {MAX_TEXT_CHARS}", "text")
     problem = text_problem(body["text"])
     if problem is not None:
-        raise _bad(f"'text' cannot be sent: {problem}", "text")
+        raise bad_request(f"'text' cannot be sent: {problem}", "text")
     kind = body.get("kind")
     if kind is not None and kind not in API_KINDS:
-        raise _bad(f"'kind' must be one of {', '.join(API_KINDS)}", "kind")
+        raise bad_request(f"'kind' must be one of {', '.join(API_KINDS)}", "kind")
     priority = body.get("priority")
     if priority is not None:
         if isinstance(priority, bool) or not isinstance(priority, str | int) or priority not in PRIORITY_KINDS:
-            raise _bad("'priority' must be 'transactional' (or 1) or 'bulk' (or 2)", "priority")
+            raise bad_request("'priority' must be 'transactional' (or 1) or 'bulk' (or 2)", "priority")
         if kind is not None and kind != PRIORITY_KINDS[priority] and kind != "marketing":
-            raise _bad(f"'priority' {priority!r} contradicts 'kind' {kind!r}; send one of them", "priority")
+            raise bad_request(f"'priority' {priority!r} contradicts 'kind' {kind!r}; send one of them", "priority")
         kind = kind or PRIORITY_KINDS[priority]
     not_before = None
     if body.get("not_before") is not None:
@@ -124,24 +129,27 @@ def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
         except ValueError:
             not_before = None
         if not_before is None or not_before.tzinfo is None:
-            raise _bad("'not_before' must be an ISO-8601 time with a UTC offset, e.g. "
+            raise bad_request("'not_before' must be an ISO-8601 time with a UTC offset, e.g. "
                        "2026-11-22T09:30:00-05:00", "not_before")
         not_before = not_before.astimezone(UTC)
     expect = _answers(body, "expect", parse_expect)
     follow_up = _answers(body, "follow_up", _parse_follow_up)
     key = body.get("idempotency_key")
     if key is not None and not isinstance(key, str):
-        raise _bad("'idempotency_key' must be a string", "idempotency_key")
+        raise bad_request("'idempotency_key' must be a string", "idempotency_key")
     if key is not None and header_key is not None and key != header_key:
-        raise _bad("the Idempotency-Key header and the idempotency_key field differ; send one",
+        raise bad_request("the Idempotency-Key header and the idempotency_key field differ; send one",
                    "idempotency_key")
     key = key or header_key
+    list_name = body.get("list")
+    if list_name is not None and not isinstance(list_name, str):
+        raise bad_request("'list' must be the name of a list, e.g. \"newsletter\"", "list")
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
-        raise _bad(f"the idempotency key must have 1-{MAX_KEY_LENGTH} characters", "idempotency_key")
+        raise bad_request(f"the idempotency key must have 1-{MAX_KEY_LENGTH} characters", "idempotency_key")
     if key is not None and (text_problem(key) or "\n" in key or "\r" in key):
-        raise _bad("the idempotency key may not hold control characters or line breaks", "idempotency_key")
+        raise bad_request("the idempotency key may not hold control characters or line breaks", "idempotency_key")
     return {"to": body["to"], "text": body["text"], "kind": kind or "transactional", "not_before": not_before,
-            "expect": expect, "follow_up": follow_up, "idempotency_key": key}
+            "expect": expect, "follow_up": follow_up, "idempotency_key": key, "list": list_name}
 
 
 def _answers(body: dict[str, Any], name: str,
@@ -154,7 +162,7 @@ def _answers(body: dict[str, Any], name: str,
     rating = name == "expect" and value == "rating"
     if not rating and (not isinstance(value, dict)
                        or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
-        raise _bad(f"{name!r} must be an object of word -> text, e.g. {{\"YES\": \"confirmed\"}}"
+        raise bad_request(f"{name!r} must be an object of word -> text, e.g. {{\"YES\": \"confirmed\"}}"
                    + (" or \"rating\"" if name == "expect" else ""), name)
     try:
         parsed = parse(value)
@@ -163,7 +171,7 @@ def _answers(body: dict[str, Any], name: str,
     for word, meaning in (parsed or {}).items():
         problem = text_problem(word) or text_problem(meaning)
         if problem is not None:
-            raise _bad(f"{name!r} {word!r} cannot be stored: {problem}", name)
+            raise bad_request(f"{name!r} {word!r} cannot be stored: {problem}", name)
     return parsed
 
 
@@ -194,9 +202,13 @@ def send_message() -> Any:
             result = store.outbox.enqueue(
                 fields["to"], fields["text"], kind=fields["kind"], not_before=fields["not_before"],
                 idempotency_key=fields["idempotency_key"], expect=fields["expect"], follow_up=fields["follow_up"],
-                created_by=who, source="api", policy=SendPolicy.from_config(cfg, fields["kind"]))
+                created_by=who, source="api", scope=fields["list"],
+                policy=SendPolicy.from_config(cfg, fields["kind"]))
     except OptedOut as exc:
         raise ApiError(422, "opted_out", str(exc), "to") from None
+    except ConsentRefused as exc:
+        field = "list" if exc.code in ("no_list", "unknown_list") else "to"
+        raise ApiError(422, exc.code, str(exc), field) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), "idempotency_key") from None
     except MessageRejected as exc:
@@ -225,7 +237,7 @@ def _message_json(msg: Any, history: list[dict[str, Any]] | None = None) -> dict
         "attempts": msg.attempts, "created_at": msg.created_at, "due_at": msg.due_at,
         "idempotency_key": msg.idempotency_key, "expect": msg.expect, "outcome": msg.outcome,
         "last_error": msg.last_error, "error_class": msg.error_class, "modem_id": msg.modem_id,
-        "conversation_id": msg.conversation_id,
+        "conversation_id": msg.conversation_id, "list": msg.scope,
     }
     if history is not None:
         out["history"] = [
@@ -258,24 +270,19 @@ def get_message(message_id: int) -> Any:
 def list_messages() -> Any:
     state = request.args.get("state") or None
     if state is not None and state not in {s.value for s in State}:
-        raise _bad(f"unknown state {state!r}; use one of {', '.join(s.value for s in State)}", "state")
-    limit, offset = _page()
+        raise bad_request(f"unknown state {state!r}; use one of {', '.join(s.value for s in State)}", "state")
+    limit, offset = page_args()
     msgs = get_store().outbox.recent(state=state, limit=limit, offset=offset)
     return jsonify({"messages": [_message_json(m) for m in msgs], "limit": limit, "offset": offset})
-
-
-def _page() -> tuple[int, int]:
-    """`limit` and `offset` of a list endpoint; a 400 names the one that is wrong."""
-    return int_arg("limit", 50, 1, 500), int_arg("offset", 0, 0, 10**9)
 
 
 @bp.route("/api/v1/conversations")
 @api_auth("read")
 def conversations() -> Any:
-    limit, offset = _page()
+    limit, offset = page_args()
     status = request.args.get("status") or None
     if status not in (None, "open", "done"):
-        raise _bad("'status' must be open or done", "status")
+        raise bad_request("'status' must be open or done", "status")
     rows = get_store().conversations.threads(status=status, team=request.args.get("team") or None,
                                              unread_only=request.args.get("unread") in ("1", "true"),
                                              limit=limit, offset=offset)

@@ -131,3 +131,13 @@ def api_error_response(exc: ApiError) -> Response:
     response = json_error(exc.status, exc.error, exc.message, exc.field)
     response.headers.update(exc.headers)
     return response
+
+
+def bad_request(message: str, field: str | None = None) -> ApiError:
+    """A 400 on the API naming the request field at fault."""
+    return ApiError(400, "bad_request", message, field)
+
+
+def page_args() -> tuple[int, int]:
+    """`limit` and `offset` of an API list endpoint; a 400 names the one that is wrong."""
+    return int_arg("limit", 50, 1, 500), int_arg("offset", 0, 0, 10**9)
