@@ -299,6 +299,30 @@ def test_multipart_partial_failure_never_resends_an_accepted_part(tmp_path: Path
         assert modem.counters.sends_ok == 3
 
 
+def test_a_half_sent_message_resent_after_its_sim_went_offline_arrives_whole_from_the_other_sim(
+        tmp_path: Path) -> None:
+    text = "one message, three parts " * 14
+    with harness(tmp_path, [SimModemSpec("m1"), SimModemSpec("m2")]) as h:
+        h.wait_ready()
+        m1 = h.modem_row("m1")["id"]
+        h.sim.modem("m1").faults.cms_error(500, 1, after=1)  # part 1 goes, part 2 answers ambiguously
+        queued = h.store.outbox.enqueue(PHONE, text, preferred_modem_id=m1)
+        msg = h.wait_message(queued.id, "unknown")
+        assert [p.state.value for p in msg.parts][1:] == ["unknown", "pending"]
+        h.sim.modem("m1").faults.unplug()
+        h.wait_state("m1", "offline", timeout=15)
+        config = tmp_path / "cli.toml"
+        config.write_text(f'database = "{h.config.database_path}"\n')
+        result = CliRunner().invoke(cli, ["--config", str(config), "resend", str(queued.id)])
+        assert result.exit_code == 0, result.output
+        h.wait_message(queued.id, "submitted", "delivered")
+        handset = h.sim.handset(PHONE)
+        handset.wait_for_text(text)  # joined: every part of it came from one SIM under one reference
+        m2_number = h.sim.modem("m2").msisdn
+        assert sum(1 for p in handset.inbox if p.sender == m2_number) == 3
+        assert h.sim.modem("m2").counters.sends_ok == 3
+
+
 def test_stop_returns_promptly_while_a_modem_hangs_mid_command(tmp_path: Path) -> None:
     with harness(tmp_path, [SimModemSpec("m1"), SimModemSpec("m2")]) as h:
         h.wait_ready()

@@ -9,6 +9,7 @@ crash, a part still `submitting` may have gone out, so it becomes `unknown` and 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -337,6 +338,8 @@ class Outbox:
                     if failover:
                         columns["failover_from"] = failover
                     fresh_parts = self._ensure_parts(msg.id, msg.to_number, msg.parts_total)
+                    if not fresh_parts and modem_id is not None and msg.parts_total > 1:
+                        self._restart_if_split(msg, modem_id, owner)
                     self._move(msg.id, State.QUEUED, State.CLAIMED, owner,
                                {"modem_id": modem_id, **({"failover_from": failover} if failover else {})},
                                columns)
@@ -349,6 +352,32 @@ class Outbox:
                                  if fresh_parts == msg.parts_total else self._parts_of(msg.id, msg.parts_total))
                     claims.append(Claim(msg, owner, lease_until))
         return claims
+
+    def _restart_if_split(self, msg: Message, modem_id: int, owner: str) -> None:
+        """Send the whole message again when parts of it went out from another SIM.
+
+        A modem only gets a half-sent message when the SIM that sent its first parts is down (offline,
+        locked, stopped): the claim waits for it through anything milder. Parts 2..n from another number
+        would never be joined with part 1 by the phone, so every part goes again from this modem under a
+        new concatenation reference; the patient may see the old fragment as well, but gets the whole text.
+        """
+        sent = self.db.all("SELECT part_no, modem_id, tp_mr, state FROM message_parts WHERE message_id = ?"
+                           " AND state IN ('submitted', 'delivered', 'undeliverable') AND modem_id IS NOT NULL"
+                           " AND modem_id != ? ORDER BY part_no", (msg.id, modem_id))
+        if not sent:
+            return
+        new_ref = (msg.concat_ref + random.randrange(1, 256)) & 0xFF
+        self.db.execute("UPDATE message_parts SET state = 'pending', tp_mr = NULL, modem_id = NULL,"
+                        " submitted_at = NULL, status_code = NULL, status_at = NULL, last_error = NULL"
+                        " WHERE message_id = ?", (msg.id,))
+        self.db.execute("UPDATE messages SET concat_ref = ? WHERE id = ?", (new_ref, msg.id))
+        self.audit.record(owner, "parts.restarted", "message", msg.id, {
+            "reason": f"the SIM that sent parts {', '.join(str(p['part_no']) for p in sent)} is out of service; "
+                      "every part goes again from this one under a new concatenation reference",
+            "sent_from_modem": sent[0]["modem_id"], "parts_sent": [p["part_no"] for p in sent],
+            "tp_mrs": [p["tp_mr"] for p in sent], "old_ref": msg.concat_ref, "new_ref": new_ref,
+            "modem_id": modem_id})
+        msg.concat_ref = new_ref
 
     def _consent_verdict(self, msg: Message) -> Refuse | None:
         if msg.kind == Kind.COMPLIANCE:
@@ -564,8 +593,11 @@ class Outbox:
                 raise IllegalTransition(message_id, row["state"], State.QUEUED)
             self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
                             " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
+            # The rest of a half-sent message must come from the SIM that sent its first parts, whoever
+            # the message preferred before (a phone joins parts by sender).
             self.transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": reason},
-                             due_at=self.db.now(), attempts=0, finished_at=None)
+                             due_at=self.db.now(), attempts=0, finished_at=None,
+                             **self._sticky_for_rest(message_id))
 
     def resend_automatically(self, message_id: int, actor: str, *, limit: int) -> bool:
         """`sending.resend_unknown`: back to the queue, unless it has been put back `limit` times already.
