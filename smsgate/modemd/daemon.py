@@ -171,6 +171,9 @@ class Daemon:
                    "(ENV{ID_MM_DEVICE_IGNORE}=\"1\") or stop ModemManager")
             log.warning("%s", msg)
             store.alerts.raise_alert("modemmanager", msg, level="warning")
+        else:
+            store.alerts.resolve("modemmanager")  # raised by an earlier start, no longer true
+        self._retire_absent_modems(store)
         counts = store.outbox.expire_leases(owner_is_dead=owner_checker(self.hostname, self.pid, at_start=True))
         if counts["requeued"] or counts["unknown"]:
             log.warning("start-up: %s messages back in the queue, %s in flight at the last stop marked unknown",
@@ -286,9 +289,22 @@ class Daemon:
 
     def _expire_leases(self) -> None:
         dead = owner_checker(self.hostname, self.pid, at_start=False)
-        counts = self._store().outbox.expire_leases(owner_is_dead=dead)
-        if counts["requeued"]:
+        store = self._store()
+        counts = store.outbox.expire_leases(owner_is_dead=dead)
+        if counts["requeued"] or self._retire_absent_modems(store):
             self.poke_all()
+
+    def _retire_absent_modems(self, store: Store) -> list[int]:
+        """Modems gone from the configuration stop holding the half-sent messages that wait for them, and
+        their alerts close."""
+        silent_since = ts(store.clock() - timedelta(seconds=self.tunables.absent_modem_after_s))
+        with store.transaction():
+            gone = store.modems.retire_absent(list(self.workers), silent_since=silent_since)
+            for modem_id in gone:
+                store.alerts.resolve_all(modem_id)
+        if gone:
+            log.warning("%s modem(s) not in the configuration marked stopped", len(gone))
+        return gone
 
     def _rematch(self) -> None:
         made = self._store().reports.rematch()
