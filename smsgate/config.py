@@ -119,6 +119,9 @@ class ComplianceConfig:
     auto_reply_limit: int = 5
     auto_reply_window_minutes: float = 10.0
     answer_window_hours: float = 72.0
+    # A STOP/START/HELP confirmation still `unknown` this long after a stop, a crash or an ambiguous modem
+    # answer, with no delivery report to show it went out, is sent once more (a duplicate is harmless).
+    confirmation_resend_minutes: float = 10.0
     list_scopes: list[str] = field(default_factory=list)
     # Built-in keyword packs by language ("es", "fr", "de", "pt"), on top of the English words.
     languages: list[str] = field(default_factory=list)
@@ -234,6 +237,7 @@ def _validate(cfg: Config, p: Path) -> None:
     _in_range(p, "sending.max_attempts", cfg.sending.max_attempts, 1, 1000)
     _in_range(p, "sending.lease_seconds", cfg.sending.lease_seconds, 5, 86400)
     _in_range(p, "web.port", cfg.web.port, 1, 65535)
+    _in_range(p, "compliance.confirmation_resend_minutes", cfg.compliance.confirmation_resend_minutes, 0.01, 1440)
     region = cfg.clinic.region
     if region:
         import phonenumbers

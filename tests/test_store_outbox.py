@@ -171,9 +171,9 @@ def test_transition_from_a_stale_state_is_refused(store: Store) -> None:
 def test_expired_lease_returns_the_message_to_the_queue(store: Store, clock) -> None:
     mid = store.outbox.enqueue(A, "hi").id
     (claim,) = store.outbox.claim("w1", None, lease_seconds=30)
-    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 0}
+    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 0, "resent": 0}
     clock.advance(31)
-    assert store.outbox.expire_leases() == {"requeued": 1, "unknown": 0}
+    assert store.outbox.expire_leases() == {"requeued": 1, "unknown": 0, "resent": 0}
     msg = store.outbox.get(mid)
     assert msg.state == State.QUEUED and msg.lease_owner is None and msg.attempts == 0
     (again,) = store.outbox.claim("w2", None)
@@ -194,7 +194,7 @@ def test_message_caught_submitting_when_lease_expires_becomes_unknown_not_requeu
     (claim,) = store.outbox.claim("w1", None, lease_seconds=30)
     store.outbox.mark_submitting(claim, 1)
     clock.advance(31)
-    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 1}
+    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 1, "resent": 0}
     msg = store.outbox.get(mid)
     assert msg.state == State.UNKNOWN and msg.parts[0].state == PartState.UNKNOWN
     assert "may have gone" in (msg.last_error or "")

@@ -6,7 +6,7 @@ that reference within the window; a report that arrives before its `+CMGS:` is k
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import parse_ts, ts
@@ -16,6 +16,9 @@ from .outbox import Outbox
 from .records import PartState, ReportMatch, State
 
 REPORT_BEFORE_SUBMIT_SLACK_S = 600.0
+# How far a report's service-centre timestamp may lie before the send it answers (the SMSC's clock is not
+# ours): a report stamped earlier belongs to an older message.
+SCTS_SLACK_S = 600.0
 OUTCOMES = {"delivered": PartState.DELIVERED, "failed": PartState.UNDELIVERABLE, "pending": None}
 
 
@@ -55,6 +58,75 @@ class DeliveryReports:
                     made += 1
         return made
 
+    def settle_unknown(self, window_hours: float = 72.0) -> dict[str, int]:
+        """Settle `unknown` messages that the network has already answered for; say why the rest wait.
+
+        A part left unsure (its `+CMGS` answer lost to a killed daemon or an ambiguous error) has no TP-MR,
+        so its report stays unmatched. Such a report is that part's answer when it came from the modem the
+        part was handed to, for the part's number, after the part was handed over, and nothing else can
+        have caused it: exactly one unsure message to that number on that modem, every candidate report
+        carrying one TP-MR (a "pending" then a "delivered" report are one send), and no other send to that
+        number from that modem in flight (whose report may come before its own `+CMGS` answer). Anything
+        less is not guessed at: the message stays `unknown` for a person, with the reason on it and the
+        candidate reports in its history. Returns how many messages were settled and how many are ambiguous.
+        """
+        counts = {"settled": 0, "ambiguous": 0}
+        since = ts(self.db.clock() - timedelta(hours=window_hours))
+        with self.db.transaction():
+            unsure = self.db.all(
+                "SELECT p.message_id, p.part_no, p.modem_id, p.recipient, p.submitting_at"
+                " FROM messages m JOIN message_parts p ON p.message_id = m.id WHERE m.state = 'unknown'"
+                " AND p.state = 'unknown' AND p.modem_id IS NOT NULL AND p.submitting_at >= ?"
+                " ORDER BY p.message_id, p.part_no", (since,))
+            groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+            for part in unsure:
+                groups.setdefault((part["modem_id"], part["recipient"]), []).append(part)
+            for (modem_id, recipient), parts in groups.items():
+                if self.db.one("SELECT 1 FROM message_parts WHERE modem_id = ? AND recipient = ?"
+                               " AND state = 'submitting' LIMIT 1", (modem_id, recipient)) is not None:
+                    continue  # a send in flight: its report may be among the candidates; look next round
+                found = {(p["message_id"], p["part_no"]): self._candidates(p, window_hours) for p in parts}
+                reports = sorted({r["id"]: r for rs in found.values() for r in rs}.values(), key=lambda r: r["id"])
+                if not reports:
+                    continue
+                if len(parts) > 1:
+                    ids = sorted({p["message_id"] for p in parts})
+                    counts["ambiguous"] += len(ids)
+                    reason = (f"{len(ids)} unsure messages to {recipient} from modem #{modem_id} (#"
+                              f"{', #'.join(map(str, ids))}) and {_reports_text(reports)} received after: which "
+                              "report belongs to which message cannot be told, so a person decides")
+                    for mid in ids:
+                        self.outbox.note_unknown(mid, reason, {**_evidence(reports), "messages": ids},
+                                                 actor="status-report")
+                    continue
+                (part,) = parts
+                tp_mrs = sorted({r["tp_mr"] for r in reports})
+                if len(tp_mrs) > 1:
+                    counts["ambiguous"] += 1
+                    reason = (f"{_reports_text(reports)} from modem #{modem_id} for {recipient} came after this "
+                              f"message was sent, with different references (TP-MR {', '.join(map(str, tp_mrs))}):"
+                              " at most one can be its answer, so a person decides")
+                    self.outbox.note_unknown(part["message_id"], reason, _evidence(reports), actor="status-report")
+                    continue
+                self.outbox.settle_unknown_part(part["message_id"], part["part_no"], tp_mr=tp_mrs[0],
+                                                evidence={**_evidence(reports), "tp_mr": tp_mrs[0],
+                                                          "modem_id": modem_id})
+                for rep in reports:
+                    self._apply(rep, part["message_id"], part["part_no"])
+                counts["settled"] += 1
+        return counts
+
+    def _candidates(self, part: dict[str, Any], window_hours: float) -> list[dict[str, Any]]:
+        """Unmatched reports that may be the network's answer to an unsure part."""
+        start = parse_ts(part["submitting_at"])
+        rows = self.db.all(
+            "SELECT * FROM status_reports WHERE matched_at IS NULL AND modem_id = ? AND recipient = ?"
+            " AND received_at > ? AND received_at <= ? ORDER BY id",
+            (part["modem_id"], part["recipient"], part["submitting_at"], ts(start + timedelta(hours=window_hours))))
+        # A service-centre time well before the send is another message's report, delivered late.
+        earliest = start - timedelta(seconds=SCTS_SLACK_S)
+        return [r for r in rows if not (r["sc_timestamp"] and _before(r["sc_timestamp"], earliest))]
+
     def unmatched(self) -> list[dict[str, Any]]:
         return self.db.all("SELECT * FROM status_reports WHERE matched_at IS NULL ORDER BY id")
 
@@ -75,15 +147,21 @@ class DeliveryReports:
         )
         if part is None:
             return ReportMatch(report_id, None, None, None)
+        return self._apply(rep, part["message_id"], part["part_no"])
+
+    def _apply(self, rep: dict[str, Any], message_id: int, part_no: int) -> ReportMatch:
+        """Record that report `rep` is about this part, and move the part and its message forward."""
         self.db.execute("UPDATE status_reports SET message_id = ?, part_no = ?, matched_at = ? WHERE id = ?",
-                        (part["message_id"], part["part_no"], self.db.now(), report_id))
+                        (message_id, part_no, self.db.now(), rep["id"]))
         target = OUTCOMES[rep["outcome"]]
         self.db.execute("UPDATE message_parts SET status_code = ?, status_at = ? WHERE message_id = ? AND part_no = ?",
-                        (rep["status_code"], self.db.now(), part["message_id"], part["part_no"]))
-        if target is not None and part["state"] == PartState.SUBMITTED:
-            self.outbox.part_to(part["message_id"], part["part_no"], target)
-        new_state = self.settle_delivery(part["message_id"])
-        return ReportMatch(report_id, part["message_id"], part["part_no"], new_state)
+                        (rep["status_code"], self.db.now(), message_id, part_no))
+        state = self.db.scalar("SELECT state FROM message_parts WHERE message_id = ? AND part_no = ?",
+                               (message_id, part_no))
+        if target is not None and state == PartState.SUBMITTED:
+            self.outbox.part_to(message_id, part_no, target)
+        new_state = self.settle_delivery(message_id)
+        return ReportMatch(rep["id"], message_id, part_no, new_state)
 
     def settle_delivery(self, message_id: int) -> str | None:
         """Move a submitted message to delivered/undeliverable once its parts say so (never backwards)."""
@@ -100,3 +178,24 @@ class DeliveryReports:
             self.outbox.transition(message_id, State.SUBMITTED, State.DELIVERED, "status-report", {})
             return State.DELIVERED.value
         return None
+
+
+def _evidence(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the history keeps of the reports a decision rests on."""
+    return {"report_ids": [r["id"] for r in reports], "tp_mrs": sorted({r["tp_mr"] for r in reports}),
+            "status_codes": [r["status_code"] for r in reports], "outcomes": [r["outcome"] for r in reports],
+            "received_at": [r["received_at"] for r in reports],
+            "sc_timestamp": reports[-1]["sc_timestamp"], "discharge_time": reports[-1]["discharge_time"]}
+
+
+def _reports_text(reports: list[dict[str, Any]]) -> str:
+    ids = ", #".join(str(r["id"]) for r in reports)
+    return f"delivery report #{ids}" if len(reports) == 1 else f"delivery reports #{ids}"
+
+
+def _before(stamp: str, moment: datetime) -> bool:
+    try:
+        return parse_ts(stamp) < moment
+    except ValueError:
+        return False
+
