@@ -94,10 +94,11 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
             can[name] = False
     else:
         reasons.append(f"recipient time zone(s) {names}: within allowed hours now.")
-    cap = guard.cap_until(store, number, now)
-    if cap is not None:
-        reasons.append(cap[1])
-        for k in (Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
+    for k in (Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
+        cap = guard.cap_until(store, number, now, kind=k)
+        if cap is not None:
+            if cap[1] not in reasons:
+                reasons.append(cap[1])
             can[k.value] = False
     vocab = Vocabulary(config.compliance)
     reasons.append(f"opt-out words in force: {', '.join(vocab.opt_out)}")
