@@ -65,6 +65,7 @@ def test_outbox_table_shows_the_same_facts(cli_config: Path) -> None:
     with _db(cli_config) as store:
         _left_by_a_crash(store)
     code, out = run(cli_config, "outbox")
+    assert code == 0
     header, line = out.splitlines()[:2]
     for column in ("attempts", "modem", "key", "parts"):
         assert column in header.split()
@@ -90,7 +91,8 @@ def test_outbox_since_takes_a_duration_or_an_iso_date_or_time(cli_config: Path, 
         new = store.outbox.enqueue(B, "just now").id
     two_hours_ago = now - timedelta(hours=2)
     value = since.format(today=now.strftime("%Y-%m-%d"), two_hours_ago=two_hours_ago.strftime("%Y-%m-%dT%H:%M"),
-                         two_hours_ago_offset=two_hours_ago.astimezone(ZoneInfo("Asia/Tokyo")).isoformat("T", "minutes"))
+                         two_hours_ago_offset=two_hours_ago.astimezone(ZoneInfo("Asia/Tokyo")).isoformat(
+                             "T", "minutes"))
     assert [r["id"] for r in rows(cli_config, "--since", value)] == [new]
     assert [r["id"] for r in rows(cli_config, "--since", "4d")] == [new, old]
 

@@ -12,8 +12,8 @@ import pytest
 from conftest import FakeClock
 
 from smsgate.queue import Kind, PartState, State, Store
-from smsgate.queue.outbox import AUTOMATIC_RESEND, COMPLIANCE_RESEND
 from smsgate.queue.clock import ts
+from smsgate.queue.outbox import AUTOMATIC_RESEND, COMPLIANCE_RESEND
 
 A = "+12025550123"
 B = "+12025550124"

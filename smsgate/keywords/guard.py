@@ -2,8 +2,9 @@
 
 The store has already refused anything the consent ledger forbids; the gate adds what depends on the
 recipient and the clock: quiet hours in the recipient's zone for kinds that can wait, and frequency caps
-for campaigns (and, when configured, for reminders), each counting only the kinds it holds. Replies and compliance confirmations are never held: someone
-who just texted us is awake, and a STOP confirmation must go out within minutes.
+for campaigns (and, when configured, for reminders), each counting only the kinds it holds. Replies and
+compliance confirmations are never held: someone who just texted us is awake, and a STOP confirmation
+must go out within minutes.
 """
 
 from __future__ import annotations

@@ -72,23 +72,25 @@ class DeliveryReports:
         """
         counts = {"settled": 0, "ambiguous": 0}
         since = ts(self.db.clock() - timedelta(hours=window_hours))
+        unsure_sql = ("SELECT p.message_id, p.part_no, p.modem_id, p.recipient, p.submitting_at"
+                      " FROM messages m JOIN message_parts p ON p.message_id = m.id WHERE m.state = 'unknown'"
+                      " AND p.state = 'unknown' AND p.modem_id IS NOT NULL AND p.submitting_at >= ?"
+                      " ORDER BY p.message_id, p.part_no")
+        if not self.db.all(unsure_sql, (since,)):
+            return counts  # the usual round: nothing unsure, and no write lock taken for it
         with self.db.transaction():
-            unsure = self.db.all(
-                "SELECT p.message_id, p.part_no, p.modem_id, p.recipient, p.submitting_at"
-                " FROM messages m JOIN message_parts p ON p.message_id = m.id WHERE m.state = 'unknown'"
-                " AND p.state = 'unknown' AND p.modem_id IS NOT NULL AND p.submitting_at >= ?"
-                " ORDER BY p.message_id, p.part_no", (since,))
             groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
-            for part in unsure:
+            for part in self.db.all(unsure_sql, (since,)):
                 groups.setdefault((part["modem_id"], part["recipient"]), []).append(part)
             for (modem_id, recipient), parts in groups.items():
-                if self.db.one("SELECT 1 FROM message_parts WHERE modem_id = ? AND recipient = ?"
-                               " AND state = 'submitting' LIMIT 1", (modem_id, recipient)) is not None:
-                    continue  # a send in flight: its report may be among the candidates; look next round
                 found = {(p["message_id"], p["part_no"]): self._candidates(p, window_hours) for p in parts}
                 reports = sorted({r["id"]: r for rs in found.values() for r in rs}.values(), key=lambda r: r["id"])
                 if not reports:
                     continue
+                if self.db.one("SELECT 1 FROM messages m JOIN message_parts p ON p.message_id = m.id"
+                               " WHERE m.state = 'submitting' AND p.state = 'submitting' AND p.modem_id = ?"
+                               " AND p.recipient = ? LIMIT 1", (modem_id, recipient)) is not None:
+                    continue  # a send in flight: its report may be among the candidates; look next round
                 if len(parts) > 1:
                     ids = sorted({p["message_id"] for p in parts})
                     counts["ambiguous"] += len(ids)

@@ -676,10 +676,11 @@ class Outbox:
         """
         cutoff = ts(self.db.clock() - timedelta(seconds=after_s))
         resent: list[int] = []
+        sql = "SELECT id FROM messages WHERE state = 'unknown' AND kind = ? AND updated_at <= ? ORDER BY id"
+        if not self.db.all(sql, (Kind.COMPLIANCE.value, cutoff)):
+            return resent
         with self.db.transaction():
-            rows = self.db.all("SELECT id FROM messages WHERE state = 'unknown' AND kind = ? AND updated_at <= ?"
-                               " ORDER BY id", (Kind.COMPLIANCE.value, cutoff))
-            for row in rows:
+            for row in self.db.all(sql, (Kind.COMPLIANCE.value, cutoff)):
                 if self.audit.count_reason("message", row["id"], "message.queued", COMPLIANCE_RESEND) >= limit:
                     self.note_unknown(row["id"], f"a STOP/START/HELP confirmation already re-sent {limit} time(s) "
                                       "automatically and unsure again; a person decides", {}, actor=actor,

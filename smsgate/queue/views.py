@@ -118,7 +118,8 @@ def outbox_listing(db: Db, *, states: tuple[str, ...] = (), since: str | None = 
     """Outbound messages newest first, each with its modem's name and every part (state, TP-MR, modem):
     what an admin reads to find what a crash left behind. `since` keeps messages created or changed since
     then; `limit=None` lists them all. Timestamps are as stored."""
-    conditions, params = [], []
+    conditions: list[str] = []
+    params: list[str | int] = []
     if states:
         conditions.append(f"m.state IN ({','.join('?' * len(states))})")
         params.extend(states)
