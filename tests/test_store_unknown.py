@@ -116,6 +116,30 @@ def test_two_unknown_messages_to_one_number_on_one_modem_are_left_for_a_person_w
     assert len(history(store, first, "evidence.ambiguous")) == 1  # said once, not every round
 
 
+def test_two_unknown_messages_to_one_number_are_told_apart_by_when_their_reports_came(
+        store: Store, clock: FakeClock) -> None:
+    m1 = store.modems.upsert("m1", state="ready")
+    first = killed_mid_send(store, clock, m1, text="first")
+    report(store, clock, m1, 77)  # before "second" was handed to the modem: it cannot be second's
+    second = killed_mid_send(store, clock, m1, text="second")
+    report(store, clock, m1, 78)  # first's answer is known (77), so 78 can only be second's
+    assert store.reports.settle_unknown() == {"settled": 2, "ambiguous": 0}
+    assert [store.outbox.get(m).parts[0].tp_mr for m in (first, second)] == [77, 78]
+    assert all(store.outbox.get(m).state == State.DELIVERED for m in (first, second))
+
+
+def test_a_later_report_with_the_first_messages_reference_is_the_first_messages(
+        store: Store, clock: FakeClock) -> None:
+    m1 = store.modems.upsert("m1", state="ready")
+    first = killed_mid_send(store, clock, m1, text="first")
+    report(store, clock, m1, 77, "pending")
+    second = killed_mid_send(store, clock, m1, text="second")
+    report(store, clock, m1, 77, "delivered")  # first's final report, not an answer for second
+    assert store.reports.settle_unknown() == {"settled": 1, "ambiguous": 0}
+    assert store.outbox.get(first).state == State.DELIVERED
+    assert store.outbox.get(second).state == State.UNKNOWN and not history(store, second, "evidence.ambiguous")
+
+
 def test_reports_with_different_references_after_one_unsure_send_are_left_for_a_person(
         store: Store, clock: FakeClock) -> None:
     m1 = store.modems.upsert("m1", state="ready")

@@ -62,20 +62,28 @@ class DeliveryReports:
         """Settle `unknown` messages that the network has already answered for; say why the rest wait.
 
         A part left unsure (its `+CMGS` answer lost to a killed daemon or an ambiguous error) has no TP-MR,
-        so its report stays unmatched. Such a report is that part's answer when it came from the modem the
-        part was handed to, for the part's number, after the part was handed over, and nothing else can
-        have caused it: exactly one unsure message to that number on that modem, every candidate report
-        carrying one TP-MR (a "pending" then a "delivered" report are one send), and no other send to that
-        number from that modem in flight (whose report may come before its own `+CMGS` answer). Anything
-        less is not guessed at: the message stays `unknown` for a person, with the reason on it and the
-        candidate reports in its history. Returns how many messages were settled and how many are ambiguous.
+        so its report stays unmatched. A report can only be the answer to a part handed to the modem it
+        came from, for the same number, before the report arrived; it is taken as that part's answer only
+        when nothing else can have caused it:
+
+        - no other send to that number from that modem is in flight (its report may come before its own
+          `+CMGS` answer);
+        - among the unsure parts to that number on that modem, taken oldest first, the report arrived
+          before the next one was handed over (so it cannot be the next one's), or no later one is unsure,
+          and every report so taken carries one TP-MR (a "pending" then a "delivered" report are one send);
+          a later report with the TP-MR of a part settled this way is that part's too.
+
+        Anything less is not guessed at: two unsure messages whose reports both came after the second was
+        handed over, or reports with different references, leave the messages `unknown` for a person, with
+        the reason on them and the candidate reports in their history. Returns how many messages were
+        settled and how many are ambiguous.
         """
         counts = {"settled": 0, "ambiguous": 0}
         since = ts(self.db.clock() - timedelta(hours=window_hours))
         unsure_sql = ("SELECT p.message_id, p.part_no, p.modem_id, p.recipient, p.submitting_at"
                       " FROM messages m JOIN message_parts p ON p.message_id = m.id WHERE m.state = 'unknown'"
                       " AND p.state = 'unknown' AND p.modem_id IS NOT NULL AND p.submitting_at >= ?"
-                      " ORDER BY p.message_id, p.part_no")
+                      " ORDER BY p.submitting_at, p.message_id, p.part_no")
         if not self.db.all(unsure_sql, (since,)):
             return counts  # the usual round: nothing unsure, and no write lock taken for it
         with self.db.transaction():
@@ -83,40 +91,57 @@ class DeliveryReports:
             for part in self.db.all(unsure_sql, (since,)):
                 groups.setdefault((part["modem_id"], part["recipient"]), []).append(part)
             for (modem_id, recipient), parts in groups.items():
-                found = {(p["message_id"], p["part_no"]): self._candidates(p, window_hours) for p in parts}
-                reports = sorted({r["id"]: r for rs in found.values() for r in rs}.values(), key=lambda r: r["id"])
-                if not reports:
+                found = [self._candidates(p, window_hours) for p in parts]
+                if not any(found):
                     continue
                 if self.db.one("SELECT 1 FROM messages m JOIN message_parts p ON p.message_id = m.id"
                                " WHERE m.state = 'submitting' AND p.state = 'submitting' AND p.modem_id = ?"
                                " AND p.recipient = ? LIMIT 1", (modem_id, recipient)) is not None:
                     continue  # a send in flight: its report may be among the candidates; look next round
-                if len(parts) > 1:
-                    ids = sorted({p["message_id"] for p in parts})
-                    counts["ambiguous"] += len(ids)
-                    reason = (f"{len(ids)} unsure messages to {recipient} from modem #{modem_id} (#"
-                              f"{', #'.join(map(str, ids))}) and {_reports_text(reports)} received after: which "
-                              "report belongs to which message cannot be told, so a person decides")
-                    for mid in ids:
-                        self.outbox.note_unknown(mid, reason, {**_evidence(reports), "messages": ids},
-                                                 actor="status-report")
-                    continue
-                (part,) = parts
-                tp_mrs = sorted({r["tp_mr"] for r in reports})
-                if len(tp_mrs) > 1:
-                    counts["ambiguous"] += 1
-                    reason = (f"{_reports_text(reports)} from modem #{modem_id} for {recipient} came after this "
-                              f"message was sent, with different references (TP-MR {', '.join(map(str, tp_mrs))}):"
-                              " at most one can be its answer, so a person decides")
-                    self.outbox.note_unknown(part["message_id"], reason, _evidence(reports), actor="status-report")
-                    continue
-                self.outbox.settle_unknown_part(part["message_id"], part["part_no"], tp_mr=tp_mrs[0],
-                                                evidence={**_evidence(reports), "tp_mr": tp_mrs[0],
-                                                          "modem_id": modem_id})
-                for rep in reports:
-                    self._apply(rep, part["message_id"], part["part_no"])
-                counts["settled"] += 1
+                settled, ambiguous = self._settle_group(modem_id, recipient, parts, found)
+                counts["settled"] += settled
+                counts["ambiguous"] += ambiguous
         return counts
+
+    def _settle_group(self, modem_id: int, recipient: str, parts: list[dict[str, Any]],
+                      found: list[list[dict[str, Any]]]) -> tuple[int, int]:
+        """Settle the unsure parts to one number on one modem, oldest first, while each can be told apart."""
+        known: set[int] = set()  # TP-MRs of the parts settled here: their later reports are theirs
+        settled = 0
+        for i, part in enumerate(parts):
+            next_start = parts[i + 1]["submitting_at"] if i + 1 < len(parts) else None
+            own = [r for r in found[i] if r["tp_mr"] not in known]
+            sure = [r for r in own if next_start is None or r["received_at"] <= next_start]
+            tp_mrs = sorted({r["tp_mr"] for r in sure})
+            if len(tp_mrs) == 1:
+                mine = [r for r in own if r["tp_mr"] == tp_mrs[0]]
+                self.outbox.settle_unknown_part(part["message_id"], part["part_no"], tp_mr=tp_mrs[0],
+                                                evidence={**_evidence(mine), "tp_mr": tp_mrs[0],
+                                                          "modem_id": modem_id})
+                for rep in mine:
+                    self._apply(rep, part["message_id"], part["part_no"])
+                known.add(tp_mrs[0])
+                settled += 1
+                continue
+            rest = parts[i:]
+            reports = sorted({r["id"]: r for rs in found[i:] for r in rs if r["tp_mr"] not in known}.values(),
+                             key=lambda r: r["id"])
+            if not reports:
+                break
+            ids = sorted({p["message_id"] for p in rest})
+            if len(rest) == 1:
+                reason = (f"{_reports_text(reports)} from modem #{modem_id} for {recipient} came after this message "
+                          f"was sent, with different references (TP-MR {', '.join(map(str, tp_mrs))}): at most one "
+                          "can be its answer, so a person decides")
+            else:
+                reason = (f"{len(ids)} unsure messages to {recipient} from modem #{modem_id} (#"
+                          f"{', #'.join(map(str, ids))}) and {_reports_text(reports)} received after more "
+                          "than one of them was sent: which report belongs to which message cannot be told, so a "
+                          "person decides")
+            for mid in ids:
+                self.outbox.note_unknown(mid, reason, {**_evidence(reports), "messages": ids}, actor="status-report")
+            return settled, len(ids)
+        return settled, 0
 
     def _candidates(self, part: dict[str, Any], window_hours: float) -> list[dict[str, Any]]:
         """Unmatched reports that may be the network's answer to an unsure part."""
