@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
 from smsgate.config import Config, ConfigError, find_config_path, load_config, render_default_config
 from smsgate.queue import MessageRejected, NotFound, SendPolicy, State, Store, StoreError, views
+from smsgate.queue.clock import ts
 from smsgate.queue.inbox import notes_of
 
 log = logging.getLogger("smsgate")
@@ -210,20 +212,61 @@ def _cell(value: Any, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+class Since(click.ParamType):
+    """A moment given as an ISO date or time (UTC unless it carries an offset) or as a duration back from now."""
+
+    name = "when"
+    _DURATION = re.compile(r"(\d+)(m|h|d|w)")
+    _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        duration = self._DURATION.fullmatch(text.lower())
+        if duration:
+            return datetime.now(UTC) - timedelta(**{self._UNITS[duration[2]]: int(duration[1])})
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is neither a date or time (2026-11-22, 2026-11-22T18:00, 2026-11-22T18:00+02:00) "
+                      "nor a duration back from now (90m, 2h, 3d, 1w)", param, ctx)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 @cli.command()
-@click.option("--state", type=click.Choice([s.value for s in State]), help="Only messages in this state.")
+@click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in State]),
+              help="Only messages in this state (repeatable: --state unknown --state failed).")
+@click.option("--since", type=Since(),
+              help="Only messages created or changed since then: 2026-11-22, 2026-11-22T18:00 (UTC unless an "
+                   "offset such as +02:00 is given), or a duration back from now: 90m, 2h, 3d, 1w.")
 @click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--all", "show_all", is_flag=True, help="All matching messages, not only the newest --limit.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON with every field: idempotency key, attempts, modem, each part's state and TP-MR.")
 @pass_ctx
-def outbox(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
-    """List outbound messages, newest first, with the reason for each failure."""
-    msgs = ctx.store().outbox.recent(state=state, limit=limit)
+def outbox(ctx: Context, states: tuple[str, ...], since: datetime | None, limit: int, show_all: bool,
+           as_json: bool) -> None:
+    """List outbound messages, newest first, with the reason for each failure and the state of every part."""
+    found = views.outbox_listing(ctx.store(), states=states, since=ts(since) if since else None,
+                                 limit=None if show_all else limit)
+    if as_json:
+        keep = ("id", "to_number", "state", "kind", "priority", "parts_total", "encoding", "attempts",
+                "max_attempts", "idempotency_key", "modem", "modem_id", "preferred_modem_id", "failover_from",
+                "created_at", "updated_at", "due_at", "submitted_at", "finished_at", "created_by", "source",
+                "campaign", "outcome", "last_error", "error_class", "body", "parts")
+        renamed = {"to_number": "to", "parts_total": "parts_count", "last_error": "error", "body": "text"}
+        _print_rows([{renamed.get(k, k): r[k] for k in keep} for r in found], [], True)
+        return
     rows = [
-        {"id": m.id, "to": m.to_number, "state": m.state.value, "kind": m.kind.value, "parts": m.parts_total,
-         "created": m.created_at[:19], "outcome": m.outcome, "error": m.last_error, "text": m.body}
-        for m in msgs
+        {"id": r["id"], "to": r["to_number"], "state": r["state"], "kind": r["kind"],
+         "parts": ",".join(p["state"] for p in r["parts"]), "attempts": r["attempts"], "modem": r["modem"],
+         "key": r["idempotency_key"], "created": r["created_at"][:19], "outcome": r["outcome"],
+         "error": r["last_error"], "text": r["body"]}
+        for r in found
     ]
-    _print_rows(rows, ["id", "to", "state", "kind", "parts", "created", "outcome", "error", "text"], as_json)
+    _print_rows(rows, ["id", "to", "state", "kind", "parts", "attempts", "modem", "key", "created", "outcome",
+                       "error", "text"], as_json)
 
 
 @cli.command()

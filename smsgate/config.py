@@ -96,8 +96,10 @@ class HoursConfig:
     after_hours_window_hours: float = 12.0
     quiet_start: str = "08:00"
     quiet_end: str = "21:00"
-    per_day: int = 1
+    per_day: int = 1  # campaign (bulk, marketing) messages per recipient; 0 = no cap
     per_week: int = 3
+    transactional_per_day: int = 0  # reminders and API sends per recipient; 0 = no cap
+    transactional_per_week: int = 0
     # Kinds of message that wait for the recipient's daytime (replies and STOP/HELP answers never wait).
     quiet_kinds: list[str] = field(default_factory=lambda: ["bulk", "marketing"])
 
@@ -119,6 +121,9 @@ class ComplianceConfig:
     auto_reply_limit: int = 5
     auto_reply_window_minutes: float = 10.0
     answer_window_hours: float = 72.0
+    # A STOP/START/HELP confirmation still `unknown` this long after a stop, a crash or an ambiguous modem
+    # answer, with no delivery report to show it went out, is sent once more (a duplicate is harmless).
+    confirmation_resend_minutes: float = 10.0
     # Legacy: names a patient may send after STOP/START, each its own scope (lists with a keyword do this now).
     list_scopes: list[str] = field(default_factory=list)
     # Words a patient may send after STOP/START for the transactional purpose ("STOP REMINDERS").
@@ -233,10 +238,13 @@ def _validate(cfg: Config, p: Path) -> None:
         value = getattr(cfg.hours, key)
         if not _is_hhmm(value):
             raise ConfigError(f"{p}: hours.{key} = {value!r} is not a time; write it as \"08:00\".")
+    for key in ("per_day", "per_week", "transactional_per_day", "transactional_per_week"):
+        _in_range(p, f"hours.{key}", getattr(cfg.hours, key), 0, 1000)
     _in_range(p, "sending.max_parts", cfg.sending.max_parts, 1, 255)
     _in_range(p, "sending.max_attempts", cfg.sending.max_attempts, 1, 1000)
     _in_range(p, "sending.lease_seconds", cfg.sending.lease_seconds, 5, 86400)
     _in_range(p, "web.port", cfg.web.port, 1, 65535)
+    _in_range(p, "compliance.confirmation_resend_minutes", cfg.compliance.confirmation_resend_minutes, 0.01, 1440)
     region = cfg.clinic.region
     if region:
         import phonenumbers

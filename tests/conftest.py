@@ -96,6 +96,7 @@ LANES = {
     "test_gammu_sim.py": "daemon",
     "test_web_browser.py": "browser",
     "test_daemon_crash.py": "slow",
+    "test_daemon_kill_unknown.py": "slow",
     "test_store_crash.py": "slow",
 }
 

@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import struct
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from gsmmodem.pdu import encodeSmsSubmitPdu
 from smsgate.cli import cli
 from smsgate.config import SendingConfig
 from smsgate.queue import Store
+from smsgate.queue.clock import ts
 from smsgate.simulator import SimModemSpec
 from smsgate.simulator.wire import WireClient
 from smsgate.testing import Harness, harness, wait_until
@@ -111,6 +113,40 @@ def test_unknown_smsc_keeps_the_message_queued_and_tells_the_admin_to_set_csca(t
         assert msg.attempts == 0  # a SIM problem never used up the message's attempts
         h.sim.handset(PHONE).wait_for_text("no service centre")
         wait_until(lambda: "smsc_unknown" not in _alerts(h), what="alert cleared")
+
+
+# Alerts about a modem that an earlier daemon process raised (then was stopped or killed): each must close
+# once the modem shows it no longer holds, not only through the memory of the process that raised it.
+EARLIER_ALERTS = {
+    "smsc_unknown": "modem m1 does not know its SMS service centre",
+    "sim_locked": "modem m1: the SIM wanted its PIN",
+    "worker_crashed": "the worker of modem m1 stopped on an internal error",
+    "modem_offline": "modem m1 is offline",
+    "modem_paused": "modem m1 paused",
+    "no_network": "modem m1 is not registered",
+    "storage_full": "modem m1 storage is 9/10 full",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EARLIER_ALERTS))
+def test_an_alert_an_earlier_process_left_open_closes_once_the_modem_shows_it_no_longer_holds(
+        tmp_path: Path, kind: str) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")], start=False) as h:
+        modem_id = h.store.modems.upsert("m1", state="stopped")
+        h.store.alerts.raise_alert(kind, EARLIER_ALERTS[kind], modem_id=modem_id)
+        h.start_daemon()
+        h.wait_ready()
+        queued = h.store.outbox.enqueue(PHONE, "the SIM sends again")
+        h.wait_message(queued.id, "submitted", "delivered")
+        wait_until(lambda: kind not in _alerts(h), what=f"{kind} resolved")
+
+
+def test_the_modemmanager_alert_of_an_earlier_start_closes_when_it_is_no_longer_running(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")], start=False) as h:
+        h.store.alerts.raise_alert("modemmanager", "ModemManager is running", level="warning")
+        h.start_daemon()
+        h.wait_ready()
+        assert "modemmanager" not in _alerts(h)  # nothing here runs ModemManager
 
 
 # -- inbound and status reports -----------------------------------------------------------------------
@@ -297,6 +333,51 @@ def test_multipart_partial_failure_never_resends_an_accepted_part(tmp_path: Path
         assert len(h.sim.handset(PHONE).inbox) == 3  # three parts on the air, none twice
         assert h.sim.handset(PHONE).received_texts() == [text]
         assert modem.counters.sends_ok == 3
+
+
+def test_a_half_sent_message_resent_after_its_sim_went_offline_arrives_whole_from_the_other_sim(
+        tmp_path: Path) -> None:
+    text = "one message, three parts " * 14
+    with harness(tmp_path, [SimModemSpec("m1"), SimModemSpec("m2")]) as h:
+        h.wait_ready()
+        m1 = h.modem_row("m1")["id"]
+        h.sim.modem("m1").faults.cms_error(500, 1, after=1)  # part 1 goes, part 2 answers ambiguously
+        queued = h.store.outbox.enqueue(PHONE, text, preferred_modem_id=m1)
+        msg = h.wait_message(queued.id, "unknown")
+        assert [p.state.value for p in msg.parts][1:] == ["unknown", "pending"]
+        h.sim.modem("m1").faults.unplug()
+        h.wait_state("m1", "offline", timeout=15)
+        config = tmp_path / "cli.toml"
+        config.write_text(f'database = "{h.config.database_path}"\n')
+        result = CliRunner().invoke(cli, ["--config", str(config), "resend", str(queued.id)])
+        assert result.exit_code == 0, result.output
+        h.wait_message(queued.id, "submitted", "delivered")
+        handset = h.sim.handset(PHONE)
+        handset.wait_for_text(text)  # joined: every part of it came from one SIM under one reference
+        m2_number = h.sim.modem("m2").msisdn
+        assert sum(1 for p in handset.inbox if p.sender == m2_number) == 3
+        assert h.sim.modem("m2").counters.sends_ok == 3
+
+
+def test_a_modem_gone_from_the_configuration_does_not_hold_its_half_sent_message_forever(tmp_path: Path) -> None:
+    text = "one message, three parts " * 14
+    with harness(tmp_path, [SimModemSpec("m1")], start=False) as h:
+        # A modem of an earlier configuration, killed with the daemon while it was ready, after part 1.
+        old = h.store.modems.upsert("old-stick", state="ready")
+        hour_ago = h.store.clock() - timedelta(hours=1)
+        h.store.modems.update(old, heartbeat_at=ts(hour_ago), last_seen_at=ts(hour_ago))
+        h.store.alerts.raise_alert("modem_paused", "modem old-stick paused", modem_id=old)
+        queued = h.store.outbox.enqueue(PHONE, text, preferred_modem_id=old)
+        (claim,) = h.store.outbox.claim("elsewhere:1:old-stick", old)
+        h.store.outbox.mark_submitting(claim, 1)
+        h.store.outbox.mark_part_submitted(claim, 1, tp_mr=9)
+        h.store.outbox.requeue(claim, "the daemon stopped")
+        h.start_daemon()
+        h.wait_message(queued.id, "submitted", "delivered")
+        h.sim.handset(PHONE).wait_for_text(text)  # whole, from m1
+        row = h.modem_row("old-stick")
+        assert row["state"] == "stopped" and "not in the configuration" in row["state_detail"]
+        assert "modem_paused" not in _alerts(h)
 
 
 def test_stop_returns_promptly_while_a_modem_hangs_mid_command(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from keywords_support import PATIENT
 
 from smsgate.cli import cli
-from smsgate.queue import Store
+from smsgate.queue import Kind, Store
 
 
 @pytest.fixture
@@ -73,6 +73,17 @@ def test_consent_show_explains_an_opt_out(run) -> None:  # type: ignore[no-untyp
     code, out = run("consent", "show", "(212) 555-0123")
     assert code == 0 and PATIENT in out and "opted out" in out and "inbound #7: STOP" in out
     assert "transactional  NO" in out and "compliance     yes" in out
+
+
+def test_consent_show_says_the_campaign_cap_holds_campaigns_and_not_reminders(run) -> None:  # type: ignore[no-untyped-def]
+    with Store.open(run.db) as store:
+        store.outbox.enqueue(PATIENT, "Flu shots this week", kind=Kind.BULK)
+        (claim,) = store.outbox.claim("w", None)
+        store.outbox.mark_submitting(claim, 1)
+        store.outbox.mark_part_submitted(claim, 1, tp_mr=1)
+    code, out = run("consent", "show", PATIENT)
+    assert code == 0 and "at most 1 campaign message(s) a day" in out
+    assert "transactional  yes" in out and "bulk           NO" in out
 
 
 def test_report_shows_outcomes_ratings_and_opt_outs(run) -> None:  # type: ignore[no-untyped-def]

@@ -60,20 +60,56 @@ def test_a_number_with_several_candidate_zones_waits_for_the_latest_morning(stor
     assert all(8 <= due.astimezone(z).hour < 21 for z in zones)
 
 
-def test_frequency_caps_hold_reminders_to_one_a_day_and_three_a_week(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+def test_frequency_caps_hold_campaign_messages_to_one_a_day_and_three_a_week(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config()
     modem = store.modems.upsert("m", state="ready")
     clock.now = MORNING_NY
     sent_days = []
     for day in range(7):
         for n in range(2):
-            store.outbox.enqueue(PATIENT, f"Reminder {day}.{n}", idempotency_key=f"r{day}.{n}")
+            store.outbox.enqueue(PATIENT, f"Flu shots {day}.{n}", kind=Kind.BULK, idempotency_key=f"r{day}.{n}")
         if send_all(store, config, modem):
             sent_days.append(day)
         clock.advance(86400)
     assert sent_days == [0, 1, 2]
     waiting = store.query("SELECT last_error FROM messages WHERE state = 'queued' LIMIT 1")[0]
-    assert "frequency cap" in waiting["last_error"]
+    assert "frequency cap" in waiting["last_error"] and "campaign" in waiting["last_error"]
+
+
+def test_a_second_reminder_the_same_day_is_not_held_by_the_campaign_cap(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()  # per_day = 1, per_week = 3
+    modem = store.modems.upsert("m", state="ready")
+    clock.now = MORNING_NY
+    store.outbox.enqueue(PATIENT, "Flu shots this week", kind=Kind.BULK)
+    for text in ("Reminder: 9:00 tomorrow", "Changed: 11:00 tomorrow", "Bring your insurance card", "Lab ready"):
+        store.outbox.enqueue(PATIENT, text)
+    assert len(send_all(store, config, modem)) == 5  # reminders neither wait for nor count against the cap
+    store.outbox.enqueue(PATIENT, "Another campaign", kind=Kind.BULK)
+    assert send_all(store, config, modem) == []  # the campaign cap still holds campaigns
+
+
+def test_reminders_have_a_cap_of_their_own_that_campaigns_do_not_count_against(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(hours={"transactional_per_day": 2, "transactional_per_week": 0})
+    modem = store.modems.upsert("m", state="ready")
+    clock.now = MORNING_NY
+    store.outbox.enqueue(PATIENT, "Flu shots this week", kind=Kind.BULK)
+    for n in range(3):
+        store.outbox.enqueue(PATIENT, f"Reminder {n}")
+    assert len(send_all(store, config, modem)) == 3  # the campaign and two reminders
+    waiting = store.query("SELECT body, last_error FROM messages WHERE state = 'queued'")
+    assert [w["body"] for w in waiting] == ["Reminder 2"] and "2 transactional message(s) a day" in waiting[0][
+        "last_error"]
+    clock.advance(86400)
+    assert len(send_all(store, config, modem)) == 1
+
+
+def test_a_cap_of_zero_is_no_cap(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(hours={"per_day": 0, "per_week": 0})
+    modem = store.modems.upsert("m", state="ready")
+    clock.now = MORNING_NY
+    for n in range(5):
+        store.outbox.enqueue(PATIENT, f"Campaign {n}", kind=Kind.BULK)
+    assert len(send_all(store, config, modem)) == 5
 
 
 def test_caps_do_not_count_or_hold_replies_and_are_per_recipient(store: Store, clock) -> None:  # type: ignore[no-untyped-def]

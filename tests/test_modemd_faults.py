@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-from smsgate.queue import SendPolicy, Store
+from smsgate.queue import Kind, SendPolicy, Store
+from smsgate.queue.outbox import AUTOMATIC_RESEND, COMPLIANCE_RESEND
 from smsgate.simulator import ModemHandle, SimModemSpec
 from smsgate.testing import Harness, harness, wait_until
 
@@ -52,13 +56,15 @@ def test_unplug_mid_send_and_replug_under_a_new_tty_is_found_again_by_imei(tmp_p
             os.close(squatter_slave)
         for i in ids:
             h.wait_message(i, "submitted", "delivered", "unknown")
-        states = [h.message_state(i) for i in ids]
+        with h.store.read_snapshot():  # an unknown one may be settled from its report at any moment
+            states = [h.message_state(i) for i in ids]
+            sent_count = h.modem_row("m1")["sent_count"]
         texts = h.sim.handset(PHONE).received_texts()
         for i, state in zip(range(30), states, strict=True):
             n = texts.count(f"batch {i}")
             assert n == (1 if state != "unknown" else n) and n <= 1, (i, state, n)
         assert h.modem_row("m1")["device"] != first_tty  # found again under the new path, same history
-        assert h.modem_row("m1")["sent_count"] == sum(s in ("submitted", "delivered") for s in states)
+        assert sent_count == sum(s in ("submitted", "delivered") for s in states)
 
 
 def test_hung_modem_is_taken_offline_with_an_alert_and_recovers_by_itself(tmp_path: Path) -> None:
@@ -146,6 +152,7 @@ def test_cms_500_after_the_pdu_is_unknown_and_not_resent(tmp_path: Path) -> None
     with harness(tmp_path, [SimModemSpec("m1")]) as h:
         h.wait_ready()
         h.sim.modem("m1").faults.ambiguous()
+        h.sim.handset(PHONE).queue_report_outcomes("none")  # and the network never says what became of it
         queued = h.store.outbox.enqueue(PHONE, "did it go?")
         after = h.store.outbox.enqueue(PHONE, "the queue goes on")
         msg = h.wait_message(queued.id, "unknown")
@@ -154,6 +161,19 @@ def test_cms_500_after_the_pdu_is_unknown_and_not_resent(tmp_path: Path) -> None
         texts = h.sim.handset(PHONE).received_texts()
         assert texts.count("did it go?") == 1  # the network had it; the daemon did not send it again
         assert h.message_state(queued.id) == "unknown"
+
+
+def test_an_ambiguous_send_the_network_reports_delivered_is_settled_from_that_report(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")]) as h:
+        h.wait_ready()
+        h.sim.modem("m1").faults.ambiguous()  # on the air, but the modem answers +CMS ERROR: 500
+        queued = h.store.outbox.enqueue(PHONE, "did it go?")
+        msg = h.wait_message(queued.id, "delivered")
+        (part,) = h.sim.handset(PHONE).inbox
+        (evidence,) = [e["detail"] for e in h.store.outbox.history(queued.id) if e["action"] == "message.submitted"]
+        assert evidence["tp_mr"] == part.mr == msg.parts[0].tp_mr and evidence["report_ids"]
+        assert evidence["sc_timestamp"] and evidence["discharge_time"]
+        assert h.sim.handset(PHONE).received_texts() == ["did it go?"]  # settled, not sent twice
 
 
 def test_resend_unknown_when_configured_sends_the_ambiguous_message_again(tmp_path: Path) -> None:
@@ -166,6 +186,44 @@ def test_resend_unknown_when_configured_sends_the_ambiguous_message_again(tmp_pa
         queued = h.store.outbox.enqueue(PHONE, "resend me if unsure")
         h.wait_message(queued.id, "submitted", "delivered")
         assert h.sim.handset(PHONE).received_texts().count("resend me if unsure") == 2
+
+
+def _left_mid_send_by_a_killed_daemon(h: Harness, text: str, **enqueue: object) -> int:
+    """A message whose part was being written when a daemon on this host died (its pid is gone)."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid is free once it has exited
+    dead.wait()
+    modem = h.store.modems.upsert("m1", state="ready")
+    queued = h.store.outbox.enqueue(PHONE, text, **enqueue)  # type: ignore[arg-type]
+    (claim,) = h.store.outbox.claim(f"{socket.gethostname()}:{dead.pid}:m1", modem)
+    h.store.outbox.mark_submitting(claim, 1)
+    return queued.id
+
+
+def test_resend_unknown_also_resends_a_message_a_killed_daemon_left_mid_send(tmp_path: Path) -> None:
+    from smsgate.config import SendingConfig
+
+    sending = SendingConfig(resend_unknown=True, retry_base_seconds=0.2, retry_max_seconds=0.5)
+    with harness(tmp_path, [SimModemSpec("m1")], start=False, config_kwargs={"sending": sending}) as h:
+        mid = _left_mid_send_by_a_killed_daemon(h, "caught mid-send")
+        h.start_daemon()
+        h.wait_message(mid, "submitted", "delivered")
+        assert h.sim.handset(PHONE).received_texts() == ["caught mid-send"]
+        (resend,) = [e for e in h.store.outbox.history(mid) if e["detail"].get("reason") == AUTOMATIC_RESEND]
+        assert resend["actor"] == "lease-expiry:resend_unknown"
+
+
+def test_a_stop_confirmation_a_killed_daemon_left_unknown_is_resent_once_after_the_window(tmp_path: Path) -> None:
+    with harness(tmp_path, [SimModemSpec("m1")], start=False) as h:
+        assert h.config.sending.resend_unknown is False
+        h.config.compliance.confirmation_resend_minutes = 0.02
+        text = "Clinic: you will receive no more messages from this number."
+        mid = _left_mid_send_by_a_killed_daemon(h, text, kind=Kind.COMPLIANCE, created_by="rules", source="rules")
+        h.start_daemon()
+        h.wait_message(mid, "unknown")  # may have gone: the network gets its chance to say so first
+        h.wait_message(mid, "submitted", "delivered", timeout=15)
+        assert h.sim.handset(PHONE).received_texts() == [text]
+        assert [e["detail"]["reason"] for e in h.store.outbox.history(mid)
+                if e["action"] == "message.queued" and e["detail"].get("reason")] == [COMPLIANCE_RESEND]
 
 
 def test_storage_full_holds_messages_at_the_network_and_all_are_stored_once_when_freed(tmp_path: Path) -> None:

@@ -67,3 +67,14 @@ def test_without_a_store_the_state_still_changes_for_the_daemon_to_read() -> Non
     assert (status.state, status.detail) == (ModemState.OFFLINE, "crashed")
     status.rise()
     assert status.state is ModemState.READY
+
+
+def test_falling_into_locked_keeps_the_sim_locked_alert_open_rather_than_reopening_it(
+        store: Store, reader: Store) -> None:
+    status = _attached(store)
+    status.fall(ModemState.LOCKED, "PIN wrong", "sim_locked", "modem m1: wrong PIN", resolved=REACHED)
+    first = [a["id"] for a in reader.alerts.open_alerts()]
+    status.fall(ModemState.LOCKED, "PIN wrong", "sim_locked", "modem m1: wrong PIN", resolved=REACHED)
+    assert [a["id"] for a in reader.alerts.open_alerts()] == first  # one alert, not a new one each time
+    status.rise(*REACHED)  # the modem came up with its SIM unlocked
+    assert _open_kinds(reader) == set()

@@ -190,9 +190,9 @@ def test_transition_from_a_stale_state_is_refused(store: Store) -> None:
 def test_expired_lease_returns_the_message_to_the_queue(store: Store, clock) -> None:
     mid = store.outbox.enqueue(A, "hi").id
     (claim,) = store.outbox.claim("w1", None, lease_seconds=30)
-    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 0}
+    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 0, "resent": 0}
     clock.advance(31)
-    assert store.outbox.expire_leases() == {"requeued": 1, "unknown": 0}
+    assert store.outbox.expire_leases() == {"requeued": 1, "unknown": 0, "resent": 0}
     msg = store.outbox.get(mid)
     assert msg.state == State.QUEUED and msg.lease_owner is None and msg.attempts == 0
     (again,) = store.outbox.claim("w2", None)
@@ -213,7 +213,7 @@ def test_message_caught_submitting_when_lease_expires_becomes_unknown_not_requeu
     (claim,) = store.outbox.claim("w1", None, lease_seconds=30)
     store.outbox.mark_submitting(claim, 1)
     clock.advance(31)
-    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 1}
+    assert store.outbox.expire_leases() == {"requeued": 0, "unknown": 1, "resent": 0}
     msg = store.outbox.get(mid)
     assert msg.state == State.UNKNOWN and msg.parts[0].state == PartState.UNKNOWN
     assert "may have gone" in (msg.last_error or "")
@@ -350,7 +350,56 @@ def test_rest_of_a_half_sent_multipart_message_prefers_the_sim_that_sent_its_fir
     for passing in ("starting", "initialising", "recovering", "no_network"):
         store.modems.update(first, state=passing)  # a restart or re-initialisation is waited out
         assert store.outbox.claim("host:1:m2", second) == []
-    store.modems.update(first, state="offline")
-    rest = store.outbox.claim("host:1:m2", second)[0]  # m1 is down: a broken message beats none at all
+    store.modems.update(first, state="ready")
+    rest = store.outbox.claim("host:1:m1", first)[0]
     assert [p.state.value for p in rest.message.parts] == ["submitted", "pending", "pending"]
-    assert rest.message.failover_from == first
+    assert rest.message.concat_ref == claim.message.concat_ref  # the same reference: the phone joins them
+
+
+def _half_sent_by(store: Store, modem_id: int, *, preferred: int | None = None) -> tuple[int, int]:
+    """A 3-part message whose part 1 went out from `modem_id` and whose part 2 was left unsure."""
+    mid = store.outbox.enqueue("+12025550123", "x" * 400, preferred_modem_id=preferred).id
+    (claim,) = store.outbox.claim(f"host:1:{modem_id}", modem_id)
+    store.outbox.mark_submitting(claim, 1)
+    store.outbox.mark_part_submitted(claim, 1, tp_mr=5)
+    store.outbox.mark_submitting(claim, 2)
+    store.outbox.mark_unknown(claim, 2, "+CMS ERROR: 500")
+    return mid, claim.message.concat_ref
+
+
+@pytest.mark.parametrize("who", ["staff", "resend_unknown"])
+def test_a_resent_half_sent_multipart_message_keeps_to_the_sim_that_sent_its_first_part(
+        store: Store, who: str) -> None:
+    first = store.modems.upsert("m1", state="ready")
+    second = store.modems.upsert("m2", state="offline")
+    # The patient last texted m2, which was down: m1 took the message over and sent part 1.
+    mid, ref = _half_sent_by(store, first, preferred=second)
+    store.modems.update(second, state="ready")
+    if who == "staff":
+        store.outbox.resend(mid, "cli")  # `smsgate resend`
+    else:
+        assert store.outbox.resend_automatically(mid, "modemd:m1:resend_unknown", limit=5)
+    assert store.outbox.claim("host:1:m2", second) == []  # parts 2..3 from m2 would never be joined
+    (rest,) = store.outbox.claim("host:1:m1", first)
+    assert [p.state.value for p in rest.message.parts] == ["submitted", "pending", "pending"]
+    assert rest.message.concat_ref == ref
+
+
+def test_when_the_sim_that_sent_the_first_parts_is_down_the_whole_message_goes_again_from_another(
+        store: Store) -> None:
+    first = store.modems.upsert("m1", state="ready")
+    second = store.modems.upsert("m2", state="ready")
+    mid, ref = _half_sent_by(store, first)
+    store.outbox.resend(mid, "cli")
+    store.modems.update(first, state="offline")
+    (whole,) = store.outbox.claim("host:1:m2", second)
+    # Not parts 2..3 from another number (never joined), but all three, under a new reference.
+    assert [p.state.value for p in whole.message.parts] == ["pending", "pending", "pending"]
+    assert whole.message.concat_ref != ref
+    assert store.outbox.get(mid).concat_ref == whole.message.concat_ref
+    assert whole.message.failover_from == first
+    (entry,) = [e for e in store.outbox.history(mid) if e["action"] == "parts.restarted"]
+    assert entry["detail"]["sent_from_modem"] == first and entry["detail"]["parts_sent"] == [1]
+    assert entry["detail"]["old_ref"] == ref and entry["detail"]["new_ref"] == whole.message.concat_ref
+    parts = store.query("SELECT tp_mr, modem_id, submitted_at FROM message_parts WHERE message_id = ?", (mid,))
+    assert all(p["tp_mr"] is None and p["modem_id"] is None and p["submitted_at"] is None for p in parts)

@@ -2,8 +2,9 @@
 
 The store has already refused anything the consent ledger forbids; the gate adds what depends on the
 recipient and the clock: quiet hours in the recipient's zone for kinds that can wait, and frequency caps
-for messages the person did not ask for. Replies and compliance confirmations are never held: someone
-who just texted us is awake, and a STOP confirmation must go out within minutes.
+for campaigns (and, when configured, for reminders), each counting only the kinds it holds. Replies and
+compliance confirmations are never held: someone who just texted us is awake, and a STOP confirmation
+must go out within minutes.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from smsgate.queue.clock import parse_ts, ts
 
 from .hours import HoursError, QuietHours, zone
 
-__all__ = ["CAPPED_KINDS", "Guard", "make_gate", "recipient_zones"]
+__all__ = ["CAPPED_KINDS", "CAP_GROUPS", "Guard", "make_gate", "recipient_zones"]
 
 log = logging.getLogger(__name__)
 
-CAPPED_KINDS = (Kind.TRANSACTIONAL.value, Kind.BULK.value, Kind.MARKETING.value)
+# Each frequency cap and the kinds it holds and counts: `hours.per_day`/`per_week` are for campaigns (bulk and
+# marketing), `hours.transactional_per_day`/`_per_week` (off by default) for reminders and API sends. A
+# second reminder the same day (a changed time, "bring your card") is not a campaign and does not wait a
+# day behind the first. Replies, STOP/START/HELP confirmations and forwards to staff are never capped.
+CAP_GROUPS: dict[str, tuple[str, ...]] = {
+    "campaign": (Kind.BULK.value, Kind.MARKETING.value),
+    "transactional": (Kind.TRANSACTIONAL.value,),
+}
+CAPPED_KINDS = tuple(kind for kinds in CAP_GROUPS.values() for kind in kinds)
 EXEMPT_SOURCES = frozenset({"forward"})  # a rule forwarding a patient's text to staff
 
 
@@ -56,15 +65,15 @@ class Guard:
         if bad:
             raise HoursError(f"hours.quiet_kinds: {bad[0]!r} is not a kind; use bulk, marketing, transactional")
         self.quiet_kinds = frozenset(hours.quiet_kinds) - {Kind.REPLY.value, Kind.COMPLIANCE.value}
-        self.per_day = hours.per_day
-        self.per_week = hours.per_week
+        self.limits = {"campaign": (hours.per_day, hours.per_week),
+                       "transactional": (hours.transactional_per_day, hours.transactional_per_week)}
         self.clinic_tz = config.clinic.timezone or "UTC"
         zone(self.clinic_tz)
 
     def __call__(self, store: Store, msg: Message, now: datetime) -> Defer | Refuse | None:
         if msg.kind in (Kind.COMPLIANCE, Kind.REPLY) or msg.source in EXEMPT_SOURCES:
             return None
-        later = self.cap_until(store, msg.to_number, now, exclude_id=msg.id) if msg.kind in CAPPED_KINDS else None
+        later = self.cap_until(store, msg.to_number, now, exclude_id=msg.id, kind=msg.kind)
         if later is not None:
             until, reason = later
             return Defer(self._after_quiet(store, msg, until), reason)
@@ -88,20 +97,25 @@ class Guard:
             return when
         return self._next_allowed(when, recipient_zones(store, msg.to_number, self.clinic_tz))
 
-    def cap_until(self, store: Store, number: str, now: datetime,
-                  exclude_id: int | None = None) -> tuple[datetime, str] | None:
-        """When the next capped message to `number` may go, or None if it may go now."""
-        limits = [(self.per_day, timedelta(days=1), "a day"), (self.per_week, timedelta(days=7), "a week")]
+    def cap_until(self, store: Store, number: str, now: datetime, exclude_id: int | None = None, *,
+                  kind: Kind | str = Kind.BULK) -> tuple[datetime, str] | None:
+        """When the next message of `kind` to `number` may go under its frequency cap, or None if it may go
+        now (or no cap holds that kind). A cap of 0 is no cap."""
+        group = next((g for g, kinds in CAP_GROUPS.items() if Kind(kind).value in kinds), None)
+        if group is None:
+            return None
+        per_day, per_week = self.limits[group]
+        limits = [(per_day, timedelta(days=1), "a day"), (per_week, timedelta(days=7), "a week")]
         worst: tuple[datetime, str] | None = None
         for limit, span, label in limits:
             if limit <= 0:
                 continue
-            sent = store.outbox.capped_send_times(number, CAPPED_KINDS, ts(now - span), exclude_id=exclude_id)
+            sent = store.outbox.capped_send_times(number, CAP_GROUPS[group], ts(now - span), exclude_id=exclude_id)
             if len(sent) >= limit:
                 # The oldest send inside the window that must age out before one more fits.
                 until = parse_ts(sent[len(sent) - limit]) + span
                 if worst is None or until > worst[0]:
-                    worst = (until, f"frequency cap: at most {limit} message(s) {label} to {number}; "
+                    worst = (until, f"frequency cap: at most {limit} {group} message(s) {label} to {number}; "
                                     f"waits until {ts(until)}")
         return worst
 

@@ -111,12 +111,14 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
                 can[key] = False
     else:
         reasons.append(f"recipient time zone(s) {names}: within allowed hours now.")
-    cap = guard.cap_until(store, number, now)
-    if cap is not None:
-        reasons.append(cap[1])
-        for key in can:
-            if key.split(":")[0] in (Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
-                can[key] = False
+    for k in (Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
+        cap = guard.cap_until(store, number, now, kind=k)
+        if cap is not None:
+            if cap[1] not in reasons:
+                reasons.append(cap[1])
+            for key in can:
+                if key.split(":")[0] == k.value:
+                    can[key] = False
     vocab = Vocabulary(config.compliance)
     reasons.append(f"opt-out words in force: {', '.join(vocab.opt_out)}")
     return ConsentExplanation(number, can, reasons, history)

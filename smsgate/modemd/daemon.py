@@ -32,6 +32,7 @@ from .discovery import PortRegistry
 from .hooks import InboundHook, default_gate, default_on_inbound
 from .inbound import flush_stale_fragments
 from .tunables import Tunables
+from .unknown import unknown_round
 from .worker import ModemState, ModemWorker, WorkerContext
 
 log = logging.getLogger(__name__)
@@ -171,10 +172,15 @@ class Daemon:
                    "(ENV{ID_MM_DEVICE_IGNORE}=\"1\") or stop ModemManager")
             log.warning("%s", msg)
             store.alerts.raise_alert("modemmanager", msg, level="warning")
-        counts = store.outbox.expire_leases(owner_is_dead=owner_checker(self.hostname, self.pid, at_start=True))
+        else:
+            store.alerts.resolve("modemmanager")  # raised by an earlier start, no longer true
+        self._retire_absent_modems(store)
+        counts = store.outbox.expire_leases(owner_is_dead=owner_checker(self.hostname, self.pid, at_start=True),
+                                            resend_limit=self._resend_limit)
         if counts["requeued"] or counts["unknown"]:
-            log.warning("start-up: %s messages back in the queue, %s in flight at the last stop marked unknown",
-                        counts["requeued"], counts["unknown"])
+            log.warning("start-up: %s messages back in the queue, %s in flight at the last stop marked unknown "
+                        "(%s of them re-sent: sending.resend_unknown)", counts["requeued"], counts["unknown"],
+                        counts["resent"])
         self.started_at = ts(store.clock())
         for w in self.workers.values():
             w.start()
@@ -209,7 +215,8 @@ class Daemon:
         store = self._store()
         if clean:
             mine = f"{self.hostname}:{self.pid}:"
-            counts = store.outbox.expire_leases(owner_is_dead=lambda owner: owner.startswith(mine))
+            counts = store.outbox.expire_leases(owner_is_dead=lambda owner: owner.startswith(mine),
+                                                resend_limit=self._resend_limit)
             if counts["requeued"] or counts["unknown"]:
                 log.info("released %s leases (%s unknown)", counts["requeued"], counts["unknown"])
         store.set_status("daemon", {**self._status_value(), "running": False, "stopped_at": ts(store.clock())})
@@ -250,7 +257,7 @@ class Daemon:
             (lambda: self._for_workers("health"), t.health_s, "health polls"),
             (lambda: self._for_workers("sweep"), t.sweep_s, "storage sweeps"),
             (self._expire_leases, t.lease_check_s, "lease expiry"),
-            (self._rematch, t.rematch_s, "report re-match"),
+            (self._rematch, t.rematch_s, "report re-match and unknown messages"),
             (self._reassembly, t.reassembly_check_s, "reassembly timeouts"),
         ]
         for fn, every, name in jobs:
@@ -286,14 +293,32 @@ class Daemon:
 
     def _expire_leases(self) -> None:
         dead = owner_checker(self.hostname, self.pid, at_start=False)
-        counts = self._store().outbox.expire_leases(owner_is_dead=dead)
-        if counts["requeued"]:
+        store = self._store()
+        counts = store.outbox.expire_leases(owner_is_dead=dead, resend_limit=self._resend_limit)
+        if counts["requeued"] or counts["resent"] or self._retire_absent_modems(store):
             self.poke_all()
 
+    def _retire_absent_modems(self, store: Store) -> list[int]:
+        """Modems gone from the configuration stop holding the half-sent messages that wait for them, and
+        their alerts close."""
+        silent_since = ts(store.clock() - timedelta(seconds=self.tunables.absent_modem_after_s))
+        with store.transaction():
+            gone = store.modems.retire_absent(list(self.workers), silent_since=silent_since)
+            for modem_id in gone:
+                store.alerts.resolve_all(modem_id)
+        if gone:
+            log.warning("%s modem(s) not in the configuration marked stopped", len(gone))
+        return gone
+
     def _rematch(self) -> None:
-        made = self._store().reports.rematch()
-        if made:
-            log.info("matched %s delivery reports that had arrived early", made)
+        if unknown_round(self._store(), self.config).requeued:
+            self.poke_all()
+
+    @property
+    def _resend_limit(self) -> int | None:
+        """`sending.resend_unknown` covers a message a stop or a crash left `unknown` as well."""
+        sending = self.config.sending
+        return sending.max_attempts if sending.resend_unknown else None
 
     def _reassembly(self) -> None:
         gaps = flush_stale_fragments(

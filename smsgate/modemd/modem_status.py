@@ -28,8 +28,10 @@ class ModemState(enum.StrEnum):
     STOPPED = "stopped"
 
 
-# Alerts that stop being true once the modem answers again, whatever state it then reaches.
-REACHED = ("modem_offline", "modem_paused")
+# Alerts that stop being true once the modem answers again with its SIM unlocked, whatever state it then
+# reaches. They are closed from that fact, read in the database, so an alert a killed or restarted daemon
+# left open closes too (a worker's memory of what it raised dies with its process).
+REACHED = ("modem_offline", "modem_paused", "sim_locked", "worker_crashed")
 
 
 class ModemStatus:
@@ -90,7 +92,8 @@ class ModemStatus:
         """
         with self.transaction():
             for old in resolved:
-                self.resolve(old)
+                if old != kind:
+                    self.resolve(old)
             self.alert(kind, message, level=level)
             self.set(state, detail)
 

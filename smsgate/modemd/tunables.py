@@ -33,6 +33,7 @@ class Tunables:
     breaker_cooldown_s: float = 60.0
     storage_alert_ratio: float = 0.8
     stop_timeout_s: float = 90.0  # SIGTERM: longest wait for the sends in flight
+    absent_modem_after_s: float = 600.0  # an unconfigured modem silent this long is marked stopped
 
 
 FAST = Tunables(

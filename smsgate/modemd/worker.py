@@ -274,6 +274,8 @@ class ModemWorker:
         store.modems.update(modem_id, device=self.path, imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid,
                             manufacturer=ident.manufacturer, model=ident.model, revision=ident.revision,
                             msisdn=number, last_seen_at=ts(store.clock()))
+        # An smsc_unknown alert raised before a restart closes with this session's first successful send.
+        self._smsc_alerted = store.alerts.is_open("smsc_unknown", modem_id=modem_id)
         inbound = InboundProcessor(store, modem_id, modem_identity(store, modem_id), self.ctx.on_inbound)
         setup = bringup.set_up_messages(m, name=self.name, status_reports=sending.status_reports)
         if not setup.notices.enabled:

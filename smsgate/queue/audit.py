@@ -66,5 +66,17 @@ class Alerts:
                                   " AND resolved_at IS NULL", (self.db.now(), kind, modem_id))
             return cur.rowcount
 
+    def resolve_all(self, modem_id: int) -> int:
+        """Close every open alert of one modem (it is no longer part of the running system)."""
+        with self.db.transaction():
+            cur = self.db.execute("UPDATE alerts SET resolved_at = ? WHERE modem_id = ? AND resolved_at IS NULL",
+                                  (self.db.now(), modem_id))
+            return cur.rowcount
+
+    def is_open(self, kind: str, *, modem_id: int | None = None) -> bool:
+        """Whether an alert of `kind` is open, whichever process raised it."""
+        return self.db.one("SELECT 1 FROM alerts WHERE kind = ? AND modem_id IS ? AND resolved_at IS NULL",
+                           (kind, modem_id)) is not None
+
     def open_alerts(self) -> list[dict[str, Any]]:
         return self.db.all("SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id DESC")

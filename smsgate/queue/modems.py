@@ -85,3 +85,21 @@ class ModemRegistry:
                 (modem_id, since),
             )
         }
+
+    def retire_absent(self, configured: list[str], *, silent_since: str) -> list[int]:
+        """Mark `stopped` the modems that are not configured here and have not been heard from since
+        `silent_since`; returns their ids.
+
+        A modem taken out of the configuration keeps the state its last daemon wrote (`ready`, when that
+        daemon was killed), and a half-sent message waits for the SIM that sent its first parts while that
+        SIM looks in service: without this it would wait for ever. A modem another live daemon drives has
+        a fresh heartbeat and is left alone; one already out of service keeps its state.
+        """
+        marks = ",".join("?" * len(configured)) or "NULL"
+        rows = self.db.all(
+            f"SELECT id FROM modems WHERE name NOT IN ({marks}) AND state NOT IN ('offline', 'locked', 'stopped')"
+            " AND COALESCE(heartbeat_at, last_seen_at, updated_at) < ?", (*configured, silent_since))
+        for r in rows:
+            self.update(r["id"], state="stopped", state_detail="not in the configuration of the running daemon")
+        return [r["id"] for r in rows]
+

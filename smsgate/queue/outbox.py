@@ -9,6 +9,7 @@ crash, a part still `submitting` may have gone out, so it becomes `unknown` and 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +61,8 @@ SENT_STATES = ("claimed", "submitting", "submitted", "delivered", "undeliverable
 _DOWN_STATES = "('offline', 'locked', 'stopped')"
 # The audit reason that marks a resend the daemon made by itself (counted against sending.max_attempts).
 AUTOMATIC_RESEND = "re-sent automatically (sending.resend_unknown)"
+# The audit reason of the one automatic resend of a STOP/START/HELP confirmation left unknown.
+COMPLIANCE_RESEND = "re-sent automatically: a STOP/START/HELP confirmation with no delivery evidence"
 
 
 @dataclass(frozen=True)
@@ -378,6 +381,8 @@ class Outbox:
                     if failover:
                         columns["failover_from"] = failover
                     fresh_parts = self._ensure_parts(msg.id, msg.to_number, msg.parts_total)
+                    if not fresh_parts and modem_id is not None and msg.parts_total > 1:
+                        self._restart_if_split(msg, modem_id, owner)
                     self._move(msg.id, State.QUEUED, State.CLAIMED, owner,
                                {"modem_id": modem_id, **({"failover_from": failover} if failover else {})},
                                columns)
@@ -390,6 +395,32 @@ class Outbox:
                                  if fresh_parts == msg.parts_total else self._parts_of(msg.id, msg.parts_total))
                     claims.append(Claim(msg, owner, lease_until))
         return claims
+
+    def _restart_if_split(self, msg: Message, modem_id: int, owner: str) -> None:
+        """Send the whole message again when parts of it went out from another SIM.
+
+        A modem only gets a half-sent message when the SIM that sent its first parts is down (offline,
+        locked, stopped): the claim waits for it through anything milder. Parts 2..n from another number
+        would never be joined with part 1 by the phone, so every part goes again from this modem under a
+        new concatenation reference; the patient may see the old fragment as well, but gets the whole text.
+        """
+        sent = self.db.all("SELECT part_no, modem_id, tp_mr, state FROM message_parts WHERE message_id = ?"
+                           " AND state IN ('submitted', 'delivered', 'undeliverable') AND modem_id IS NOT NULL"
+                           " AND modem_id != ? ORDER BY part_no", (msg.id, modem_id))
+        if not sent:
+            return
+        new_ref = (msg.concat_ref + random.randrange(1, 256)) & 0xFF
+        self.db.execute("UPDATE message_parts SET state = 'pending', tp_mr = NULL, modem_id = NULL,"
+                        " submitted_at = NULL, submitting_at = NULL, status_code = NULL, status_at = NULL,"
+                        " last_error = NULL WHERE message_id = ?", (msg.id,))
+        self.db.execute("UPDATE messages SET concat_ref = ? WHERE id = ?", (new_ref, msg.id))
+        self.audit.record(owner, "parts.restarted", "message", msg.id, {
+            "reason": f"the SIM that sent parts {', '.join(str(p['part_no']) for p in sent)} is out of service; "
+                      "every part goes again from this one under a new concatenation reference",
+            "sent_from_modem": sent[0]["modem_id"], "parts_sent": [p["part_no"] for p in sent],
+            "tp_mrs": [p["tp_mr"] for p in sent], "old_ref": msg.concat_ref, "new_ref": new_ref,
+            "modem_id": modem_id})
+        msg.concat_ref = new_ref
 
     def _consent_verdict(self, msg: Message) -> Refuse | None:
         # The rule enqueue applied, read again inside the claim; to_number was normalised when the message
@@ -428,13 +459,14 @@ class Outbox:
         with self.db.transaction():
             state, modem_id = self._held_state(claim)
             # The part may only move forward: pending -> submitting (or stay submitting on a repeat).
-            cur = self.db.execute("UPDATE message_parts SET state = 'submitting', modem_id = ?"
+            now = self.db.now()
+            cur = self.db.execute("UPDATE message_parts SET state = 'submitting', modem_id = ?, submitting_at = ?"
                                   " WHERE message_id = ? AND part_no = ? AND state IN ('pending', 'submitting')",
-                                  (modem_id, mid, part_no))
+                                  (modem_id, now, mid, part_no))
             if cur.rowcount != 1:
                 self.part_to(mid, part_no, PartState.SUBMITTING, modem_id=modem_id)  # raises why not
             if state != State.SUBMITTING:
-                self._move(mid, State(state), State.SUBMITTING, claim.owner, {"part": part_no}, {})
+                self._move(mid, State(state), State.SUBMITTING, claim.owner, {"part": part_no}, {}, now=now)
 
     def mark_part_submitted(self, claim: Claim, part_no: int, tp_mr: int) -> bool:
         """Commit the TP-MR the modem gave `part_no`. Returns True when the whole message is now submitted."""
@@ -494,6 +526,58 @@ class Outbox:
                              submitted_at=now, last_error=None, error_class=None,
                              conversation_id=conversation_id)
         return True
+
+    def settle_unknown_part(self, message_id: int, part_no: int, *, tp_mr: int, evidence: dict[str, Any],
+                            actor: str = "status-report") -> State:
+        """The network has shown that the unsure `part_no` of an `unknown` message went out (a status report
+        carrying `tp_mr`): record it as submitted and move the message on, with `evidence` in its history.
+
+        With every part accepted the message is `submitted`; with parts never sent it goes back to the queue
+        for them, to the SIM that sent the others. Returns the message's new state (or `unknown` when another
+        of its parts is still unsure).
+        """
+        with self.db.transaction():
+            row = self.db.one("SELECT state, to_number, conversation_id FROM messages WHERE id = ?",
+                              (message_id,))
+            if row is None:
+                raise NotFound(f"no message #{message_id}")
+            part = self.db.one("SELECT state, modem_id, submitting_at FROM message_parts WHERE message_id = ?"
+                               " AND part_no = ?", (message_id, part_no))
+            if row["state"] != State.UNKNOWN or part is None or part["state"] != PartState.UNKNOWN:
+                raise IllegalTransition(message_id, row["state"], State.SUBMITTED)
+            self.part_to(message_id, part_no, PartState.SUBMITTED, tp_mr=tp_mr, last_error=None,
+                         submitted_at=part["submitting_at"] or self.db.now())
+            left = {r["state"] for r in self.db.all(
+                "SELECT DISTINCT state FROM message_parts WHERE message_id = ?"
+                " AND state IN ('pending', 'submitting', 'unknown')", (message_id,))}
+            detail = {"reason": "a status report from the network shows it went out", "part": part_no, **evidence}
+            if not left:
+                now = self.db.now()
+                conversation_id = self._after_sent(message_id, row["to_number"], part["modem_id"], now,
+                                                   row["conversation_id"])
+                self.transition(message_id, State.UNKNOWN, State.SUBMITTED, actor, detail, submitted_at=now,
+                                last_error=None, error_class=None, conversation_id=conversation_id)
+                return State.SUBMITTED
+            if PartState.UNKNOWN in left:
+                return State.UNKNOWN
+            detail["reason"] += "; the parts never sent go now, from the same SIM"
+            self.transition(message_id, State.UNKNOWN, State.QUEUED, actor, detail, due_at=self.db.now(),
+                            lease_owner=None, lease_until=None, modem_id=None, last_error=None,
+                            error_class=None, **self._sticky_for_rest(message_id))
+            return State.QUEUED
+
+    def note_unknown(self, message_id: int, reason: str, detail: dict[str, Any], *, actor: str,
+                     action: str = "evidence.ambiguous") -> bool:
+        """Say on an `unknown` message why it still waits for a person (once: False when it already says so).
+
+        Its `updated_at` stays when it became `unknown`, which is what the waits above count from."""
+        with self.db.transaction():
+            cur = self.db.execute("UPDATE messages SET last_error = ? WHERE id = ? AND state = 'unknown'"
+                                  " AND last_error IS NOT ?", (reason, message_id, reason))
+            if cur.rowcount != 1:
+                return False
+            self.audit.record(actor, action, "message", message_id, {"reason": reason, **detail})
+            return True
 
     def _after_sent(self, message_id: int, to_number: str, modem_id: int | None, now: str,
                     conversation_id: int | None) -> int:
@@ -600,8 +684,11 @@ class Outbox:
                 raise IllegalTransition(message_id, row["state"], State.QUEUED)
             self.db.execute("UPDATE message_parts SET state = 'pending' WHERE message_id = ?"
                             " AND state IN ('unknown', 'failed', 'submitting')", (message_id,))
+            # The rest of a half-sent message must come from the SIM that sent its first parts, whoever
+            # the message preferred before (a phone joins parts by sender).
             self.transition(message_id, State(row["state"]), State.QUEUED, actor, {"reason": reason},
-                             due_at=self.db.now(), attempts=0, finished_at=None)
+                             due_at=self.db.now(), attempts=0, finished_at=None,
+                             **self._sticky_for_rest(message_id))
 
     def resend_automatically(self, message_id: int, actor: str, *, limit: int) -> bool:
         """`sending.resend_unknown`: back to the queue, unless it has been put back `limit` times already.
@@ -616,11 +703,41 @@ class Outbox:
             self.resend(message_id, actor, reason=AUTOMATIC_RESEND)
             return True
 
+    def resend_unconfirmed(self, *, after_s: float, actor: str, limit: int = 1) -> list[int]:
+        """Re-send STOP/START/HELP confirmations left `unknown` for `after_s` seconds with no delivery evidence.
+
+        For these a duplicate is harmless and a missing one is a compliance failure, so they go again
+        whatever `sending.resend_unknown` says, but `limit` times at most per message, counted in the
+        audit log so a crash-looping daemon cannot resend without end. The wait counts from when the
+        message became `unknown`, giving the network's status report time to settle it first
+        (`DeliveryReports.settle_unknown`). Returns the ids put back in the queue.
+        """
+        cutoff = ts(self.db.clock() - timedelta(seconds=after_s))
+        resent: list[int] = []
+        sql = "SELECT id FROM messages WHERE state = 'unknown' AND kind = ? AND updated_at <= ? ORDER BY id"
+        if not self.db.all(sql, (Kind.COMPLIANCE.value, cutoff)):
+            return resent
+        with self.db.transaction():
+            for row in self.db.all(sql, (Kind.COMPLIANCE.value, cutoff)):
+                if self.audit.count_reason("message", row["id"], "message.queued", COMPLIANCE_RESEND) >= limit:
+                    self.note_unknown(row["id"], f"a STOP/START/HELP confirmation already re-sent {limit} time(s) "
+                                      "automatically and unsure again; a person decides", {}, actor=actor,
+                                      action="unknown.left")
+                    continue
+                self.resend(row["id"], actor, reason=COMPLIANCE_RESEND)
+                resent.append(row["id"])
+        return resent
+
     # -- leases --------------------------------------------------------------------------------------
-    def expire_leases(self, *, owner_is_dead: Callable[[str], bool] | None = None) -> dict[str, int]:
-        """Return expired (or dead owners') leases to the queue; a part caught mid-send becomes `unknown`."""
+    def expire_leases(self, *, owner_is_dead: Callable[[str], bool] | None = None,
+                      resend_limit: int | None = None) -> dict[str, int]:
+        """Return expired (or dead owners') leases to the queue; a part caught mid-send becomes `unknown`.
+
+        With `resend_limit` (`sending.resend_unknown`) such a message goes straight back to the queue in the
+        same commit, unless it has been put back automatically that many times already.
+        """
         now = self.db.now()
-        counts = {"requeued": 0, "unknown": 0}
+        counts = {"requeued": 0, "unknown": 0, "resent": 0}
         with self.db.transaction():
             rows = self.db.all("SELECT id, state, lease_owner, lease_until FROM messages"
                                " WHERE state IN ('claimed', 'submitting') AND lease_owner IS NOT NULL")
@@ -639,6 +756,9 @@ class Outbox:
                                      lease_owner=None, lease_until=None, error_class="ambiguous",
                                      last_error="the sender stopped while a part was being sent; it may have gone")
                     counts["unknown"] += 1
+                    if resend_limit and self.resend_automatically(row["id"], "lease-expiry:resend_unknown",
+                                                                  limit=resend_limit):
+                        counts["resent"] += 1
                 else:
                     self.transition(row["id"], State(row["state"]), State.QUEUED, "lease-expiry",
                                      {"reason": "lease expired", "owner": row["lease_owner"]},

@@ -700,3 +700,11 @@ CREATE TABLE segments (
 )
 """,
     )
+
+
+@migrations()
+def m060_part_submitting_time(db: Database) -> None:
+    """When each part was last handed to the modem. A part whose `+CMGS` answer was lost (a killed daemon, an
+    ambiguous error) has no TP-MR; only a status report received after this moment, from that modem for that
+    number, can be its network's answer (`DeliveryReports.settle_unknown`)."""
+    _script(db, "ALTER TABLE message_parts ADD COLUMN submitting_at TEXT")

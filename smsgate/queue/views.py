@@ -120,6 +120,46 @@ def outbox_page(
     return db.query(sql, (*params, limit, offset))
 
 
+def outbox_listing(db: Db, *, states: tuple[str, ...] = (), since: str | None = None,
+                   limit: int | None = 30) -> list[dict[str, Any]]:
+    """Outbound messages newest first, each with its modem's name and every part (state, TP-MR, modem):
+    what an admin reads to find what a crash left behind. `since` keeps messages created or changed since
+    then; `limit=None` lists them all. Timestamps are as stored."""
+    conditions: list[str] = []
+    params: list[str | int] = []
+    if states:
+        conditions.append(f"m.state IN ({','.join('?' * len(states))})")
+        params.extend(states)
+    if since is not None:
+        conditions.append("m.updated_at >= ?")
+        params.append(since)
+    if limit is not None:
+        params.append(limit)
+    sql = ("SELECT m.*, mo.name AS modem FROM messages m LEFT JOIN modems mo ON mo.id = m.modem_id"
+           + (" WHERE " + " AND ".join(conditions) if conditions else "")
+           + " ORDER BY m.id DESC" + (" LIMIT ?" if limit is not None else ""))
+    rows = db.query(sql, params)
+    parts: dict[int, list[dict[str, Any]]] = {}
+    ids = [r["id"] for r in rows]
+    for start in range(0, len(ids), 500):  # within any engine's limit on bound parameters
+        chunk = ids[start:start + 500]
+        for p in db.query(
+                "SELECT p.message_id, p.part_no, p.state, p.tp_mr, p.submitted_at, p.status_code, mo.name AS modem"
+                " FROM message_parts p LEFT JOIN modems mo ON mo.id = p.modem_id"
+                f" WHERE p.message_id IN ({','.join('?' * len(chunk))}) ORDER BY p.message_id, p.part_no", chunk):
+            parts.setdefault(p["message_id"], []).append(p)
+    for r in rows:
+        have = {p["part_no"]: p for p in parts.get(r["id"], [])}
+        # A campaign message still queued has no part rows yet: its parts are all pending.
+        r["parts"] = [{"part": n, "state": have[n]["state"] if n in have else "pending",
+                       "tp_mr": have[n]["tp_mr"] if n in have else None,
+                       "modem": have[n]["modem"] if n in have else None,
+                       "submitted_at": have[n]["submitted_at"] if n in have else None,
+                       "status_code": have[n]["status_code"] if n in have else None}
+                      for n in range(1, r["parts_total"] + 1)]
+    return rows
+
+
 def inbound_export(db: Db, limit: int) -> list[dict[str, Any]]:
     return db.query(
         "SELECT id, sender, modem_id, received_at, keyword, body FROM inbound ORDER BY id DESC LIMIT ?", (limit,)
