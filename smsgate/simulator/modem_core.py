@@ -307,8 +307,7 @@ class ModemCore:
         final: str | None = "OK"
         try:
             commands = parse_line(text[2:])
-            if self.s.busy_left > 0:
-                self.s.busy_left -= 1
+            if self.loop.time() < self.s.busy_until:
                 raise cme(515)
             for cmd in commands:
                 self.counters.commands += 1
