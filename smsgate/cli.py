@@ -653,17 +653,33 @@ def sim_start(ctx: Context, modems: int | None, latency: str | None) -> None:
 
 
 @sim.command("text")
-@click.argument("sender")
-@click.argument("to")
-@click.argument("text")
+@click.argument("words", nargs=-1, required=True, metavar="[SENDER] TO TEXT")
+@click.option("--from", "from_number", help="The simulated phone that texts (instead of SENDER).")
+@click.option("--concat-ref", type=click.IntRange(0, 255),
+              help="Concatenation reference (0-255) of a long text's parts (default: random).")
+@click.option("--shuffle", is_flag=True, help="Deliver a long text's parts out of order.")
 @_socket_option
 @pass_ctx
-def sim_text(ctx: Context, sender: str, to: str, text: str, socket_path: str | None) -> None:
-    """Text TO (a simulated modem's number) from the simulated phone SENDER."""
+def sim_text(ctx: Context, words: tuple[str, ...], from_number: str | None, concat_ref: int | None, shuffle: bool,
+             socket_path: str | None) -> None:
+    """Text TO (a simulated modem's number) from the simulated phone SENDER (or --from).
+
+    \b
+    Example:
+        smsgate sim text --from +12025550123 --concat-ref 42 +15550001001 "a long text..."
+    """
     from smsgate.simulator import ControlError
 
+    if from_number is not None:
+        if len(words) != 2:
+            raise click.UsageError("with --from, give TO and TEXT: smsgate sim text --from NUMBER TO TEXT")
+        sender, to, text = from_number, *words
+    elif len(words) == 3:
+        sender, to, text = words
+    else:
+        raise click.UsageError("give SENDER TO TEXT, or --from SENDER TO TEXT")
     try:
-        parts = _sim_client(ctx, socket_path).text(sender, to, text)
+        parts = _sim_client(ctx, socket_path).text(sender, to, text, shuffle=shuffle, concat_ref=concat_ref)
     except ControlError as exc:
         raise _fail(exc) from None
     click.echo(f"sent {parts} part{'s' if parts != 1 else ''} from {sender} to {to}")
@@ -689,18 +705,28 @@ def sim_inbox(ctx: Context, number: str, socket_path: str | None, as_json: bool)
         click.echo(text)
 
 
-@sim.command("fault")
+class _FaultCommand(click.Command):
+    """`sim fault`, whose help lists the faults from the simulator's own table when it is shown."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from smsgate.simulator.fault_table import usage_lines
+
+        self.help = (
+            "Inject a fault into simulated MODEM. KIND and its ARGS (in this order, or any as NAME=VALUE, e.g. "
+            "cms_error 38 after=1; on|off for flags):\n\n\b\n" + "\n".join(usage_lines())
+            + "\n\ndocs/simulator.md says what each does."
+        )
+        super().format_help_text(ctx, formatter)
+
+
+@sim.command("fault", cls=_FaultCommand)
 @click.argument("modem")
 @click.argument("kind")
 @click.argument("args", nargs=-1)
 @_socket_option
 @pass_ctx
 def sim_fault(ctx: Context, modem: str, kind: str, args: tuple[str, ...], socket_path: str | None) -> None:
-    """Inject a fault into simulated MODEM: unplug, replug, hang, recover, garbage [HEX], urc_storm [COUNT],
-    cms_error CODE [N], command_error PREFIX FINAL [N], ambiguous [N], no_network on|off,
-    registration_denied on|off, sim_pin [PIN [ATTEMPTS]], sim_puk [PUK], storage_full on|off,
-    duplicate_inbound [N], early_status_report [N], misfiled_status_reports [N],
-    inbound_inside_reply [COMMAND [N]], reboot [GAP]. docs/simulator.md says what each does."""
+    """Inject a fault into simulated MODEM (unplug, hang, cms_error, ...; --help lists them all)."""
     from smsgate.simulator import ControlError
 
     try:

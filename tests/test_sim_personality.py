@@ -143,7 +143,7 @@ def test_direct_delivery_only_offers_cmt_and_cds_and_refuses_store_and_notify(tm
 def test_ati_answers_its_lines_for_page_0_and_error_for_pages_nobody_recorded(tmp_path, personality):
     with start(tmp_path, personality) as sim, WireClient(sim.modem("m1").path) as at:
         at.command("ATE0;+CMEE=1")
-        lines = list(PERSONALITIES[personality].ati) + ["OK"]
+        lines = [*PERSONALITIES[personality].ati, "OK"]
         assert at.lines("ATI") == lines and at.lines("ATI0") == lines
         for page in ("ATI1", "ATI3", "ATI5", "ATI9"):
             assert at.lines(page) == ["ERROR"], page

@@ -387,9 +387,16 @@ class HandsetHandle:
     def number(self) -> str:
         return self._h.number
 
-    def send(self, to: str, text: str, *, shuffle: bool = False) -> int:
-        """Text a modem; returns how many concatenated parts went out (shuffled on request)."""
-        return self._sim.loop.run(lambda: self._sim.network.text_modem(self._h.number, to, text, shuffle=shuffle))
+    def send(self, to: str, text: str, *, shuffle: bool = False, concat_ref: int | None = None) -> int:
+        """Text a modem; returns how many concatenated parts went out (shuffled on request).
+
+        ``concat_ref``: the 8-bit concatenation reference a long text's parts carry (random when left out), so a
+        test can make two texts collide the way a phone that reuses references does.
+        """
+        if concat_ref is not None and not (isinstance(concat_ref, int) and 0 <= concat_ref <= 255):
+            raise ValueError(f"concat_ref must be a whole number from 0 to 255 (8 bits), not {concat_ref!r}")
+        return self._sim.loop.run(lambda: self._sim.network.text_modem(
+            self._h.number, to, text, shuffle=shuffle, reference=concat_ref))
 
     @property
     def inbox(self) -> list[HandsetMessage]:
