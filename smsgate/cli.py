@@ -156,11 +156,11 @@ def db_migrate(ctx: Context) -> None:
 @pass_ctx
 def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime | None, expect: str | None,
          follow_up: tuple[str, ...], idempotency_key: str | None) -> None:
-    """Queue TEXT for NUMBER (international form, e.g. +15551234567).
+    """Queue TEXT for NUMBER (international form, e.g. +12025550123).
 
     \b
     Example:
-        smsgate send +15551234567 "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm" \\
+        smsgate send +12025550123 "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm" \\
             --expect YES=confirmed,NO=cancelled --follow-up YES="See you then!"
     """
     from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
@@ -379,7 +379,7 @@ def keywords_remove(ctx: Context, keyword: str) -> None:
 
 @keywords.command("test")
 @click.argument("text")
-@click.option("--from", "sender", required=True, help="The sender's number, e.g. +15551234567.")
+@click.option("--from", "sender", required=True, help="The sender's number, e.g. +12025550123.")
 @pass_ctx
 def keywords_test(ctx: Context, text: str, sender: str) -> None:
     """Show what an inbound TEXT from a number would trigger (dry run: nothing is stored or sent)."""

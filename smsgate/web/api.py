@@ -39,7 +39,7 @@ def _bad(message: str, field: str | None = None) -> ApiError:
 
 def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise _bad("the body must be a JSON object such as {\"to\": \"+15551234567\", \"text\": \"...\"}")
+        raise _bad("the body must be a JSON object such as {\"to\": \"+12025550123\", \"text\": \"...\"}")
     unknown = sorted(set(body) - MESSAGE_FIELDS)
     if unknown:
         raise _bad(f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(MESSAGE_FIELDS))}",
