@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from smsgate.clinic_time import ClinicClock, ClinicTimeError
 from smsgate.config import Config, ConfigError, find_config_path, load_config, render_default_config
 from smsgate.queue import MessageRejected, NotFound, SendPolicy, State, Store, StoreError, views
 
@@ -36,6 +37,11 @@ class Context:
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from None
         return self._config
+
+    @property
+    def clinic_clock(self) -> ClinicClock:
+        """Reads the times people type and writes the times they read, in `clinic.timezone`."""
+        return ClinicClock.for_config(self.config)
 
     def store(self) -> Store:
         cfg = self.config
@@ -148,13 +154,14 @@ def db_migrate(ctx: Context) -> None:
 @click.argument("text")
 @click.option("--kind", type=click.Choice(["transactional", "reply", "bulk", "marketing"]),
               default="transactional", show_default=True, help="Decides priority and the consent rule.")
-@click.option("--at", "not_before", type=click.DateTime(formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
-              help="Send no earlier than this local time.")
+@click.option("--at", "not_before",
+              help='Send no earlier than this clinic time: "09:00" (the next one), "tomorrow 09:00", '
+                   '"2026-12-01 09:00", or ISO with an offset.')
 @click.option("--expect", help="Expected answers: YES=confirmed,NO=cancelled,1=reschedule or 1-5 for a rating.")
 @click.option("--follow-up", multiple=True, help='Reply to an answer: YES="See you then!" (repeatable).')
 @click.option("--key", "idempotency_key", help="Idempotency key: the same key twice queues one message.")
 @pass_ctx
-def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime | None, expect: str | None,
+def send(ctx: Context, number: str, text: str, kind: str, not_before: str | None, expect: str | None,
          follow_up: tuple[str, ...], idempotency_key: str | None) -> None:
     """Queue TEXT for NUMBER (international form, e.g. +12025550123).
 
@@ -174,7 +181,10 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
     except WordMapError as exc:
         raise click.BadParameter(str(exc), param_hint="--follow-up") from None
     cfg = ctx.config
-    nb = not_before.astimezone(UTC) if not_before else None
+    try:
+        nb = ctx.clinic_clock.parse(not_before) if not_before else None
+    except ClinicTimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
     store = ctx.store()
     try:
         result = store.outbox.enqueue(
@@ -185,10 +195,16 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
     except MessageRejected as exc:
         raise _fail(exc) from None
     verb = "queued" if result.created else "already queued"
-    click.echo(f"{verb} #{result.id} ({result.parts} part{'s' if result.parts != 1 else ''}, {result.encoding})")
+    when = f", not before {ctx.clinic_clock.show(nb)}" if nb else ""
+    click.echo(f"{verb} #{result.id} ({result.parts} part{'s' if result.parts != 1 else ''}, {result.encoding}{when})")
 
 
-def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool, *,
+                clock: ClinicClock | None = None, times: tuple[str, ...] = ()) -> None:
+    """A table for people, or JSON with `--json`; the `times` columns (stored UTC) are shown in the clinic's
+    zone, and in JSON as ISO-8601 with the clinic's offset."""
+    if clock is not None and times:
+        rows = [{**r, **{c: clock.iso(r.get(c)) if as_json else clock.show(r.get(c)) for c in times}} for r in rows]
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
         return
@@ -217,10 +233,11 @@ def outbox(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
     msgs = ctx.store().outbox.recent(state=state, limit=limit)
     rows = [
         {"id": m.id, "to": m.to_number, "state": m.state.value, "kind": m.kind.value, "parts": m.parts_total,
-         "created": m.created_at[:19], "outcome": m.outcome, "error": m.last_error, "text": m.body}
+         "created": m.created_at, "outcome": m.outcome, "error": m.last_error, "text": m.body}
         for m in msgs
     ]
-    _print_rows(rows, ["id", "to", "state", "kind", "parts", "created", "outcome", "error", "text"], as_json)
+    _print_rows(rows, ["id", "to", "state", "kind", "parts", "created", "outcome", "error", "text"], as_json,
+                clock=ctx.clinic_clock, times=("created",))
 
 
 @cli.command()
@@ -231,11 +248,12 @@ def inbox(ctx: Context, limit: int, as_json: bool) -> None:
     """List received messages, newest first."""
     rows = ctx.store().inbox.recent(limit=limit)
     out = [
-        {"id": r["id"], "from": r["sender"], "received": r["received_at"][:19], "keyword": r["keyword"],
+        {"id": r["id"], "from": r["sender"], "received": r["received_at"], "keyword": r["keyword"],
          "flag": "undecodable" if r["decode_error"] else ("gap" if r["missing_parts"] else ""), "text": r["body"]}
         for r in rows
     ]
-    _print_rows(out, ["id", "from", "received", "keyword", "flag", "text"], as_json)
+    _print_rows(out, ["id", "from", "received", "keyword", "flag", "text"], as_json, clock=ctx.clinic_clock,
+                times=("received",))
 
 
 @cli.command()
@@ -269,7 +287,7 @@ def status(ctx: Context, as_json: bool) -> None:
     """Show the daemon, every modem's state, the queues and open alerts."""
     from smsgate.status import gather_status
 
-    report = gather_status(ctx.store(), now=datetime.now(UTC))
+    report = gather_status(ctx.store(), now=datetime.now(UTC), clock=ctx.clinic_clock)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
@@ -408,10 +426,10 @@ def consent_export(ctx: Context, output: str | None) -> None:
             raise click.ClickException(f"cannot write {output} ({exc.strerror or exc}); check that its folder "
                                        "exists and is writable.") from None
         with fh:
-            n = consent_csv(store, fh)
+            n = consent_csv(store, fh, clock=ctx.clinic_clock)
         click.echo(f"wrote {n} consent events to {output}", err=True)
     else:
-        consent_csv(store, sys.stdout)
+        consent_csv(store, sys.stdout, clock=ctx.clinic_clock)
 
 
 @consent.command("show")
@@ -421,26 +439,30 @@ def consent_show(ctx: Context, number: str) -> None:
     """Explain whether NUMBER can be texted now, and why."""
     from smsgate.keywords import explain_consent
 
-    for line in explain_consent(ctx.store(), ctx.config, number).lines():
+    for line in explain_consent(ctx.store(), ctx.config, number).lines(ctx.clinic_clock):
         click.echo(line)
 
 
 @cli.command()
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only since this day (UTC).")
+@click.option("--since", help='Only since this clinic day or time, e.g. "2026-12-01" (midnight at the clinic).')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
-def report(ctx: Context, since: datetime | None, as_json: bool) -> None:
+def report(ctx: Context, since: str | None, as_json: bool) -> None:
     """Answers to reminders, ratings, keyword hits, opt-outs and likely opt-outs."""
     from dataclasses import asdict
 
     from smsgate.keywords import build_report
     from smsgate.queue.clock import ts
 
-    rep = build_report(ctx.store(), since=ts(since.replace(tzinfo=UTC)) if since else None)
+    try:
+        start = ctx.clinic_clock.parse(since) if since else None
+    except ClinicTimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    rep = build_report(ctx.store(), since=ts(start) if start else None)
     if as_json:
         click.echo(json.dumps({**asdict(rep), "rating_average": rep.rating_average}, indent=2, default=str))
         return
-    for line in rep.lines():
+    for line in rep.lines(ctx.clinic_clock):
         click.echo(line)
 
 
@@ -484,9 +506,10 @@ def users_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
 def users_list(ctx: Context, as_json: bool) -> None:
     """List accounts with their role and last login."""
     rows = [{"name": u.username, "role": u.role, "disabled": "yes" if u.disabled else "",
-             "created": u.created_at[:19], "last_login": (u.last_login_at or "")[:19]}
+             "created": u.created_at, "last_login": u.last_login_at}
             for u in ctx.store().accounts.list_users()]
-    _print_rows(rows, ["name", "role", "disabled", "created", "last_login"], as_json)
+    _print_rows(rows, ["name", "role", "disabled", "created", "last_login"], as_json, clock=ctx.clinic_clock,
+                times=("created", "last_login"))
 
 
 @users.command("disable")
@@ -535,9 +558,10 @@ def tokens_create(ctx: Context, name: str, scope: str) -> None:
 def tokens_list(ctx: Context, as_json: bool) -> None:
     """List tokens (prefix only, never the secret)."""
     rows = [{"id": t.id, "name": t.name, "prefix": t.prefix + "...", "scope": t.scope,
-             "created": t.created_at[:19], "last_used": (t.last_used_at or "")[:19],
-             "revoked": (t.revoked_at or "")[:19]} for t in ctx.store().accounts.list_tokens()]
-    _print_rows(rows, ["id", "name", "prefix", "scope", "created", "last_used", "revoked"], as_json)
+             "created": t.created_at, "last_used": t.last_used_at,
+             "revoked": t.revoked_at} for t in ctx.store().accounts.list_tokens()]
+    _print_rows(rows, ["id", "name", "prefix", "scope", "created", "last_used", "revoked"], as_json,
+                clock=ctx.clinic_clock, times=("created", "last_used", "revoked"))
 
 
 @tokens.command("revoke")

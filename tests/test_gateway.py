@@ -36,7 +36,8 @@ def receiver() -> Iterator[Receiver]:
 
 def simulator_config(tmp_path: Path, **sections: Any) -> Config:
     """A fresh install: no [[modems]], so the Gateway starts one simulated modem; the web server on a free port."""
-    raw: dict[str, Any] = {"database": str(tmp_path / "smsgate.db"), "clinic": {"name": "Demo Clinic"},
+    raw: dict[str, Any] = {"database": str(tmp_path / "smsgate.db"),
+                           "clinic": {"name": "Demo Clinic", "timezone": "America/New_York"},
                            "simulator": {"modems": 1, "personality": "generic", "latency": "0",
                                          "handsets": [HANDSET]}}
     for name, values in sections.items():

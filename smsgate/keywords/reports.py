@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.config import Config
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import Kind, Store, views
@@ -33,10 +34,12 @@ CONSENT_COLUMNS = ("number", "event", "scope", "time", "source", "evidence", "ac
 _LEDGER_KEYS = ("number", "event", "scope", "at", "source", "evidence", "actor", "inbound_id")
 
 
-def consent_csv(store: Store, out: TextIO, *, number: str | None = None) -> int:
-    """Write the consent ledger (or one number's part of it) as CSV; returns the rows written."""
+def consent_csv(store: Store, out: TextIO, *, clock: ClinicClock, number: str | None = None) -> int:
+    """Write the consent ledger (or one number's part of it) as CSV, times in the clinic's zone with their
+    offset; returns the rows written."""
     return write_csv(out, CONSENT_COLUMNS,
-                     ([row[k] for k in _LEDGER_KEYS] for row in store.consent.history(number)))
+                     ([clock.iso(row[k]) if k == "at" else row[k] for k in _LEDGER_KEYS]
+                      for row in store.consent.history(number)))
 
 
 @dataclass
@@ -46,14 +49,14 @@ class ConsentExplanation:
     reasons: list[str]
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def lines(self, clock: ClinicClock) -> list[str]:
         out = [f"{self.number}:"]
         for kind, ok in self.can_text.items():
             out.append(f"  {kind:<14} {'yes' if ok else 'NO'}")
         out.extend(f"  - {r}" for r in self.reasons)
         if self.history:
             out.append("  ledger:")
-            out.extend(f"    {h['at']}  {h['event']:<7} scope={h['scope']} source={h['source']}"
+            out.extend(f"    {clock.show(h['at'])}  {h['event']:<7} scope={h['scope']} source={h['source']}"
                        f" actor={h['actor']} evidence={h['evidence'] or ''}" for h in self.history)
         else:
             out.append("  ledger: no consent events for this number")
@@ -117,7 +120,7 @@ class Report:
         total = sum(self.ratings.values())
         return sum(k * v for k, v in self.ratings.items()) / total if total else None
 
-    def lines(self) -> list[str]:
+    def lines(self, clock: ClinicClock) -> list[str]:
         out = ["Answers to messages with expected answers:"]
         out.extend(f"  {r['outcome']:<24} {r['n']}" for r in self.outcomes)
         if len(out) == 1:
@@ -140,7 +143,7 @@ class Report:
         if not self.consent:
             out.append("  (none)")
         out.append(f"Likely opt-outs flagged for staff: {len(self.likely_opt_outs)}")
-        out.extend(f"  #{r['id']} {r['sender']} {r['received_at'][:19]}: {r['body'][:60]!r}"
+        out.extend(f"  #{r['id']} {r['sender']} {clock.show(r['received_at'])}: {r['body'][:60]!r}"
                    for r in self.likely_opt_outs[:20])
         return out
 
