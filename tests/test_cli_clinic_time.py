@@ -92,6 +92,7 @@ def test_consent_export_and_show_give_the_ledger_in_clinic_time(cli_config: Path
     assert row["time"] == "2026-11-22T13:00:00-05:00"
     code, out = run(cli_config, "consent", "show", PATIENT)
     assert code == 0 and "2026-11-22 13:00 EST  opt_out" in out, out
+    assert "opted out on 2026-11-22 13:00 EST (source sms" in out, out
 
 
 def test_report_since_takes_a_clinic_day_and_refuses_what_is_no_day(cli_config: Path) -> None:

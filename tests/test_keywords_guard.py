@@ -32,6 +32,20 @@ def test_bulk_waits_for_morning_in_the_recipients_zone_but_replies_go_at_once(st
     assert {c.message.id for c in send_all(store, config, modem)} == {bulk}
 
 
+def test_a_deferred_messages_reason_says_until_when_in_clinic_time(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    modem = store.modems.upsert("m", state="ready")
+    clock.now = NIGHT_NY
+    quiet = store.outbox.enqueue(PATIENT, "Flu shots", kind=Kind.BULK).id
+    assert send_all(store, config, modem) == []
+    assert (store.outbox.get(quiet).last_error or "").endswith("waits until 2026-11-24 08:00 EST")
+    clock.now = MORNING_NY
+    assert len(send_all(store, config, modem)) == 1
+    capped = store.outbox.enqueue(PATIENT, "Second reminder").id
+    assert send_all(store, config, modem) == []
+    assert (store.outbox.get(capped).last_error or "").endswith("waits until 2026-11-25 08:00 EST")
+
+
 def test_transactional_can_be_made_to_wait_too(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config(hours={"quiet_kinds": ["bulk", "marketing", "transactional"]})
     clock.now = NIGHT_NY

@@ -71,22 +71,23 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
         number = number.strip()
     now = now or store.clock()
     status = store.consent.status(number)
+    show = ClinicClock.for_config(config).show
     reasons: list[str] = []
     can = {k.value: True for k in (Kind.COMPLIANCE, Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING)}
     if status.opted_out:
         for k in (Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK, Kind.MARKETING):
             can[k.value] = False
-        reasons.append(f"opted out on {status.last_event_at} (source {status.last_source}: "
+        reasons.append(f"opted out on {show(status.last_event_at)} (source {status.last_source}: "
                        f"{status.last_evidence or 'no evidence recorded'}); only STOP/START/HELP confirmations go out."
                        " A new START from the patient (or a recorded opt-in) lifts it.")
     elif status.opted_in:
-        reasons.append(f"opted in on {status.last_event_at} (source {status.last_source}).")
+        reasons.append(f"opted in on {show(status.last_event_at)} (source {status.last_source}).")
     else:
         reasons.append("no consent event: transactional messages may go; marketing needs an opt-in.")
         can[Kind.MARKETING.value] = False
     for scope in sorted({h["scope"] for h in store.consent.history(number)} - {"all"}):
         s = store.consent.status(number, scope)
-        reasons.append(f"list '{scope}': {'opted out' if s.opted_out else 'opted in'} ({s.last_event_at}).")
+        reasons.append(f"list '{scope}': {'opted out' if s.opted_out else 'opted in'} ({show(s.last_event_at)}).")
     guard = Guard(config)
     zones = recipient_zones(store, number, guard.clinic_tz)
     names = ", ".join(sorted(str(z) for z in zones))
