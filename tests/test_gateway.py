@@ -119,7 +119,7 @@ def test_a_rules_engine_that_cannot_be_imported_stops_start_up(tmp_path: Path, e
     """Before the Gateway, the daemon logged a warning and ran on, storing every STOP without the opt-out."""
     cfg = tmp_path / "smsgate.toml"
     modems = "" if entry == "smsgate serve" else f'[[modems]]\nname = "m1"\ndevice = "{tmp_path / "ttyUSB0"}"\n'
-    cfg.write_text(f'database = "{tmp_path / "smsgate.db"}"\n{modems}'
+    cfg.write_text(f'database = "{tmp_path / "smsgate.db"}"\n[clinic]\ntimezone = "America/New_York"\n{modems}'
                    '[simulator]\nmodems = 1\npersonality = "generic"\nlatency = "0"\n')
     argv = ["serve", "--no-web"] if entry == "smsgate serve" else ["--config", str(cfg), "--fast"]
     module = "smsgate.cli" if entry == "smsgate serve" else "smsgate.modemd"
