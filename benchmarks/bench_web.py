@@ -166,7 +166,9 @@ def main() -> None:
             f"database: {args.messages} messages, {args.inbound} inbound, {db.stat().st_size / 1e6:.1f} MB"
             f" (built in {time.perf_counter() - t0:.1f} s)"
         )
-        config = config_from_dict({"database": str(db), "clinic": {"region": "US"}, "web": {"api_sends_per_minute": 0}})
+        config = config_from_dict({"database": str(db),
+                                   "clinic": {"region": "US", "timezone": "America/New_York"},
+                                   "web": {"api_sends_per_minute": 0}})
         app = create_app(config)
         with Store.open(db) as store:
             _, token = store.accounts.create_token("bench", "admin", actor="bench")

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from smsgate.clinic_time import ClinicClock, ClinicTimeError
 from smsgate.config import Config, ConfigError, find_config_path, load_config, render_default_config
 from smsgate.queue import MessageRejected, NotFound, SendPolicy, State, Store, StoreError, views
 from smsgate.queue.clock import ts
@@ -39,6 +40,11 @@ class Context:
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from None
         return self._config
+
+    @property
+    def clinic_clock(self) -> ClinicClock:
+        """Reads the times people type and writes the times they read, in `clinic.timezone`."""
+        return ClinicClock.for_config(self.config)
 
     def store(self) -> Store:
         cfg = self.config
@@ -151,22 +157,23 @@ def db_migrate(ctx: Context) -> None:
 @click.argument("text")
 @click.option("--kind", type=click.Choice(["transactional", "reply", "bulk", "marketing"]),
               default="transactional", show_default=True, help="Decides priority and the consent rule.")
-@click.option("--at", "not_before", type=click.DateTime(formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
-              help="Send no earlier than this local time.")
+@click.option("--at", "not_before",
+              help='Send no earlier than this clinic time: "09:00" (the next one), "tomorrow 09:00", '
+                   '"2026-12-01 09:00", or ISO with an offset.')
 @click.option("--expect", help="Expected answers: YES=confirmed,NO=cancelled,1=reschedule or 1-5 for a rating.")
 @click.option("--follow-up", multiple=True, help='Reply to an answer: YES="See you then!" (repeatable).')
 @click.option("--key", "idempotency_key", help="Idempotency key: the same key twice queues one message.")
 @click.option("--list", "list_name", help="The list the message is for; marketing needs one and an opt-in for it.")
 @pass_ctx
-def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime | None, expect: str | None,
+def send(ctx: Context, number: str, text: str, kind: str, not_before: str | None, expect: str | None,
          follow_up: tuple[str, ...], idempotency_key: str | None, list_name: str | None) -> None:
-    """Queue TEXT for NUMBER (international form, e.g. +15551234567).
+    """Queue TEXT for NUMBER (international form, e.g. +12025550123).
 
     \b
     Example:
-        smsgate send +15551234567 "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm" \\
+        smsgate send +12025550123 "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm" \\
             --expect YES=confirmed,NO=cancelled --follow-up YES="See you then!"
-        smsgate send +15551234567 "Flu shots are here" --kind marketing --list newsletter
+        smsgate send +12025550123 "Flu shots are here" --kind marketing --list newsletter
     """
     from smsgate.keywords.answers import WordMapError, parse_expect, parse_word_map
 
@@ -179,7 +186,10 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
     except WordMapError as exc:
         raise click.BadParameter(str(exc), param_hint="--follow-up") from None
     cfg = ctx.config
-    nb = not_before.astimezone(UTC) if not_before else None
+    try:
+        nb = ctx.clinic_clock.parse(not_before) if not_before else None
+    except ClinicTimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
     store = ctx.store()
     try:
         result = store.outbox.enqueue(
@@ -190,10 +200,16 @@ def send(ctx: Context, number: str, text: str, kind: str, not_before: datetime |
     except MessageRejected as exc:
         raise _fail(exc) from None
     verb = "queued" if result.created else "already queued"
-    click.echo(f"{verb} #{result.id} ({result.parts} part{'s' if result.parts != 1 else ''}, {result.encoding})")
+    when = f", not before {ctx.clinic_clock.show(nb)}" if nb else ""
+    click.echo(f"{verb} #{result.id} ({result.parts} part{'s' if result.parts != 1 else ''}, {result.encoding}{when})")
 
 
-def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool, *,
+                clock: ClinicClock | None = None, times: tuple[str, ...] = ()) -> None:
+    """A table for people, or JSON with `--json`; the `times` columns (stored UTC) are shown in the clinic's
+    zone, and in JSON as ISO-8601 with the clinic's offset."""
+    if clock is not None and times:
+        rows = [{**r, **{c: clock.iso(r.get(c)) if as_json else clock.show(r.get(c)) for c in times}} for r in rows]
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
         return
@@ -261,12 +277,13 @@ def outbox(ctx: Context, states: tuple[str, ...], since: datetime | None, limit:
     rows = [
         {"id": r["id"], "to": r["to_number"], "state": r["state"], "kind": r["kind"],
          "parts": ",".join(p["state"] for p in r["parts"]), "attempts": r["attempts"], "modem": r["modem"],
-         "key": r["idempotency_key"], "created": r["created_at"][:19], "outcome": r["outcome"],
+         "key": r["idempotency_key"], "created": r["created_at"], "outcome": r["outcome"],
          "error": r["last_error"], "text": r["body"]}
         for r in found
     ]
     _print_rows(rows, ["id", "to", "state", "kind", "parts", "attempts", "modem", "key", "created", "outcome",
-                       "error", "text"], as_json)
+                       "error", "text"], as_json,
+                clock=ctx.clinic_clock, times=("created",))
 
 
 @cli.command()
@@ -280,9 +297,10 @@ def inbox(ctx: Context, limit: int, as_json: bool) -> None:
     for r in rows:
         notes = [r["decode_error"], *notes_of(r)] if r["decode_error"] else list(notes_of(r))
         flag = "undecodable" if r["decode_error"] else "gap" if r["missing_parts"] else "noted" if notes else ""
-        out.append({"id": r["id"], "from": r["sender"], "received": r["received_at"][:19], "keyword": r["keyword"],
+        out.append({"id": r["id"], "from": r["sender"], "received": r["received_at"], "keyword": r["keyword"],
                     "flag": flag, "text": r["body"], **({"notes": notes} if as_json else {})})
-    _print_rows(out, ["id", "from", "received", "keyword", "flag", "text"], as_json)
+    _print_rows(out, ["id", "from", "received", "keyword", "flag", "text"], as_json, clock=ctx.clinic_clock,
+                times=("received",))
 
 
 @cli.command()
@@ -316,7 +334,7 @@ def status(ctx: Context, as_json: bool) -> None:
     """Show the daemon, every modem's state, the queues and open alerts."""
     from smsgate.status import gather_status
 
-    report = gather_status(ctx.store(), now=datetime.now(UTC))
+    report = gather_status(ctx.store(), now=datetime.now(UTC), clock=ctx.clinic_clock)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
@@ -427,7 +445,7 @@ def keywords_remove(ctx: Context, keyword: str) -> None:
 
 @keywords.command("test")
 @click.argument("text")
-@click.option("--from", "sender", required=True, help="The sender's number, e.g. +15551234567.")
+@click.option("--from", "sender", required=True, help="The sender's number, e.g. +12025550123.")
 @pass_ctx
 def keywords_test(ctx: Context, text: str, sender: str) -> None:
     """Show what an inbound TEXT from a number would trigger (dry run: nothing is stored or sent)."""
@@ -456,10 +474,10 @@ def consent_export(ctx: Context, output: str | None) -> None:
             raise click.ClickException(f"cannot write {output} ({exc.strerror or exc}); check that its folder "
                                        "exists and is writable.") from None
         with fh:
-            n = consent_csv(store, fh)
+            n = consent_csv(store, fh, clock=ctx.clinic_clock)
         click.echo(f"wrote {n} consent events to {output}", err=True)
     else:
-        consent_csv(store, sys.stdout)
+        consent_csv(store, sys.stdout, clock=ctx.clinic_clock)
 
 
 @consent.command("show")
@@ -469,7 +487,7 @@ def consent_show(ctx: Context, number: str) -> None:
     """Explain whether NUMBER can be texted now, and why."""
     from smsgate.keywords import explain_consent
 
-    for line in explain_consent(ctx.store(), ctx.config, number).lines():
+    for line in explain_consent(ctx.store(), ctx.config, number).lines(ctx.clinic_clock):
         click.echo(line)
 
 
@@ -493,7 +511,7 @@ def consent_optout(ctx: Context, number: str, reason: str, list_name: str | None
 
     \b
     Example:
-        smsgate consent optout +15551234567 --reason "asked at the front desk 2026-12-01"
+        smsgate consent optout +12025550123 --reason "asked at the front desk 2026-12-01"
     """
     if list_name and transactional:
         raise click.UsageError("give --list or --transactional, not both")
@@ -523,7 +541,7 @@ def consent_optin(ctx: Context, number: str, list_name: str, evidence: str) -> N
 
     \b
     Example:
-        smsgate consent optin +15551234567 --list newsletter --evidence "signed form 2026-11-30"
+        smsgate consent optin +12025550123 --list newsletter --evidence "signed form 2026-11-30"
     """
     if not evidence.strip():
         raise click.BadParameter("say how consent was given, e.g. \"signed form 2026-11-30\"",
@@ -590,7 +608,7 @@ def lists_add(ctx: Context, name: str, numbers: tuple[str, ...]) -> None:
 
     \b
     Example:
-        smsgate lists add newsletter +15551234567 +15551234568
+        smsgate lists add newsletter +12025550123 +12025550124
     """
     from smsgate.queue.lists import ListError
 
@@ -745,21 +763,25 @@ def segments_delete(ctx: Context, name: str) -> None:
 
 
 @cli.command()
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only since this day (UTC).")
+@click.option("--since", help='Only since this clinic day or time, e.g. "2026-12-01" (midnight at the clinic).')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
-def report(ctx: Context, since: datetime | None, as_json: bool) -> None:
+def report(ctx: Context, since: str | None, as_json: bool) -> None:
     """Answers to reminders, ratings, keyword hits, opt-outs and likely opt-outs."""
     from dataclasses import asdict
 
     from smsgate.keywords import build_report
     from smsgate.queue.clock import ts
 
-    rep = build_report(ctx.store(), since=ts(since.replace(tzinfo=UTC)) if since else None)
+    try:
+        start = ctx.clinic_clock.parse(since) if since else None
+    except ClinicTimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    rep = build_report(ctx.store(), since=ts(start) if start else None)
     if as_json:
         click.echo(json.dumps({**asdict(rep), "rating_average": rep.rating_average}, indent=2, default=str))
         return
-    for line in rep.lines():
+    for line in rep.lines(ctx.clinic_clock):
         click.echo(line)
 
 
@@ -803,9 +825,10 @@ def users_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
 def users_list(ctx: Context, as_json: bool) -> None:
     """List accounts with their role and last login."""
     rows = [{"name": u.username, "role": u.role, "disabled": "yes" if u.disabled else "",
-             "created": u.created_at[:19], "last_login": (u.last_login_at or "")[:19]}
+             "created": u.created_at, "last_login": u.last_login_at}
             for u in ctx.store().accounts.list_users()]
-    _print_rows(rows, ["name", "role", "disabled", "created", "last_login"], as_json)
+    _print_rows(rows, ["name", "role", "disabled", "created", "last_login"], as_json, clock=ctx.clinic_clock,
+                times=("created", "last_login"))
 
 
 @users.command("disable")
@@ -854,9 +877,10 @@ def tokens_create(ctx: Context, name: str, scope: str) -> None:
 def tokens_list(ctx: Context, as_json: bool) -> None:
     """List tokens (prefix only, never the secret)."""
     rows = [{"id": t.id, "name": t.name, "prefix": t.prefix + "...", "scope": t.scope,
-             "created": t.created_at[:19], "last_used": (t.last_used_at or "")[:19],
-             "revoked": (t.revoked_at or "")[:19]} for t in ctx.store().accounts.list_tokens()]
-    _print_rows(rows, ["id", "name", "prefix", "scope", "created", "last_used", "revoked"], as_json)
+             "created": t.created_at, "last_used": t.last_used_at,
+             "revoked": t.revoked_at} for t in ctx.store().accounts.list_tokens()]
+    _print_rows(rows, ["id", "name", "prefix", "scope", "created", "last_used", "revoked"], as_json,
+                clock=ctx.clinic_clock, times=("created", "last_used", "revoked"))
 
 
 @tokens.command("revoke")
@@ -972,17 +996,33 @@ def sim_start(ctx: Context, modems: int | None, latency: str | None) -> None:
 
 
 @sim.command("text")
-@click.argument("sender")
-@click.argument("to")
-@click.argument("text")
+@click.argument("words", nargs=-1, required=True, metavar="[SENDER] TO TEXT")
+@click.option("--from", "from_number", help="The simulated phone that texts (instead of SENDER).")
+@click.option("--concat-ref", type=click.IntRange(0, 255),
+              help="Concatenation reference (0-255) of a long text's parts (default: random).")
+@click.option("--shuffle", is_flag=True, help="Deliver a long text's parts out of order.")
 @_socket_option
 @pass_ctx
-def sim_text(ctx: Context, sender: str, to: str, text: str, socket_path: str | None) -> None:
-    """Text TO (a simulated modem's number) from the simulated phone SENDER."""
+def sim_text(ctx: Context, words: tuple[str, ...], from_number: str | None, concat_ref: int | None, shuffle: bool,
+             socket_path: str | None) -> None:
+    """Text TO (a simulated modem's number) from the simulated phone SENDER (or --from).
+
+    \b
+    Example:
+        smsgate sim text --from +12025550123 --concat-ref 42 +15550001001 "a long text..."
+    """
     from smsgate.simulator import ControlError
 
+    if from_number is not None:
+        if len(words) != 2:
+            raise click.UsageError("with --from, give TO and TEXT: smsgate sim text --from NUMBER TO TEXT")
+        sender, to, text = from_number, *words
+    elif len(words) == 3:
+        sender, to, text = words
+    else:
+        raise click.UsageError("give SENDER TO TEXT, or --from SENDER TO TEXT")
     try:
-        parts = _sim_client(ctx, socket_path).text(sender, to, text)
+        parts = _sim_client(ctx, socket_path).text(sender, to, text, shuffle=shuffle, concat_ref=concat_ref)
     except ControlError as exc:
         raise _fail(exc) from None
     click.echo(f"sent {parts} part{'s' if parts != 1 else ''} from {sender} to {to}")
@@ -1008,18 +1048,28 @@ def sim_inbox(ctx: Context, number: str, socket_path: str | None, as_json: bool)
         click.echo(text)
 
 
-@sim.command("fault")
+class _FaultCommand(click.Command):
+    """`sim fault`, whose help lists the faults from the simulator's own table when it is shown."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from smsgate.simulator.fault_table import usage_lines
+
+        self.help = (
+            "Inject a fault into simulated MODEM. KIND and its ARGS (in this order, or any as NAME=VALUE, e.g. "
+            "cms_error 38 after=1; on|off for flags):\n\n\b\n" + "\n".join(usage_lines())
+            + "\n\ndocs/simulator.md says what each does."
+        )
+        super().format_help_text(ctx, formatter)
+
+
+@sim.command("fault", cls=_FaultCommand)
 @click.argument("modem")
 @click.argument("kind")
 @click.argument("args", nargs=-1)
 @_socket_option
 @pass_ctx
 def sim_fault(ctx: Context, modem: str, kind: str, args: tuple[str, ...], socket_path: str | None) -> None:
-    """Inject a fault into simulated MODEM: unplug, replug, hang, recover, garbage [HEX], urc_storm [COUNT],
-    cms_error CODE [N], command_error PREFIX FINAL [N], ambiguous [N], no_network on|off,
-    registration_denied on|off, sim_pin [PIN [ATTEMPTS]], sim_puk [PUK], storage_full on|off,
-    duplicate_inbound [N], early_status_report [N], misfiled_status_reports [N],
-    inbound_inside_reply [COMMAND [N]], reboot [GAP]. docs/simulator.md says what each does."""
+    """Inject a fault into simulated MODEM (unplug, hang, cms_error, ...; --help lists them all)."""
     from smsgate.simulator import ControlError
 
     try:

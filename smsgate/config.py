@@ -49,7 +49,7 @@ class ClinicConfig:
     name: str = "Our clinic"
     contact: str = ""
     region: str = "US"
-    timezone: str = "UTC"
+    timezone: str = ""  # IANA name; empty: the machine's zone (refused when that is UTC and region says otherwise)
 
 
 @dataclass
@@ -253,6 +253,35 @@ def _validate(cfg: Config, p: Path) -> None:
             raise ConfigError(
                 f"{p}: clinic.region = {region!r} is not a country code; use a two-letter ISO code such as \"US\"."
             )
+    _validate_clinic_zone(cfg, p)
+
+
+def _validate_clinic_zone(cfg: Config, p: Path) -> None:
+    """Settle `clinic.timezone` (the machine's zone when unset) or refuse a zone that would shift times.
+
+    On a UTC server an unset zone would read `--at 09:00` as 04:00 in New York; when the clinic's region
+    has no UTC zone at all, that is certainly not what the admin meant, so smsgate does not start.
+    """
+    from smsgate.clinic_time import ClinicTimeError, is_utc_zone, load_zone, machine_zone_name, region_zones
+
+    given = cfg.clinic.timezone.strip()
+    name = given or machine_zone_name()
+    try:
+        load_zone(name)
+    except ClinicTimeError as exc:
+        raise ConfigError(f"{p}: clinic.timezone = {given!r}: {exc}.") from None  # the machine's zone always loads
+    region = cfg.clinic.region.strip().upper()
+    if region and is_utc_zone(name):
+        zones = region_zones(region)
+        if zones and not any(is_utc_zone(z) for z in zones):
+            where = (f"clinic.timezone = {given!r}" if given
+                     else f"clinic.timezone is not set and this machine runs on {name}")
+            raise ConfigError(
+                f"{p}: {where}, but numbers in clinic.region = {region!r} are in {', '.join(zones)}: the times "
+                f"staff type (`smsgate send --at 09:00`) and read would not be the clinic's. Set the clinic's "
+                f"zone in [clinic], e.g. timezone = \"{zones[0]}\"."
+            )
+    cfg.clinic.timezone = name
 
 
 def _in_range(p: Path, key: str, value: float, low: float, high: float) -> None:

@@ -1,7 +1,7 @@
 """Phone numbers: every number smsgate stores or dials goes through here.
 
 Numbers are kept in E.164 (`+12025550123`) so that one patient is one row whatever way staff typed the
-number, and so that a STOP from `+1 (555) 123-4567` stops messages queued for `555-123-4567`.
+number, and so that a STOP from `+1 (202) 555-0123` stops messages queued for `202-555-0123`.
 """
 
 from __future__ import annotations

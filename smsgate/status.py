@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.queue import Store, views
 from smsgate.queue.clock import parse_ts
 from smsgate.queue.records import PRIORITY_NAMES
@@ -16,7 +17,9 @@ from smsgate.queue.records import PRIORITY_NAMES
 HEARTBEAT_STALE_S = 30.0
 
 
-def gather_status(store: Store, *, now: datetime) -> dict[str, Any]:
+def gather_status(store: Store, *, now: datetime, clock: ClinicClock | None = None) -> dict[str, Any]:
+    """`clock` writes the times in sentences (the daemon's stop) for people; UTC without one."""
+    clock = clock or ClinicClock.named("UTC")
     daemon = store.get_status("daemon")
     if daemon is None:
         summary = "daemon: never started on this database (run `smsgate serve`)"
@@ -31,7 +34,7 @@ def gather_status(store: Store, *, now: datetime) -> dict[str, Any]:
         elif info.get("running"):
             summary = f"daemon: NOT RESPONDING (last heartbeat {age:.0f} s ago, pid {info.get('pid')})"
         else:
-            summary = f"daemon: stopped ({updated[:19]} UTC)"
+            summary = f"daemon: stopped ({clock.show(updated)})"
     modems = []
     for m in store.modems.all():
         modems.append({

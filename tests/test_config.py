@@ -15,6 +15,8 @@ from smsgate.config import (
     render_default_config,
 )
 
+NY = {"timezone": "America/New_York"}
+
 
 def write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "smsgate.toml"
@@ -66,12 +68,12 @@ def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str)
 
 
 def test_integer_is_accepted_where_a_float_is_expected() -> None:
-    cfg = config_from_dict({"sending": {"lease_seconds": 60}})
+    cfg = config_from_dict({"clinic": NY, "sending": {"lease_seconds": 60}})
     assert cfg.sending.lease_seconds == 60.0 and isinstance(cfg.sending.lease_seconds, float)
 
 
 def test_midnight_as_24_00_is_a_valid_quiet_hours_end() -> None:
-    assert config_from_dict({"hours": {"quiet_end": "24:00"}}).hours.quiet_end == "24:00"
+    assert config_from_dict({"clinic": NY, "hours": {"quiet_end": "24:00"}}).hours.quiet_end == "24:00"
 
 
 def test_an_unknown_log_level_is_refused_with_the_choices() -> None:
@@ -79,3 +81,39 @@ def test_an_unknown_log_level_is_refused_with_the_choices() -> None:
 
     with pytest.raises(ConfigError, match="DEBUG, INFO, WARNING or ERROR"):
         config_from_dict({"log_level": "LOUD"})
+
+
+def test_an_unset_clinic_zone_on_a_utc_server_is_refused_for_a_us_clinic(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, "[clinic]\nname = 'Rivera Clinic'\nregion = 'US'\n"))
+    message = str(refused.value)
+    assert str(tmp_path / "smsgate.toml") in message and "clinic.timezone is not set" in message
+    assert "America/New_York" in message and 'timezone = "America/New_York"' in message
+
+
+def test_utc_written_out_for_a_clinic_whose_numbers_are_not_on_utc_is_refused_too() -> None:
+    with pytest.raises(ConfigError, match=r"clinic.timezone = 'UTC', but numbers in clinic.region = 'GB'.*London"):
+        config_from_dict({"clinic": {"region": "GB", "timezone": "UTC"}})
+
+
+def test_an_unset_clinic_zone_is_the_machines_zone_when_that_is_not_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/Chicago")
+    assert config_from_dict({}).clinic.timezone == "America/Chicago"
+
+
+def test_a_clinic_in_a_region_on_utc_all_year_may_run_on_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    assert config_from_dict({"clinic": {"region": "IS"}}).clinic.timezone == "UTC"
+    assert config_from_dict({"clinic": {"region": ""}}).clinic.timezone == "UTC"  # no region: nothing to go by
+
+
+def test_a_clinic_zone_that_does_not_exist_is_refused_with_an_example() -> None:
+    with pytest.raises(ConfigError, match=r"clinic.timezone = 'America/NewYork'.*America/New_York"):
+        config_from_dict({"clinic": {"timezone": "America/NewYork"}})
+
+
+def test_the_configuration_init_writes_sets_the_clinic_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    assert load_config(write(tmp_path, render_default_config())).clinic.timezone == "America/New_York"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from web_helpers import PASSWORD, PATIENT, WebEnv, add_modem, make_env, receive
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.keywords import consent_csv
 from smsgate.queue import Store
 from smsgate.queue.enqueue import text_problem
@@ -64,7 +65,7 @@ def test_the_consent_export_defuses_hostile_notes_and_keeps_numbers_whole(tmp_pa
         store.consent.record("+442071838750", "opt_in", scope="newsletter", source="web", actor="web:ada",
                              evidence="signed form")
         out = io.StringIO()
-        assert consent_csv(store, out) == 2
+        assert consent_csv(store, out, clock=ClinicClock.named("America/New_York")) == 2
     header, first, second = list(csv.reader(io.StringIO(out.getvalue())))
     row = dict(zip(header, first, strict=True))
     assert (row["number"], row["actor"], row["evidence"]) == ("'" + PATIENT, "'" + hostile, "'" + hostile)

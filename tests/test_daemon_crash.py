@@ -34,7 +34,7 @@ def _config(tmp: Path, sim_paths: dict[str, Path]) -> Path:
     cfg = tmp / "smsgate.toml"
     cfg.write_text(
         f'database = "{tmp / "smsgate.db"}"\nlog_level = "WARNING"\n\n[clinic]\nname = "Crash Clinic"\n'
-        f'contact = "+15555550100"\n\n{modems}'
+        f'contact = "+15555550100"\ntimezone = "America/New_York"\n\n{modems}'
         "[sending]\nretry_base_seconds = 0.2\nretry_max_seconds = 1.0\nlease_seconds = 30.0\n"
     )
     return cfg

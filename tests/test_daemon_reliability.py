@@ -524,6 +524,6 @@ def test_db_copied_mid_run_with_its_wal_and_a_torn_tail_opens_consistent(tmp_pat
         finally:
             store.close()
         config = copy.with_suffix(".toml")
-        config.write_text(f'database = "{copy}"\n')
+        config.write_text(f'database = "{copy}"\n[clinic]\ntimezone = "America/New_York"\n')
         result = CliRunner().invoke(cli, ["--config", str(config), "db", "check"])
         assert result.exit_code == 0, result.output

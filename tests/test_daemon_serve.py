@@ -17,7 +17,8 @@ from smsgate.testing import wait_until
 
 def test_serve_runs_the_daemon_on_simulated_modems_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     cfg = tmp_path / "smsgate.toml"
-    cfg.write_text(f'database = "{tmp_path / "smsgate.db"}"\n[clinic]\nname = "Demo Clinic"\n'
+    cfg.write_text(f'database = "{tmp_path / "smsgate.db"}"\n'
+                   '[clinic]\nname = "Demo Clinic"\ntimezone = "America/New_York"\n'
                    '[simulator]\nmodems = 2\npersonality = "generic"\nlatency = "0"\n'
                    'handsets = ["+15555550101"]\n')
     env = {**os.environ, "SMSGATE_CONFIG": str(cfg)}

@@ -25,6 +25,7 @@ from smsgate.cli import cli
 from smsgate.simulator import SimModemSpec, Simulator
 from smsgate.simulator.control import apply_fault
 from smsgate.simulator.core import FaultHandle
+from smsgate.simulator.fault_table import FAULTS, FAULTS_BY_NAME, usage_lines
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
@@ -79,6 +80,27 @@ def test_every_fault_the_simulator_has_is_named_in_sim_fault_help(fault: str) ->
 def test_every_fault_the_simulator_has_is_described_in_the_simulator_guide(fault: str) -> None:
     section = (DOCS / "simulator.md").read_text(encoding="utf-8").split("## Faults", 1)[1].split("\n## ", 1)[0]
     assert f"`{fault}(" in section, f"docs/simulator.md, section Faults, does not describe {fault}"
+
+
+def test_the_fault_table_has_every_fault_handle_method_with_its_parameters_in_order() -> None:
+    # The control socket and the CLI reach a fault's parameters only through the table: a parameter missing
+    # there (cms_error's `after`, hang's `keep_urcs`) cannot be set from `smsgate sim fault` at all.
+    table = {f.name: [a.name for a in f.args] for f in FAULTS}
+    handle = {name: [p for p in inspect.signature(getattr(FaultHandle, name)).parameters if p != "self"]
+              for name in IMPLEMENTED_FAULTS}
+    assert table == handle
+    for fault in FAULTS:
+        params = inspect.signature(getattr(FaultHandle, fault.name)).parameters
+        required = [a.name for a in fault.args if params[a.name].default is inspect.Parameter.empty]
+        assert [a.name for a in fault.args[: fault.required]] == required, fault.name
+
+
+def test_sim_fault_help_is_the_fault_tables_usage_lines() -> None:
+    result = CliRunner().invoke(cli, ["sim", "fault", "--help"])
+    assert result.exit_code == 0, result.output
+    listed = [line.strip() for line in result.output.splitlines()
+              if line.strip().split(" ", 1)[0] in FAULTS_BY_NAME]
+    assert listed == usage_lines()
 
 
 @pytest.fixture(scope="module")

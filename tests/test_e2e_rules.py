@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.keywords import (
     BusinessHours,
     QuietHours,
@@ -418,7 +419,7 @@ def test_a_rating_answer_is_recorded_and_shows_in_the_report(tmp_path: Any) -> N
         assert h.store.outbox.get(asked[critic.number]).outcome == "rating:4"
         report = build_report(h.store)
         assert report.ratings == {5: 1, 4: 1} and report.rating_average == 4.5
-        assert "  average 4.50 over 2 ratings" in report.lines()
+        assert "  average 4.50 over 2 ratings" in report.lines(ClinicClock.for_config(h.config))
         assert b["action"] == "answer"
         received_exactly(h, fan, [question, "Thank you for the five stars!"])
 

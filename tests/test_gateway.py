@@ -36,7 +36,8 @@ def receiver() -> Iterator[Receiver]:
 
 def simulator_config(tmp_path: Path, **sections: Any) -> Config:
     """A fresh install: no [[modems]], so the Gateway starts one simulated modem; the web server on a free port."""
-    raw: dict[str, Any] = {"database": str(tmp_path / "smsgate.db"), "clinic": {"name": "Demo Clinic"},
+    raw: dict[str, Any] = {"database": str(tmp_path / "smsgate.db"),
+                           "clinic": {"name": "Demo Clinic", "timezone": "America/New_York"},
                            "simulator": {"modems": 1, "personality": "generic", "latency": "0",
                                          "handsets": [HANDSET]}}
     for name, values in sections.items():
@@ -118,7 +119,7 @@ def test_a_rules_engine_that_cannot_be_imported_stops_start_up(tmp_path: Path, e
     """Before the Gateway, the daemon logged a warning and ran on, storing every STOP without the opt-out."""
     cfg = tmp_path / "smsgate.toml"
     modems = "" if entry == "smsgate serve" else f'[[modems]]\nname = "m1"\ndevice = "{tmp_path / "ttyUSB0"}"\n'
-    cfg.write_text(f'database = "{tmp_path / "smsgate.db"}"\n{modems}'
+    cfg.write_text(f'database = "{tmp_path / "smsgate.db"}"\n[clinic]\ntimezone = "America/New_York"\n{modems}'
                    '[simulator]\nmodems = 1\npersonality = "generic"\nlatency = "0"\n')
     argv = ["serve", "--no-web"] if entry == "smsgate serve" else ["--config", str(cfg), "--fast"]
     module = "smsgate.cli" if entry == "smsgate serve" else "smsgate.modemd"

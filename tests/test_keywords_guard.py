@@ -32,6 +32,20 @@ def test_bulk_waits_for_morning_in_the_recipients_zone_but_replies_go_at_once(st
     assert {c.message.id for c in send_all(store, config, modem)} == {bulk}
 
 
+def test_a_deferred_messages_reason_says_until_when_in_clinic_time(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
+    config = make_config()
+    modem = store.modems.upsert("m", state="ready")
+    clock.now = NIGHT_NY
+    quiet = store.outbox.enqueue(PATIENT, "Flu shots", kind=Kind.BULK).id
+    assert send_all(store, config, modem) == []
+    assert (store.outbox.get(quiet).last_error or "").endswith("waits until 2026-11-24 08:00 EST")
+    clock.now = MORNING_NY
+    assert len(send_all(store, config, modem)) == 1
+    capped = store.outbox.enqueue(PATIENT, "Second reminder").id
+    assert send_all(store, config, modem) == []
+    assert (store.outbox.get(capped).last_error or "").endswith("waits until 2026-11-25 08:00 EST")
+
+
 def test_transactional_can_be_made_to_wait_too(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
     config = make_config(hours={"quiet_kinds": ["bulk", "marketing", "transactional"]})
     clock.now = NIGHT_NY
@@ -137,6 +151,50 @@ def test_first_message_to_a_new_number_carries_the_stop_footer(store: Store) -> 
     assert store.outbox.get(stop_text.id).body == "Text STOP to end"
     off = store.outbox.enqueue("+12025550188", "Hello", policy=SendPolicy(footer=""))
     assert store.outbox.get(off.id).body == "Hello"
+
+
+FOOTER = "Reply STOP to opt out."
+URL = "https://clinic.example/r/8f3K"
+# (what the message ends with, the text, what the first message must read)
+FOOTER_ENDINGS = [
+    ("no punctuation", "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm",
+     "Reminder: Dr Rivera 3:15 PM tomorrow. Reply YES to confirm\nReply STOP to opt out."),
+    ("a full stop", "Welcome to Rivera Clinic.", "Welcome to Rivera Clinic. Reply STOP to opt out."),
+    ("an exclamation mark", "See you tomorrow!", "See you tomorrow! Reply STOP to opt out."),
+    ("a question mark", "Can you come at 3?", "Can you come at 3? Reply STOP to opt out."),
+    ("a quoted sentence", 'Reply "YES."', 'Reply "YES." Reply STOP to opt out.'),
+    ("an emoji", "See you soon \U0001f642", "See you soon \U0001f642\nReply STOP to opt out."),
+    ("a URL", f"Confirm at {URL}", f"Confirm at {URL}\nReply STOP to opt out."),
+    ("a URL ending in a slash", "Forms: https://clinic.example/",
+     "Forms: https://clinic.example/\nReply STOP to opt out."),
+    ("a URL with a query", "Pay: www.clinic.example/p?id=7", "Pay: www.clinic.example/p?id=7\nReply STOP to opt out."),
+    ("trailing spaces", "Thanks.   ", "Thanks. Reply STOP to opt out."),
+    ("a new line", "Thanks\n", "Thanks\nReply STOP to opt out."),
+    ("a digit", "Your code is 4411", "Your code is 4411\nReply STOP to opt out."),
+]
+
+
+@pytest.mark.parametrize(("ending", "text", "expected"), FOOTER_ENDINGS, ids=[e[0] for e in FOOTER_ENDINGS])
+def test_the_first_message_footer_reads_well_after_any_ending(store: Store, ending: str, text: str,
+                                                              expected: str) -> None:
+    from smsgate.at_commands.pdu import preview
+
+    result = store.outbox.enqueue(PATIENT, text, policy=SendPolicy(footer=FOOTER))
+    body = store.outbox.get(result.id).body
+    assert body == expected
+    assert (result.parts, result.encoding) == (preview(body).parts, preview(body).encoding)
+    assert result.encoding == preview(text).encoding  # the separator never turns GSM-7 into UCS-2
+    for token in text.split():
+        if "://" in token or token.startswith("www."):
+            after = body[body.index(token) + len(token)]
+            assert after.isspace(), f"{token!r} runs into {after!r}"
+
+
+def test_a_footer_that_just_fits_keeps_a_one_part_message_one_part(store: Store) -> None:
+    text = "x" * (160 - len(FOOTER) - 1)  # one septet left for the separator
+    result = store.outbox.enqueue(PATIENT, text, policy=SendPolicy(footer=FOOTER))
+    assert (result.parts, result.encoding) == (1, "gsm7")
+    assert store.outbox.get(result.id).body == text + "\n" + FOOTER
 
 
 def test_marketing_needs_an_opt_in_that_still_holds_at_claim_time(store: Store, clock) -> None:  # type: ignore[no-untyped-def]

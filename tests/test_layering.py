@@ -1,7 +1,7 @@
 """The arrows point one way: the libraries never import the top layer, and the simulator stays independent
 of the AT engine it is used to test (a shared bug would hide in both).
 
-Layers, bottom up: config, numbers, retry; at_commands, simulator; queue; keywords and webhook_events; then
+Layers, bottom up: config, clinic_time, numbers, retry; at_commands, simulator; queue; keywords and webhook_events; then
 the top layer: modemd (the daemon), webhooks and status (library code for the running system, beside
 each other), web (HTTP only), simulated and testing (the simulator wired to a configuration), gateway (the
 one composition root) and cli. Only `smsgate.gateway`, the CLI and the `__main__` entry points assemble
@@ -22,6 +22,8 @@ ASSEMBLY = ("smsgate.cli", "smsgate.gateway", "smsgate.simulated", "smsgate.test
 
 # A part is a package folder or a module of the package (`status` is `smsgate/status.py`).
 RULES = {
+    "clinic_time": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator",
+                    "smsgate.at_commands"),
     "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator"),
     "keywords": (*TOP_LAYER, "smsgate.simulator"),
     "webhook_events": (*TOP_LAYER, "smsgate.keywords", "smsgate.simulator"),

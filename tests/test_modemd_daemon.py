@@ -327,7 +327,7 @@ def test_status_command_shows_every_modem_state(tmp_path: Path) -> None:
         h.wait_ready()
         cfg = tmp_path / "smsgate.toml"
         cfg.write_text(
-            f'database = "{h.config.database_path}"\n'
+            f'database = "{h.config.database_path}"\n[clinic]\ntimezone = "America/New_York"\n'
             f'[[modems]]\nname = "m1"\ndevice = "{h.sim.modem("m1").path}"\n'
             f'[[modems]]\nname = "m2"\ndevice = "{h.sim.modem("m2").path}"\n'
         )

@@ -7,8 +7,10 @@ import os
 import socket
 
 import pytest
-from gsmmodem.pdu import encodeSmsSubmitPdu
+from click.testing import CliRunner
+from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu
 
+from smsgate.cli import cli
 from smsgate.simulator import ControlError, SimModemSpec, Simulator, SimulatorClient
 from smsgate.simulator.wire import WireClient
 
@@ -85,3 +87,69 @@ def test_spawned_simulator_process_serves_modems_and_stops_on_sigterm(tmp_path):
     finally:
         assert spawned.close() == 0
     assert not os.path.lexists(path)
+
+
+def _references(sim) -> list[int]:
+    """The concatenation reference of every stored part that has one."""
+    decoded = [decodeSmsPdu(s.pdu_hex) for s in sim.modem("m1").storage("SM")]
+    return [d["udh"][0].reference for d in decoded if d.get("udh")]
+
+
+LONG = "Can I move my appointment to Friday afternoon, after three if possible? " * 3
+
+
+def test_cms_error_after_k_good_sends_can_be_armed_over_the_control_socket(running):
+    sim, client = running
+    client.fault("m1", "cms_error", "38", "1", "1")  # positional: CODE N AFTER
+    with WireClient(sim.modem("m1").path) as at:
+        at.command("ATE0")
+        pdu = encodeSmsSubmitPdu(PEER, "part")[0]
+        assert at.send_pdu(pdu.data.hex(), pdu.tpduLength).endswith(b"OK\r\n")
+        assert at.send_pdu(pdu.data.hex(), pdu.tpduLength) == b"\r\n+CMS ERROR: 38\r\n"
+        client.fault("m1", "cms_error", "41", "after=1")  # or by name
+        assert at.send_pdu(pdu.data.hex(), pdu.tpduLength).endswith(b"OK\r\n")
+        assert at.send_pdu(pdu.data.hex(), pdu.tpduLength) == b"\r\n+CMS ERROR: 41\r\n"
+
+
+def test_a_fault_with_a_bad_or_missing_argument_says_its_usage(running):
+    _sim, client = running
+    with pytest.raises(ControlError, match=r"cms_error needs code; usage: cms_error CODE \[N \[AFTER\]\]"):
+        client.fault("m1", "cms_error")
+    with pytest.raises(ControlError, match="ambiguous takes at most 1 argument"):
+        client.fault("m1", "ambiguous", "1", "2")
+    with pytest.raises(ControlError, match="storage_full: on = 'maybe' is not valid"):
+        client.fault("m1", "storage_full", "maybe")
+
+
+def test_text_over_the_control_socket_carries_the_concatenation_reference_asked_for(running):
+    sim, client = running
+    assert client.text(PEER, MODEM, LONG, concat_ref=42) == 2
+    assert client.text("+12025550123", MODEM, LONG, concat_ref=42) == 2  # another phone, the same reference
+    assert _references(sim) == [42, 42, 42, 42]
+    with pytest.raises(ControlError, match="0 to 255"):
+        client.text(PEER, MODEM, LONG, concat_ref=256)
+
+
+def test_a_handset_sends_a_long_text_with_the_concatenation_reference_a_test_chose(running):
+    sim, _client = running
+    assert sim.handset(PEER).send(MODEM, LONG, concat_ref=7) == 2
+    assert _references(sim) == [7, 7]
+    with pytest.raises(ValueError, match="0 to 255"):
+        sim.handset(PEER).send(MODEM, LONG, concat_ref=-1)
+
+
+def test_sim_text_cli_takes_from_and_concat_ref_and_still_takes_sender_first(running):
+    sim, client = running
+    sock = str(client.socket_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["sim", "text", "--from", PEER, "--concat-ref", "42", "--socket", sock, MODEM, LONG])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"sent 2 parts from {PEER} to {MODEM}"
+    assert runner.invoke(cli, ["sim", "text", "--socket", sock, PEER, MODEM, "short"]).exit_code == 0
+    assert _references(sim) == [42, 42]
+    assert len(sim.modem("m1").storage("SM")) == 3
+    wrong = runner.invoke(cli, ["sim", "text", "--from", PEER, "--socket", sock, PEER, MODEM, "three words"])
+    assert wrong.exit_code == 2 and "with --from, give TO and TEXT" in wrong.output
+    out_of_range = runner.invoke(cli, ["sim", "text", "--from", PEER, "--concat-ref", "300", "--socket", sock,
+                                       MODEM, LONG])
+    assert out_of_range.exit_code == 2 and "0<=x<=255" in out_of_range.output

@@ -72,6 +72,52 @@ def test_hang_swallows_commands_until_recovered(sim, at):
     assert sim.modem("m1").pending_at_network() == 0
 
 
+def put_on_the_air(modem, at, pdu: str) -> None:
+    """Type the PDU and Ctrl-Z, and wait until the modem has read them (the pty may hand them over late)."""
+    before = modem.counters.bytes_in
+    at.write(pdu + "\x1a")
+    wait_until(lambda: modem.counters.bytes_in >= before + len(pdu) + 1)
+
+
+def test_a_modem_hung_mid_send_answers_again_after_recover(tmp_path):
+    with Simulator(tmp_path, [SimModemSpec("m1", msisdn=MODEM)], latency=5.0, registration_delay=0) as sim, \
+            WireClient(sim.modem("m1").path) as at:
+        at.command("ATE0")
+        pdu, n = submit()
+        at.write(f"AT+CMGS={n}\r")
+        at.read_until(b"> ")
+        put_on_the_air(sim.modem("m1"), at, pdu)
+        sim.modem("m1").faults.hang()
+        sim.advance(6.0)  # the send's time on the air ends while the modem is hung: its answer is lost
+        sim.modem("m1").faults.recover()
+        assert at.command("AT") == b"\r\nOK\r\n"
+        assert sim.handset(PEER).inbox == [] and sim.modem("m1").counters.sends_ok == 0
+
+
+def test_a_modem_hung_at_the_pdu_prompt_takes_commands_again_after_recover(sim, at):
+    _pdu, n = submit()
+    at.write(f"AT+CMGS={n}\r")
+    at.read_until(b"> ")
+    sim.modem("m1").faults.hang()
+    sim.modem("m1").faults.recover()
+    assert at.command("AT") == b"\r\nOK\r\n"
+
+
+def test_recover_before_the_send_completes_lets_the_send_finish(tmp_path):
+    with Simulator(tmp_path, [SimModemSpec("m1", msisdn=MODEM)], latency=5.0, registration_delay=0) as sim, \
+            WireClient(sim.modem("m1").path) as at:
+        at.command("ATE0")
+        pdu, n = submit()
+        at.write(f"AT+CMGS={n}\r")
+        at.read_until(b"> ")
+        put_on_the_air(sim.modem("m1"), at, pdu)
+        sim.modem("m1").faults.hang()
+        sim.modem("m1").faults.recover()
+        sim.advance(6.0)
+        assert at.read_until(b"OK\r\n") == b"\r\n+CMGS: 0\r\n\r\nOK\r\n"
+        assert at.command("AT") == b"\r\nOK\r\n"
+
+
 def test_garbage_and_non_utf8_bytes_arrive_on_the_line(sim, at):
     sim.modem("m1").faults.garbage()
     noise = at.read_until(b"garbage\xc3(\r\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsgate.simulator import SimModemSpec, Simulator, UnknownPersonality
+from smsgate.simulator import PERSONALITIES, SimModemSpec, Simulator, UnknownPersonality
 from smsgate.simulator.wire import WireClient
 
 MODEM = "+15550001001"
@@ -68,13 +68,27 @@ def test_wavecom_cpin_read_has_no_ok_and_identity_has_leading_spaces(tmp_path):
         assert at.command("AT+CGMR") == b"\r\nERROR\r\n"
 
 
-def test_wavecom_is_busy_for_two_commands_after_cfun_1(tmp_path):
+def test_wavecom_is_busy_for_a_while_after_cfun_1_whatever_is_typed(tmp_path):
     with start(tmp_path, "wavecom") as sim, WireClient(sim.modem("m1").path) as at:
         at.command("ATE0;+CMEE=1")
         assert at.command("AT+CFUN=1") == b"\r\nOK\r\n"
+        for line in ("AT", "AT+CGMI", "ATI3", "AT+CPIN?", "AT+CSCA?"):
+            assert at.command(line) == b"\r\n+CME ERROR: 515\r\n", line
+        sim.advance(PERSONALITIES["wavecom"].cfun_busy_seconds - 0.1)
         assert at.command("AT") == b"\r\n+CME ERROR: 515\r\n"
-        assert at.command("AT") == b"\r\n+CME ERROR: 515\r\n"
+        sim.advance(0.2)
         assert at.command("AT") == b"\r\nOK\r\n"
+
+
+def test_wavecom_busy_window_does_not_carry_over_into_the_next_clients_session(tmp_path):
+    with start(tmp_path, "wavecom") as sim:
+        with WireClient(sim.modem("m1").path) as first:
+            first.command("ATE0;+CMEE=1")
+            assert first.command("AT+CFUN=1") == b"\r\nOK\r\n"
+        sim.advance(PERSONALITIES["wavecom"].cfun_busy_seconds)
+        with WireClient(sim.modem("m1").path) as second:
+            assert second.lines("AT+CMEE=1") == ["OK"]
+            assert second.lines("AT+CGMI") == [" WAVECOM MODEM", "OK"]
 
 
 def test_wavecom_cpms_takes_two_memories_and_answers_two_pairs(tmp_path):
@@ -123,3 +137,13 @@ def test_direct_delivery_only_offers_cmt_and_cds_and_refuses_store_and_notify(tm
         sim.handset("+15557654321").send("+15550001001", "straight through")
         assert at.read_until(b"+CMT: ,")
         assert sim.modem("m1").storage("SM") == []
+
+
+@pytest.mark.parametrize("personality", sorted(PERSONALITIES))
+def test_ati_answers_its_lines_for_page_0_and_error_for_pages_nobody_recorded(tmp_path, personality):
+    with start(tmp_path, personality) as sim, WireClient(sim.modem("m1").path) as at:
+        at.command("ATE0;+CMEE=1")
+        lines = [*PERSONALITIES[personality].ati, "OK"]
+        assert at.lines("ATI") == lines and at.lines("ATI0") == lines
+        for page in ("ATI1", "ATI3", "ATI5", "ATI9"):
+            assert at.lines(page) == ["ERROR"], page

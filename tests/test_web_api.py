@@ -159,7 +159,7 @@ def test_get_message_returns_state_and_history(env: WebEnv) -> None:
     env.store.outbox.cancel(msg_id, actor="test")
     body = client.get(f"/api/v1/messages/{msg_id}", headers=auth).json
     # the first message to a number carries the opt-out footer
-    assert body["state"] == "cancelled" and body["text"] == "hi Reply STOP to opt out."
+    assert body["state"] == "cancelled" and body["text"] == "hi\nReply STOP to opt out."
     assert [(h["from"], h["state"]) for h in body["history"]] == [(None, "queued"), ("queued", "cancelled")]
     missing = client.get("/api/v1/messages/999", headers=auth)
     assert missing.status_code == 404 and "#999" in missing.json["message"]

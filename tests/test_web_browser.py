@@ -81,7 +81,7 @@ def clinic_config(tmp_path: Path, sim: Simulator) -> Config:
     """What a clinic would write, one `[[modems]]` per simulated SIM by its stable device link."""
     raw: dict[str, Any] = {
         "database": str(tmp_path / "smsgate.db"),
-        "clinic": {"name": "Rivera Clinic", "region": "US"},
+        "clinic": {"name": "Rivera Clinic", "region": "US", "timezone": "America/New_York"},
         "modems": [{"name": m.name, "device": str(m.path), "parts_per_minute": 0} for m in sim.modems],
         "sending": {"retry_base_seconds": 0.2, "retry_max_seconds": 1.0},
         "web": {"status_cache_seconds": 0.0},

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_web_webhooks import SECRET, Receiver
+from test_web_webhooks import CLINIC, SECRET, Receiver
 from web_helpers import PATIENT
 
 from smsgate.config import Config, config_from_dict
@@ -25,7 +25,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _config(tmp_path: Path, url: str, events: list[str], **web: object) -> Config:
-    return config_from_dict({"database": str(tmp_path / "smsgate.db"), "web": web,
+    return config_from_dict({"database": str(tmp_path / "smsgate.db"), "web": web, "clinic": CLINIC,
                              "webhooks": [{"url": url, "secret": SECRET, "events": events}]},
                             tmp_path / "smsgate.toml")
 

@@ -27,6 +27,7 @@ from smsgate.webhooks import (
 )
 
 SECRET = "s3cret-shared-with-the-crm"
+CLINIC = {"timezone": "America/New_York"}
 
 
 class Receiver:
@@ -83,7 +84,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def config_for(tmp_path: Path, url: str, **hook: object) -> Config:
-    return config_from_dict({"database": str(tmp_path / "smsgate.db"), "webhooks": [
+    return config_from_dict({"database": str(tmp_path / "smsgate.db"), "clinic": CLINIC, "webhooks": [
         {"url": url, "secret": SECRET, "events": ["inbound", "outcome"], "retry_base_seconds": 30.0, **hook}]},
         tmp_path / "smsgate.toml")
 
@@ -213,7 +214,7 @@ def not_http() -> Iterator[str]:
 def test_a_receiver_that_breaks_http_is_a_counted_failure_and_the_rest_of_the_batch_goes_out(
         tmp_path: Path, receiver: Receiver, not_http: str, broken: str) -> None:
     bad_url = not_http if broken == "not_http" else "http://127.0.0.1:notaport/hook"
-    config = config_from_dict({"database": str(tmp_path / "smsgate.db"), "webhooks": [
+    config = config_from_dict({"database": str(tmp_path / "smsgate.db"), "clinic": CLINIC, "webhooks": [
         {"url": bad_url, "secret": SECRET, "events": ["inbound"], "timeout_seconds": 2.0},
         {"url": receiver.url, "secret": SECRET, "events": ["inbound"]}]}, tmp_path / "smsgate.toml")
     with Store.open(config.database_path) as store:

@@ -21,7 +21,8 @@ HOSTILE_BODIES = ['<script>alert(1)</script>', "{{7*7}}", "$(id)", '=HYPERLINK("
 
 
 def make_config(tmp_path: Path, **web: Any) -> Config:
-    raw: dict[str, Any] = {"database": str(tmp_path / "smsgate.db"), "clinic": {"region": "US"},
+    raw: dict[str, Any] = {"database": str(tmp_path / "smsgate.db"),
+                           "clinic": {"region": "US", "timezone": "America/New_York"},
                            # Tests change the database between requests: no status cache unless asked.
                            "web": {"status_cache_seconds": 0.0, **web}}
     return config_from_dict(raw, tmp_path / "smsgate.toml")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.config import Config
 from smsgate.numbers import timezones_for
 from smsgate.queue import Defer, Gate, Kind, Message, Refuse, Store
@@ -69,6 +70,7 @@ class Guard:
                        "transactional": (hours.transactional_per_day, hours.transactional_per_week)}
         self.clinic_tz = config.clinic.timezone or "UTC"
         zone(self.clinic_tz)
+        self.clock = ClinicClock.named(self.clinic_tz)  # the reasons staff read say "until" in clinic time
 
     def __call__(self, store: Store, msg: Message, now: datetime) -> Defer | Refuse | None:
         if msg.kind in (Kind.COMPLIANCE, Kind.REPLY) or msg.source in EXEMPT_SOURCES:
@@ -82,7 +84,8 @@ class Guard:
             if not self.quiet.allowed(now, zones):
                 until = self._next_allowed(now, zones)
                 names = ", ".join(sorted({str(z) for z in zones}))
-                return Defer(until, f"quiet hours for the recipient ({names}); waits until {ts(until)}")
+                return Defer(until, f"quiet hours for the recipient ({names}); waits until "
+                                    f"{self.clock.show(until)}")
         return None
 
     def _next_allowed(self, now: datetime, zones: Sequence[ZoneInfo]) -> datetime:
@@ -116,7 +119,7 @@ class Guard:
                 until = parse_ts(sent[len(sent) - limit]) + span
                 if worst is None or until > worst[0]:
                     worst = (until, f"frequency cap: at most {limit} {group} message(s) {label} to {number}; "
-                                    f"waits until {ts(until)}")
+                                    f"waits until {self.clock.show(until)}")
         return worst
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.config import Config
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import Kind, Store, views
@@ -33,10 +34,12 @@ CONSENT_COLUMNS = ("number", "event", "scope", "time", "source", "evidence", "ac
 _LEDGER_KEYS = ("number", "event", "scope", "at", "source", "evidence", "actor", "inbound_id")
 
 
-def consent_csv(store: Store, out: TextIO, *, number: str | None = None) -> int:
-    """Write the consent ledger (or one number's part of it) as CSV; returns the rows written."""
+def consent_csv(store: Store, out: TextIO, *, clock: ClinicClock, number: str | None = None) -> int:
+    """Write the consent ledger (or one number's part of it) as CSV, times in the clinic's zone with their
+    offset; returns the rows written."""
     return write_csv(out, CONSENT_COLUMNS,
-                     ([row[k] for k in _LEDGER_KEYS] for row in store.consent.history(number)))
+                     ([clock.iso(row[k]) if k == "at" else row[k] for k in _LEDGER_KEYS]
+                      for row in store.consent.history(number)))
 
 
 @dataclass
@@ -46,14 +49,14 @@ class ConsentExplanation:
     reasons: list[str]
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def lines(self, clock: ClinicClock) -> list[str]:
         out = [f"{self.number}:"]
         for kind, ok in self.can_text.items():
             out.append(f"  {kind:<14} {'yes' if ok else 'NO'}")
         out.extend(f"  - {r}" for r in self.reasons)
         if self.history:
             out.append("  ledger:")
-            out.extend(f"    {h['at']}  {h['event']:<7} scope={h['scope']} source={h['source']}"
+            out.extend(f"    {clock.show(h['at'])}  {h['event']:<7} scope={h['scope']} source={h['source']}"
                        f" actor={h['actor']} evidence={h['evidence'] or ''}" for h in self.history)
         else:
             out.append("  ledger: no consent events for this number")
@@ -67,6 +70,7 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
     except InvalidNumber:
         number = number.strip()
     now = now or store.clock()
+    show = ClinicClock.for_config(config).show
     reasons: list[str] = []
     can: dict[str, bool] = {}
     for kind in (Kind.COMPLIANCE, Kind.REPLY, Kind.TRANSACTIONAL, Kind.BULK):
@@ -85,18 +89,18 @@ def explain_consent(store: Store, config: Config, number: str, *, now: datetime 
         reasons.append("marketing: no opt-in for any list (each list needs its own opt-in).")
     stop = store.consent.latest(number, "all")
     if stop is not None and stop["event"] == "opt_out":
-        reasons.append(f"opted out of everything on {stop['at']} (source {stop['source']}: "
+        reasons.append(f"opted out of everything on {show(stop['at'])} (source {stop['source']}: "
                        f"{stop['evidence'] or 'no evidence recorded'}); only STOP/START/HELP confirmations go out."
                        " A START from the patient lifts it.")
     elif stop is not None:
-        reasons.append(f"a STOP was lifted on {stop['at']} (source {stop['source']}).")
+        reasons.append(f"a STOP was lifted on {show(stop['at'])} (source {stop['source']}).")
     own = store.consent.latest(number, "transactional")
     if own is not None and own["event"] == "opt_out":
-        reasons.append(f"left transactional messages on {own['at']} (source {own['source']}).")
+        reasons.append(f"left transactional messages on {show(own['at'])} (source {own['source']}).")
     for name in lists:
         last = store.consent.latest(number, name)
         if last is not None:
-            reasons.append(f"list '{name}': last {last['event']} on {last['at']} (source {last['source']}: "
+            reasons.append(f"list '{name}': last {last['event']} on {show(last['at'])} (source {last['source']}: "
                            f"{last['evidence'] or 'no evidence recorded'}).")
     if not history:
         reasons.append("no consent event: transactional messages may go; marketing needs an opt-in for its list.")
@@ -137,7 +141,7 @@ class Report:
         total = sum(self.ratings.values())
         return sum(k * v for k, v in self.ratings.items()) / total if total else None
 
-    def lines(self) -> list[str]:
+    def lines(self, clock: ClinicClock) -> list[str]:
         out = ["Answers to messages with expected answers:"]
         out.extend(f"  {r['outcome']:<24} {r['n']}" for r in self.outcomes)
         if len(out) == 1:
@@ -160,7 +164,7 @@ class Report:
         if not self.consent:
             out.append("  (none)")
         out.append(f"Likely opt-outs flagged for staff: {len(self.likely_opt_outs)}")
-        out.extend(f"  #{r['id']} {r['sender']} {r['received_at'][:19]}: {r['body'][:60]!r}"
+        out.extend(f"  #{r['id']} {r['sender']} {clock.show(r['received_at'])}: {r['body'][:60]!r}"
                    for r in self.likely_opt_outs[:20])
         return out
 

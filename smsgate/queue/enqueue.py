@@ -36,10 +36,28 @@ def checked_ts(text: str) -> str:
     return text
 
 
+_SENTENCE_ENDED = re.compile(r"""[.!?\u2026][\"')\]\u201d\u2019\u00bb]*$""")
+_URL_AT_END = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.)\S*$")
+
+
 def with_footer(text: str, footer: str | None) -> str:
+    """`text` with the first-message footer as a sentence of its own.
+
+    After a sentence that ended (". ! ? …", perhaps inside quotes) a space; after anything else (a bare word,
+    a number, an emoji, a URL) a new line, so "Reply YES to confirm" never runs on into "Reply STOP" and a
+    phone never takes the footer for part of a link. Both cost one GSM-7 septet and neither changes the
+    encoding; trailing spaces of the text are dropped.
+    """
     if not footer or not footer.strip():
         return text
-    return f"{text}{'' if text.endswith((' ', chr(10))) else ' '}{footer.strip()}"
+    body = text.rstrip(" \t")
+    if body.endswith("\n"):
+        separator = ""
+    elif _SENTENCE_ENDED.search(body) and not _URL_AT_END.search(body):
+        separator = " "
+    else:
+        separator = "\n"
+    return f"{body}{separator}{footer.strip()}"
 
 
 def text_problem(text: str) -> str | None:

@@ -172,7 +172,7 @@ class Lists:
             except InvalidNumber as exc:
                 raise ListError(f"{exc} Nothing was changed.", "numbers") from None
         if not out:
-            raise ListError("give at least one phone number, e.g. +15551234567", "numbers")
+            raise ListError("give at least one phone number, e.g. +12025550123", "numbers")
         return out
 
     def members(self, name: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

@@ -27,7 +27,9 @@ class GeneralCommands(ModemCore):
             self.s = Settings()
             self.s.cfun = keep_reg[0]
         elif cmd.name == "I":
-            return list(self.p.ati) if value == 0 else []
+            if value != 0:
+                raise AtFailure("plain")  # no personality has other pages recorded; V.250 says ERROR
+            return list(self.p.ati)
         elif cmd.name == "D":
             raise cme(3)
         elif cmd.name in ("H", "Q", "&C", "&D", "&K", "&W", "X", "L", "M") or cmd.name.startswith("S"):

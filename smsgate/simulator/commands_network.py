@@ -126,7 +126,8 @@ class NetworkCommands(ModemCore):
             return None
         self.s.cfun = fun
         if fun == 1:
-            self.s.busy_left = self.p.cfun_busy_commands
+            if self.p.cfun_busy_seconds > 0:
+                self.s.busy_until = self.loop.time() + self.p.cfun_busy_seconds
             if not self.attached and self.sim.state == "READY":
                 self._schedule_attach()
         else:

@@ -1,7 +1,7 @@
 """Control protocol of a running simulator: JSON lines over a UNIX socket.
 
 Each request is one JSON object on one line with an ``op``; each answer is one line, ``{"ok": true, ...}``
-or ``{"ok": false, "error": "..."}``. Ops: ``status``, ``list``, ``text`` (from, to, text[, shuffle]),
+or ``{"ok": false, "error": "..."}``. Ops: ``status``, ``list``, ``text`` (from, to, text[, shuffle, concat_ref]),
 ``inbox`` (number), ``fault`` (modem, kind[, args]), ``report`` (number, outcome).
 """
 
@@ -17,66 +17,25 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .fault_table import FAULT_KINDS, FAULTS_BY_NAME, parse_fault_args
+
 if TYPE_CHECKING:
     from .core import Simulator
 
 log = logging.getLogger(__name__)
-
-FAULT_KINDS = (
-    "unplug", "replug", "hang", "recover", "garbage", "urc_storm", "cms_error", "ambiguous", "no_network",
-    "sim_pin", "sim_puk", "storage_full", "duplicate_inbound", "early_status_report", "reboot",
-    "registration_denied", "misfiled_status_reports", "command_error", "inbound_inside_reply",
-)
 
 
 class ControlError(RuntimeError):
     """The simulator refused a control request, or is not running at that socket."""
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    if text in ("1", "on", "true", "yes"):
-        return True
-    if text in ("0", "off", "false", "no"):
-        return False
-    raise ValueError(f"expected on/off, got {value!r}")
-
-
 def apply_fault(sim: Simulator, modem: str, kind: str, args: list[Any]) -> None:
     """Run one fault by name with string or typed arguments (the CLI passes strings)."""
-    f = sim.modem(modem).faults
-    a = list(args)
-    if kind in ("unplug", "replug", "hang", "recover"):
-        getattr(f, kind)()
-    elif kind == "garbage":
-        f.garbage(bytes.fromhex(a[0]) if a else b"\xff\xfe\x00\x80\x9cgarbage\xc3(\r\n")
-    elif kind == "urc_storm":
-        f.urc_storm(int(a[0]) if a else 200)
-    elif kind == "cms_error":
-        if not a:
-            raise ValueError("cms_error needs a code, e.g. fault m1 cms_error 38 2")
-        f.cms_error(int(a[0]), int(a[1]) if len(a) > 1 else 1)
-    elif kind == "command_error":
-        if len(a) < 2:
-            raise ValueError('command_error needs a prefix and a final line, e.g. fault m1 command_error AT+CMGD '
-                             '"+CMS ERROR: 320" 2')
-        f.command_error(str(a[0]), str(a[1]), int(a[2]) if len(a) > 2 else 1)
-    elif kind in ("ambiguous", "duplicate_inbound", "early_status_report", "misfiled_status_reports"):
-        getattr(f, kind)(int(a[0]) if a else 1)
-    elif kind in ("no_network", "storage_full", "registration_denied"):
-        getattr(f, kind)(_flag(a[0]) if a else True)
-    elif kind == "sim_pin":
-        f.sim_pin(str(a[0]) if a else "1234", attempts=int(a[1]) if len(a) > 1 else 3)
-    elif kind == "inbound_inside_reply":
-        f.inbound_inside_reply(str(a[0]) if a else "AT+CSQ", int(a[1]) if len(a) > 1 else 1)
-    elif kind == "sim_puk":
-        f.sim_puk(str(a[0]) if a else "12345678")
-    elif kind == "reboot":
-        f.reboot(float(a[0]) if a else None)
-    else:
+    fault = FAULTS_BY_NAME.get(kind)
+    if fault is None:
         raise ValueError(f"unknown fault {kind!r}; choose one of {', '.join(FAULT_KINDS)}")
+    handle = sim.modem(modem).faults
+    getattr(handle, fault.name)(**parse_fault_args(fault, list(args)))
 
 
 def handle_request(sim: Simulator, request: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +50,11 @@ def handle_request(sim: Simulator, request: dict[str, Any]) -> dict[str, Any]:
             for m in sim.modems
         ]}
     if op == "text":
+        ref = request.get("concat_ref")
+        if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int)):
+            raise ValueError(f"concat_ref must be a whole number from 0 to 255, not {ref!r}")
         parts = sim.handset(str(request["from"])).send(
-            str(request["to"]), str(request["text"]), shuffle=bool(request.get("shuffle", False))
+            str(request["to"]), str(request["text"]), shuffle=bool(request.get("shuffle", False)), concat_ref=ref,
         )
         return {"ok": True, "parts": parts}
     if op == "inbox":
@@ -194,8 +156,11 @@ class SimulatorClient:
     def list_modems(self) -> list[dict[str, Any]]:
         return list(self.request("list")["modems"])
 
-    def text(self, sender: str, to: str, text: str, *, shuffle: bool = False) -> int:
-        return int(self.request("text", **{"from": sender, "to": to, "text": text, "shuffle": shuffle})["parts"])
+    def text(self, sender: str, to: str, text: str, *, shuffle: bool = False, concat_ref: int | None = None) -> int:
+        params: dict[str, Any] = {"from": sender, "to": to, "text": text, "shuffle": shuffle}
+        if concat_ref is not None:
+            params["concat_ref"] = concat_ref
+        return int(self.request("text", **params)["parts"])
 
     def inbox(self, number: str) -> dict[str, Any]:
         return self.request("inbox", number=number)

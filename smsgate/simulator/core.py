@@ -110,9 +110,10 @@ class FaultHandle:
         self._run(do)
 
     def recover(self) -> None:
+        """The modem answers again; a send it hung in the middle of is lost, unless it is still on the air."""
+
         def do() -> None:
-            self._m.faults.hung = False
-            self._m.faults.mute = False
+            self._m.recover_from_hang()
             self._sim.network.retry_pending(self._m)
 
         self._run(do)
@@ -528,6 +529,11 @@ class Simulator:
 
             self.loop.run(unplug_all)
         self.loop.stop()
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of simulated time pass at once: sends on the air complete, registration and busy
+        windows end, status reports and reboots come, all before this returns (see ``EventLoop.advance``)."""
+        self.loop.advance(seconds)
 
     def __enter__(self) -> Simulator:
         return self.start()

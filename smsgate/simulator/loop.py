@@ -55,7 +55,7 @@ class EventLoop:
         self._lock = threading.Lock()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._clock = time.monotonic
+        self._skew = 0.0  # seconds ``advance`` has moved this clock ahead of time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
@@ -65,6 +65,24 @@ class EventLoop:
 
     def time(self) -> float:
         return self._clock()
+
+    def _clock(self) -> float:
+        return time.monotonic() + self._skew
+
+    def advance(self, seconds: float) -> None:
+        """Move this loop's clock ``seconds`` ahead and run every timer due by then, before returning.
+
+        Tests use it to let a send's time on the air, a registration delay or a busy window pass without
+        waiting for them; the wall clock and other threads are untouched.
+        """
+        if seconds < 0:
+            raise ValueError("the simulator's clock only moves forward")
+
+        def step() -> None:
+            self._skew += seconds
+            self._fire_due()
+
+        self.run(step)
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         with self._lock:
@@ -167,8 +185,11 @@ class EventLoop:
                 if events & selectors.EVENT_READ:
                     self._guard(reader)
             self._run_pending()
-            now = self._clock()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, timer = heapq.heappop(self._timers)
-                if not timer.cancelled:
-                    self._guard(timer.callback)
+            self._fire_due()
+
+    def _fire_due(self) -> None:
+        now = self._clock()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                self._guard(timer.callback)

@@ -104,6 +104,16 @@ class ModemCore:
         self._releasing_inbound = False  # the inbound_inside_reply fault is letting held SMS out
         self.command_taps: list[tuple[str, Callable[[str], None]]] = []  # tests watching command lines
 
+    def recover_from_hang(self) -> None:
+        """End a ``hang``: a PDU prompt the modem froze in is abandoned (what was typed is lost with the hang),
+        and URCs that queued meanwhile come out once it is back in command state."""
+        self.faults.hung = False
+        self.faults.mute = False
+        if self._state == "prompt":
+            self._state = "command"
+            self._pdu.clear()
+        self._after_command()
+
     def _later(self, delay: float, fn: Callable[[], None]) -> Timer:
         epoch = self._power_epoch
 
@@ -297,8 +307,7 @@ class ModemCore:
         final: str | None = "OK"
         try:
             commands = parse_line(text[2:])
-            if self.s.busy_left > 0:
-                self.s.busy_left -= 1
+            if self.loop.time() < self.s.busy_until:
                 raise cme(515)
             for cmd in commands:
                 self.counters.commands += 1

@@ -90,6 +90,6 @@ class Settings:
     cmms: int = 0
     mems: list[str] = field(default_factory=lambda: ["SM", "SM", "SM"])
     cfun: int = 1
-    busy_left: int = 0
+    busy_until: float = 0.0  # the loop's clock; commands before it get +CME ERROR: 515
     ussdmode: int = 1
     curc: int = 1

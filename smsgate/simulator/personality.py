@@ -37,7 +37,9 @@ class Personality:
     first_index: int = 1
     ccid_command: str = "+CCID"
     ccid_prefixed: bool = True
-    cfun_busy_commands: int = 0  # Wavecom: the next N commands after AT+CFUN=1 get +CME ERROR: 515
+    # Wavecom: every command for this long after AT+CFUN=1 gets +CME ERROR: 515 ("init in progress"). Recorded
+    # as "the next two commands"; a real module is busy for a while, however much or little is typed.
+    cfun_busy_seconds: float = 0.0
     cusd_needs_ussdmode0: bool = False  # Huawei E1752: AT+CUSD=1 → ERROR until AT^USSDMODE=0
     boot_urcs: tuple[str, ...] = ()
     boot_notifies_stored: bool = False  # SIMCom: +CMTI for stored unread messages right after boot
@@ -104,7 +106,7 @@ PERSONALITIES: dict[str, Personality] = {
         memories=("SM", "BM", "SR"),
         cpms_max_params=2,
         cpms_set_pairs_given_only=True,
-        cfun_busy_commands=2,
+        cfun_busy_seconds=2.0,
         sm_capacity=50,
         extra_ok_commands=frozenset({"+WIND"}),
     ),

@@ -59,8 +59,14 @@ class SmsTraffic(ModemCore):
             self._later(delay, lambda: self._complete_send(submit, prefix))
 
     def _complete_send(self, submit: pdumod.Submit, prefix: str) -> None:
-        if not self.powered or self.faults.hung:
-            return  # a hung modem never answers; the send is lost with it
+        if not self.powered:
+            return
+        if self.faults.hung:
+            # A hung modem never answers and the send is lost with it, but it must not stay "on the air":
+            # after ``recover`` it takes commands again, as a real modem does once it comes back to life.
+            self._state = "command"
+            self._held.clear()
+            return
         if not self.registered:
             self.counters.sends_failed += 1
             self._send_final(None, 331, prefix)

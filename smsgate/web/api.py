@@ -96,7 +96,7 @@ def _holds_surrogate(value: Any) -> bool:
 
 def _parse_message(body: Any, header_key: str | None) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object such as {\"to\": \"+15551234567\", \"text\": \"...\"}")
+        raise bad_request("the body must be a JSON object such as {\"to\": \"+12025550123\", \"text\": \"...\"}")
     unknown = sorted(set(body) - MESSAGE_FIELDS)
     if unknown:
         raise bad_request(f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(MESSAGE_FIELDS))}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from smsgate.clinic_time import ClinicClock
+
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 40, 10, 30
 
@@ -38,8 +40,9 @@ class Chart:
     plot_right: int = WIDTH - RIGHT
 
 
-def hourly_chart(rows: list[dict[str, Any]]) -> Chart:
-    """`rows` from `views.hourly`: one per hour with queued, received, delivered, failed counts."""
+def hourly_chart(rows: list[dict[str, Any]], clock: ClinicClock) -> Chart:
+    """`rows` from `views.hourly`: one per hour with queued, received, delivered, failed counts; hours are
+    labelled in the clinic's zone."""
     chart = Chart()
     if not rows:
         return chart
@@ -54,8 +57,9 @@ def hourly_chart(rows: list[dict[str, Any]]) -> Chart:
         recv_h = plot_h * r["received"] / y_max
         finished = r["delivered"] + r["failed"]
         rate = r["delivered"] / finished if finished else None
-        hour = r["hour"].strftime("%H")
-        title = f"{hour}:00 UTC: {r['queued']} queued, {r['received']} received"
+        local = r["hour"].astimezone(clock.zone)
+        hour = local.strftime("%H" if local.minute == 0 else "%H:%M")
+        title = f"{local:%H:%M %Z}: {r['queued']} queued, {r['received']} received"
         if rate is not None:
             title += f", {rate:.0%} delivered"
             points.append(f"{x + slot / 2:.1f},{chart.plot_bottom - plot_h * rate:.1f}")

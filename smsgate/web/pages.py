@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import IllegalTransition, MessageRejected, NotFound, SendPolicy, views
 from smsgate.queue.clock import ts
@@ -35,6 +36,7 @@ STATES = list(STATE_WORDS)
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["age"] = lambda v: age(v, datetime.now(UTC))
+    app.jinja_env.filters["clinic_time"] = lambda v: ClinicClock.for_config(smsgate_config()).show(v)
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["state_words"] = lambda s: STATE_WORDS.get(s, s)
     app.jinja_env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
@@ -304,12 +306,13 @@ def export(what: str) -> Response:
     else:
         rows = views.inbound_export(store, EXPORT_MAX_ROWS)
         columns = ["id", "sender", "modem_id", "received_at", "keyword", "body"]
+    clock = ClinicClock.for_config(smsgate_config())
     out = io.StringIO()
-    write_csv(out, columns, ([r[c] for c in columns] for r in rows))
+    write_csv(out, columns, ([clock.iso(r[c]) if c.endswith("_at") else r[c] for c in columns] for r in rows))
     with store.transaction():
         store.audit.record(actor(), "export", "export", None, {"what": what, "rows": len(rows),
                            "filters": dict(request.args)})
-    stamp = _now().strftime("%Y%m%d-%H%M")
+    stamp = _now().astimezone(clock.zone).strftime("%Y%m%d-%H%M")
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="smsgate-{what}-{stamp}.csv"'})
 
@@ -328,7 +331,8 @@ def reports() -> Any:
     return render_template(
         "reports.html", keywords=views.keyword_rules(store), outcomes=views.answer_outcomes(store, month),
         ratings=views.ratings(store, month), opt_outs=views.opt_outs_by_day(store, now),
-        chart=hourly_chart(hours), delivery_rate=(delivered / finished) if finished else None,
+        chart=hourly_chart(hours, ClinicClock.for_config(smsgate_config())),
+        delivery_rate=(delivered / finished) if finished else None,
         sent_day=sum(h["queued"] for h in hours), received_day=sum(h["received"] for h in hours))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from smsgate.clinic_time import ClinicClock
 from smsgate.queue import views
 from smsgate.status import gather_status
 
@@ -47,7 +48,8 @@ def _build() -> Snapshot:
     store = get_store()
     now = datetime.now(UTC)
     with store.read_snapshot():
-        return Snapshot(now, gather_status(store, now=now), views.modem_activity(store, now),
+        return Snapshot(now, gather_status(store, now=now, clock=ClinicClock.for_config(smsgate_config())),
+                        views.modem_activity(store, now),
                         views.active_queue_counts(store))
 
 
