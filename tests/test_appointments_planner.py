@@ -46,7 +46,8 @@ A_WEEK_BEFORE = datetime(2026, 11, 18, 12, 0, tzinfo=NY)
 def test_each_step_is_planned_its_time_before_the_visit() -> None:
     diff = plan_reminders(visit(WED_2PM), PLAN, QUIET, [NY], A_WEEK_BEFORE, [])
     assert [(n.step, local(n.send_at), n.confirm) for n in diff.create] == [
-        ("48h", datetime(2026, 11, 23, 14, 0, tzinfo=NY), True), ("2h", datetime(2026, 11, 25, 12, 0, tzinfo=NY), False)]
+        ("48h", datetime(2026, 11, 23, 14, 0, tzinfo=NY), True),
+        ("2h", datetime(2026, 11, 25, 12, 0, tzinfo=NY), False)]
     assert diff.cancel == () and diff.retime == () and diff.skipped == ()
 
 
