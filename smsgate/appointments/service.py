@@ -28,6 +28,7 @@ from smsgate.queue.appointments import (
     AppointmentInput,
     AppointmentRejected,
     ReminderDiff,
+    StoredReminder,
     UpsertResult,
 )
 from smsgate.queue.clock import ts
@@ -156,26 +157,33 @@ class AppointmentService:
         """Store one appointment and bring its reminders in line, in one commit. `AppointmentRejected` (with
         nothing stored) when the item cannot be stored as given."""
         with store.transaction():
-            result = store.appointments.upsert(item, source=source)
-            if result.action == "refused" or result.appointment_id is None:
-                return Upserted(result)
-            return Upserted(result, self.replan(store, result.appointment_id, now=now))
+            return self._upsert(store, item, source, now or store.clock())
 
     def upsert_many(self, store: Store, items: Iterable[AppointmentInput], *, source: str,
                     now: datetime | None = None) -> tuple[list[Upserted], list[ItemError]]:
-        """Every item in one commit, each in a savepoint of its own."""
+        """Every item in one commit. A rejected item is rolled back by the store's own savepoint around its
+        upsert, before anything else of it was written, so it costs only itself."""
         done: list[Upserted] = []
         errors: list[ItemError] = []
         with store.transaction(), store.large_write():
+            at = now or store.clock()
             for item in items:
                 try:
-                    done.append(self.upsert(store, item, source=source, now=now))
+                    done.append(self._upsert(store, item, source, at))
                 except AppointmentRejected as exc:
                     errors.append(ItemError(item.label, str(exc)))
             if done:
                 store.audit.record(ACTOR, "appointments.upsert", detail={
                     "source": source, **Counter(u.result.action for u in done), "errors": len(errors)})
         return done, errors
+
+    def _upsert(self, store: Store, item: AppointmentInput, source: str, now: datetime) -> Upserted:
+        result = store.appointments.upsert(item, source=source)
+        appointment = result.appointment
+        if result.action == "refused" or appointment is None:
+            return Upserted(result)
+        existing = [] if result.action == "created" else store.appointments.reminders(appointment.id)
+        return Upserted(result, self._replan(store, appointment, existing, now))
 
     def import_file(self, store: Store, path: Path, *, dry_run: bool = False,
                     now: datetime | None = None) -> ImportReport:
@@ -207,24 +215,30 @@ class AppointmentService:
         return [ZoneInfo(appointment.timezone)]
 
     def replan(self, store: Store, appointment_id: int, *, now: datetime | None = None) -> ReminderDiff:
-        """Plan the appointment's reminders again and apply the difference; a queued reminder that must
-        not go is stopped in the outbox if it is still there."""
+        """Plan the appointment's reminders again and apply the difference (after a patient's answer, or
+        when the plans in the configuration changed)."""
         with store.transaction():
             appointment = store.appointments.get(appointment_id)
-            diff = plan_reminders(appointment, self.steps_for(appointment), self.quiet, self.zones_for(appointment),
-                                  now or store.clock(), store.appointments.reminders(appointment_id))
-            gone: list[int] = []
-            for c in diff.cancel:
-                if c.message_id is None:
-                    continue
-                try:
-                    store.outbox.cancel(c.message_id, ACTOR, reason=f"appointment reminder cancelled: {c.reason}")
-                except IllegalTransition:
-                    gone.append(c.reminder_id)
-                except NotFound:
-                    pass
-            store.appointments.apply_reminders(appointment_id, diff, superseded=gone)
-            return diff
+            return self._replan(store, appointment, store.appointments.reminders(appointment_id), now or store.clock())
+
+    def _replan(self, store: Store, appointment: Appointment, existing: list[StoredReminder],
+                now: datetime) -> ReminderDiff:
+        """A queued reminder that must not go is stopped in the outbox if it is still there; one already on
+        its way is kept as superseded."""
+        diff = plan_reminders(appointment, self.steps_for(appointment), self.quiet, self.zones_for(appointment),
+                              now, existing)
+        gone: list[int] = []
+        for c in diff.cancel:
+            if c.message_id is None:
+                continue
+            try:
+                store.outbox.cancel(c.message_id, ACTOR, reason=f"appointment reminder cancelled: {c.reason}")
+            except IllegalTransition:
+                gone.append(c.reminder_id)
+            except NotFound:
+                pass
+        store.appointments.apply_reminders(appointment.id, diff, superseded=gone)
+        return diff
 
     def reminder_text(self, appointment: Appointment, step: ReminderStep) -> tuple[str, str]:
         """(language, text) of `step` for `appointment`: in the contact's language when the step has a text

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from smsgate.numbers import InvalidNumber, normalize
 
 from .audit import AuditLog
-from .clock import parse_ts, ts
+from .clock import ts
 from .contacts import Contacts
 from .db import Db
 from .errors import NotFound
@@ -156,6 +156,9 @@ class UpsertResult:
     fields: tuple[str, ...] = ()
     events: tuple[str, ...] = ()
     reason: str | None = None
+    # The appointment as stored after the upsert (as it was, when refused), so a caller that goes on to plan
+    # its reminders need not read it back.
+    appointment: Appointment | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,9 @@ class ReminderDiff:
 # The appointment's own fields, compared to decide created / updated / unchanged.
 _FIELDS = ("contact_id", "start_at", "timezone", "all_day", "duration_minutes", "status", "provider", "location",
            "appointment_type", "notes")
+_COLUMNS = ("external_id", "contact_id", "provider", "location", "appointment_type", "start_at", "timezone", "all_day",
+            "duration_minutes", "status", "notes", "source", "source_revision", "source_modified_at", "created_at",
+            "updated_at")
 
 
 @dataclass
@@ -239,16 +245,17 @@ class Appointments:
         """Store `item` (keyed by its external id) and record what changed; see the module docstring."""
         checked = self._check(item)
         with self.db.transaction():
-            stored = self.db.one("SELECT * FROM appointments WHERE external_id = ?", (checked.external_id,))
+            stored = self.db.one(f"{self._SELECT} WHERE a.external_id = ?", (checked.external_id,))
             if stored is not None:
                 older = _older(item, stored)
                 if older:
-                    return UpsertResult("refused", checked.external_id, int(stored["id"]), reason=older)
-            contact_id = self._contact(checked.number, item, source)
-            new = {**checked.row, "contact_id": contact_id}
+                    return UpsertResult("refused", checked.external_id, int(stored["id"]), reason=older,
+                                        appointment=_appointment(stored))
+            contact = self._contact(checked.number, item, source)
+            new = {**checked.row, "contact_id": contact["contact_id"]}
             if stored is None:
-                return self._create(checked.external_id, checked.number, new, item, source)
-            return self._update(stored, new, item, source)
+                return self._create(checked.external_id, contact, new, item, source)
+            return self._update(stored, contact, new, item, source)
 
     def _check(self, item: AppointmentInput) -> _Checked:
         ext = (item.external_id or "").strip()
@@ -286,41 +293,52 @@ class Appointments:
         }
         return _Checked(ext, number, row)
 
-    def _contact(self, number: str, item: AppointmentInput, source: str) -> int:
-        """The patient's contact, created if new; a name is written only where the contact has none, so
-        a name staff corrected is not overwritten by every re-import, and never onto an erased contact."""
-        contact = self.contacts.get(number)
-        if contact is None:
-            contact_id = self.contacts.ensure(number)
-            contact = {"name": None, "first_name": None, "erased_at": None}
-        else:
-            contact_id = int(contact["id"])
-        if contact.get("erased_at"):
-            return contact_id
+    def _contact(self, number: str, item: AppointmentInput, source: str) -> dict[str, Any]:
+        """The patient's contact (its id and the fields an `Appointment` shows), created if new. A name is
+        written only where the contact has none, so a name staff corrected is not overwritten by every
+        re-import, and never onto an erased contact."""
         name = (item.patient_name or "").strip() or None
         first = (item.first_name or "").strip() or None
-        fill_name = name if name and not contact.get("name") else None
-        fill_first = first if first and not contact.get("first_name") else None
+        actor = f"appointments:{source}"
+        contact = self.contacts.get(number)
+        if contact is None:
+            if name or first:
+                contact_id = self.contacts.update(number, name=name, first_name=first, actor=actor)
+            else:
+                contact_id = self.contacts.ensure(number)
+            return {"contact_id": contact_id, "number": number, "patient_name": name, "first_name": first,
+                    "language": None, "contact_timezone": None}
+        out = {"contact_id": int(contact["id"]), "number": number, "patient_name": contact["name"],
+               "first_name": contact["first_name"], "language": contact.get("language"),
+               "contact_timezone": contact.get("timezone")}
+        if contact.get("erased_at"):
+            return out
+        fill_name = name if name and not contact["name"] else None
+        fill_first = first if first and not contact["first_name"] else None
         if fill_name or fill_first:
-            self.contacts.update(number, name=fill_name, first_name=fill_first, actor=f"appointments:{source}")
-        return contact_id
+            self.contacts.update(number, name=fill_name, first_name=fill_first, actor=actor)
+            out["patient_name"] = contact["name"] or fill_name
+            out["first_name"] = contact["first_name"] or fill_first
+        return out
 
-    def _create(self, ext: str, number: str, new: dict[str, Any], item: AppointmentInput,
+    def _create(self, ext: str, contact: dict[str, Any], new: dict[str, Any], item: AppointmentInput,
                 source: str) -> UpsertResult:
         now = self.db.now()
+        row = {**new, "external_id": ext, "source": source, "source_revision": item.revision,
+               "source_modified_at": _modified(item), "created_at": now, "updated_at": now}
         cur = self.db.execute(
             "INSERT INTO appointments (external_id, contact_id, provider, location, appointment_type, start_at,"
             " timezone, all_day, duration_minutes, status, notes, source, source_revision, source_modified_at,"
             " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (ext, new["contact_id"], new["provider"], new["location"], new["appointment_type"], new["start_at"],
-             new["timezone"], new["all_day"], new["duration_minutes"], new["status"], new["notes"], source,
-             item.revision, _modified(item), now, now),
+            tuple(row[k] for k in _COLUMNS),
         )
         appointment_id = int(cur.lastrowid or 0)
-        self._event(appointment_id, "created", source, {**{k: new[k] for k in _FIELDS}, "number": number}, now)
-        return UpsertResult("created", ext, appointment_id, fields=_FIELDS, events=("created",))
+        self._event(appointment_id, "created", source, {**{k: new[k] for k in _FIELDS}, "number": contact["number"]},
+                    now)
+        return UpsertResult("created", ext, appointment_id, fields=_FIELDS, events=("created",),
+                            appointment=_appointment({**row, **contact, "id": appointment_id}))
 
-    def _update(self, stored: dict[str, Any], new: dict[str, Any], item: AppointmentInput,
+    def _update(self, stored: dict[str, Any], contact: dict[str, Any], new: dict[str, Any], item: AppointmentInput,
                 source: str) -> UpsertResult:
         appointment_id = int(stored["id"])
         retimed = new["start_at"] != stored["start_at"]
@@ -333,7 +351,8 @@ class Appointments:
                 # A newer copy saying the same thing: keep its version, so the older one is refused later.
                 self.db.execute("UPDATE appointments SET source_revision = ?, source_modified_at = ? WHERE id = ?",
                                 (*version, appointment_id))
-            return UpsertResult("unchanged", stored["external_id"], appointment_id)
+            return UpsertResult("unchanged", stored["external_id"], appointment_id,
+                                appointment=_appointment({**stored, **contact}))
         sets = ", ".join(f"{k} = ?" for k in changed)
         self.db.execute(
             f"UPDATE appointments SET {sets}, source = ?, source_revision = ?, source_modified_at = ?,"
@@ -361,8 +380,10 @@ class Appointments:
             if "contact_id" in details:
                 details["number"] = [self._number_of(stored["contact_id"]), self._number_of(new["contact_id"])]
             self._event(appointment_id, "updated", source, details, now)
+        row = {**stored, **new, **contact, "source": source, "source_revision": version[0],
+               "source_modified_at": version[1], "updated_at": now}
         return UpsertResult("updated", stored["external_id"], appointment_id, fields=tuple(changed),
-                            events=tuple(events))
+                            events=tuple(events), appointment=_appointment(row))
 
     def _number_of(self, contact_id: int) -> str | None:
         row = self.db.one("SELECT number FROM contacts WHERE id = ?", (contact_id,))
@@ -444,21 +465,28 @@ class Appointments:
         gone = set(superseded)
         now = self.db.now()
         for_start = ts(diff.for_start)
+        statements: list[tuple[str, Sequence[Any]]] = []
+        for c in diff.cancel:
+            statements.append(("UPDATE appointment_reminders SET state = ?, reason = ?, updated_at = ?"
+                               " WHERE id = ? AND appointment_id = ?",
+                               ("superseded" if c.reminder_id in gone else "cancelled", c.reason, now, c.reminder_id,
+                                appointment_id)))
+        for r in diff.retime:
+            statements.append(("UPDATE appointment_reminders SET send_at = ?, for_start = ?, updated_at = ?"
+                               " WHERE id = ? AND appointment_id = ? AND state = 'pending'",
+                               (ts(r.send_at), for_start, now, r.reminder_id, appointment_id)))
+        if diff.create:
+            values = ", ".join(["(?,?,?,?,?,'pending',?,?)"] * len(diff.create))
+            statements.append(("INSERT INTO appointment_reminders (appointment_id, step, confirm, send_at, for_start,"
+                               f" state, created_at, updated_at) VALUES {values}",
+                               [v for n in diff.create
+                                for v in (appointment_id, n.step, int(n.confirm), ts(n.send_at), for_start, now, now)]))
+        if len(statements) == 1:  # one statement is atomic by itself: no savepoint to pay for
+            self.db.execute(*statements[0])
+            return
         with self.db.transaction():
-            for c in diff.cancel:
-                state = "superseded" if c.reminder_id in gone else "cancelled"
-                self.db.execute("UPDATE appointment_reminders SET state = ?, reason = ?, updated_at = ?"
-                                " WHERE id = ? AND appointment_id = ?",
-                                (state, c.reason, now, c.reminder_id, appointment_id))
-            for r in diff.retime:
-                self.db.execute("UPDATE appointment_reminders SET send_at = ?, for_start = ?, updated_at = ?"
-                                " WHERE id = ? AND appointment_id = ? AND state = 'pending'",
-                                (ts(r.send_at), for_start, now, r.reminder_id, appointment_id))
-            self.db.executemany(
-                "INSERT INTO appointment_reminders (appointment_id, step, confirm, send_at, for_start, state,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,'pending',?,?)",
-                [(appointment_id, n.step, int(n.confirm), ts(n.send_at), for_start, now, now) for n in diff.create],
-            )
+            for sql, params in statements:
+                self.db.execute(sql, params)
 
     def mark_reminder_queued(self, reminder_id: int, message_id: int) -> None:
         """The reminder's message is in the outbox now (called by whoever queues it, in the same commit)."""
@@ -505,12 +533,17 @@ def _next_status(stored: str, incoming: str, retimed: bool) -> str:
     return stored if stored in ACTIVE_STATUSES else "booked"
 
 
+def _utc(text: str) -> datetime:
+    """A stored time (`ts`'s form) read back; `fromisoformat` reads it several times faster than `strptime`."""
+    return datetime.fromisoformat(text)
+
+
 def _appointment(row: dict[str, Any]) -> Appointment:
     return Appointment(
         id=int(row["id"]), external_id=row["external_id"], contact_id=int(row["contact_id"]), number=row["number"],
         patient_name=row["patient_name"], first_name=row["first_name"], language=row["language"],
         contact_timezone=row["contact_timezone"], provider=row["provider"], location=row["location"],
-        appointment_type=row["appointment_type"], start=parse_ts(row["start_at"]), timezone=row["timezone"],
+        appointment_type=row["appointment_type"], start=_utc(row["start_at"]), timezone=row["timezone"],
         all_day=bool(row["all_day"]), duration_minutes=row["duration_minutes"], status=row["status"],
         notes=row["notes"], source=row["source"], revision=row["source_revision"],
         modified_at=row["source_modified_at"], created_at=row["created_at"], updated_at=row["updated_at"],
@@ -520,7 +553,7 @@ def _appointment(row: dict[str, Any]) -> Appointment:
 def _reminder(row: dict[str, Any]) -> StoredReminder:
     return StoredReminder(
         id=int(row["id"]), appointment_id=int(row["appointment_id"]), step=row["step"], confirm=bool(row["confirm"]),
-        send_at=parse_ts(row["send_at"]), for_start=parse_ts(row["for_start"]), state=row["state"],
+        send_at=_utc(row["send_at"]), for_start=_utc(row["for_start"]), state=row["state"],
         message_id=row["message_id"], reason=row["reason"],
     )
 
