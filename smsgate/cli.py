@@ -444,6 +444,88 @@ def report(ctx: Context, since: datetime | None, as_json: bool) -> None:
         click.echo(line)
 
 
+# --- appointments ------------------------------------------------------------------------------------
+
+def _appointment_service(ctx: Context) -> Any:
+    from smsgate.appointments.service import AppointmentService
+    from smsgate.keywords import HoursError
+
+    try:
+        return AppointmentService(ctx.config)
+    except HoursError as exc:
+        raise _fail(exc) from None
+
+
+@cli.group()
+def appointments() -> None:
+    """Appointments from the clinic's calendar or EHR, and the reminders planned for them."""
+
+
+@appointments.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would change; store nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def appointments_import(ctx: Context, file: str, dry_run: bool, as_json: bool) -> None:
+    """Import appointments from FILE: an iCalendar file (.ics) or FHIR R4 JSON (.json, an Appointment or a
+    Bundle). Importing the same file again changes nothing; items that cannot be read are listed one by
+    one (exit status 1) and the others are still imported.
+
+    \b
+    Example:
+        smsgate appointments import export.ics --dry-run
+    """
+    from pathlib import Path
+
+    service = _appointment_service(ctx)
+    report = service.import_file(ctx.store(), Path(file), dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if report.errors:
+        sys.exit(1)
+
+
+@appointments.command("list")
+@click.option("--date", "day", default="today", show_default=True,
+              help="today, tomorrow or a date (YYYY-MM-DD), in the clinic's time zone.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def appointments_list(ctx: Context, day: str, as_json: bool) -> None:
+    """List the appointments of one day, times in the clinic's time zone (clinic.timezone)."""
+    from datetime import date, timedelta
+
+    service = _appointment_service(ctx)
+    store = ctx.store()
+    today = service.today(store)
+    words = {"today": today, "tomorrow": today + timedelta(days=1)}
+    if day.strip().lower() in words:
+        chosen = words[day.strip().lower()]
+    else:
+        try:
+            chosen = date.fromisoformat(day.strip())
+        except ValueError:
+            raise click.BadParameter(f"{day!r} is not a day; write today, tomorrow or a date such as 2026-11-24",
+                                     param_hint="--date") from None
+    rows = []
+    for a in service.on_day(store, chosen):
+        local = a.start.astimezone(service.clinic_zone)
+        pending = store.appointments.reminders(a.id, states=("pending",))
+        rows.append({
+            "id": a.external_id, "time": "all day" if a.all_day else f"{local:%H:%M}",
+            "start": local.isoformat(), "minutes": a.duration_minutes, "status": a.status,
+            "patient": a.patient_name, "number": a.number, "provider": a.provider, "location": a.location,
+            "type": a.appointment_type,
+            "next_reminder": (f"{pending[0].send_at.astimezone(service.clinic_zone):%Y-%m-%d %H:%M}"
+                              if pending else None),
+        })
+    if not as_json:
+        click.echo(f"{chosen:%A %Y-%m-%d} ({service.clinic_zone})")
+    _print_rows(rows, ["time", "minutes", "status", "patient", "number", "provider", "location", "type",
+                       "next_reminder", "id"], as_json)
+
 
 # --- web, users and tokens ---------------------------------------------------------------------------
 

@@ -3,15 +3,18 @@ key when the file is loaded; reminder texts filled per language."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from smsgate.appointments.plans import DEFAULT_ANSWERS, RemindersConfig, parse_appointments
+from smsgate.appointments.service import AppointmentService
 from smsgate.appointments.wording import LANGUAGES, check_template, language_for, local_values, render
 from smsgate.config import Config, ConfigError, config_from_dict, load_config
+from smsgate.queue import Store
+from smsgate.queue.appointments import AppointmentInput
 
 WORKED_EXAMPLE = '''
 [clinic]
@@ -31,7 +34,7 @@ template.es = "Hola {first_name}, su cita con {provider} es el {weekday} {date} 
 
 [[reminders]]
 before = "0d"
-at = "07:30"
+at = "08:00"
 template = "{clinic}: see you today at {time} at {location}."
 
 [[reminders]]
@@ -53,7 +56,7 @@ def test_the_worked_example_of_the_guide_loads_as_it_reads(tmp_path: Path) -> No
     cfg = load(tmp_path, WORKED_EXAMPLE)
     default = cfg.reminders.plan_for("Cleaning")
     assert [(s.name, s.before, s.at, s.confirm) for s in default] == [
-        ("48h", timedelta(hours=48), None, True), ("0d@07:30", timedelta(0), time(7, 30), False)]
+        ("48h", timedelta(hours=48), None, True), ("0d@08:00", timedelta(0), time(8, 0), False)]
     assert default[0].answers == DEFAULT_ANSWERS and default[1].answers == {}
     assert set(default[0].templates) == {"en", "es"}
     new_patient = cfg.reminders.plan_for("new  PATIENT")
@@ -61,6 +64,37 @@ def test_the_worked_example_of_the_guide_loads_as_it_reads(tmp_path: Path) -> No
     assert new_patient[0].answers == {"YES": "confirmed", "NO": "cancelled", "2": "reschedule"}
     assert cfg.reminders.plan_for("walk-in") == ()
     assert cfg.appointments.ics_phone == ("X-PATIENT-PHONE", "ATTENDEE")
+
+
+def test_the_guide_shows_the_worked_example_this_test_loads() -> None:
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "appointments.md").read_text(encoding="utf-8")
+    assert WORKED_EXAMPLE.strip() in guide
+
+
+def test_the_worked_example_plans_and_words_the_reminders_as_the_guide_says(tmp_path: Path) -> None:
+    cfg = load(tmp_path, WORKED_EXAMPLE)
+    service = AppointmentService(cfg)
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    with Store.open(tmp_path / "s.db", clock=lambda: now) as store:
+        done = service.upsert(store, AppointmentInput(
+            external_id="A-1", number="+12125550142", start=datetime(2026, 11, 26, 10, 0, tzinfo=NY),
+            timezone="America/New_York", first_name="Maria", provider="Dr. Rivera", location="14 Main St",
+            appointment_type="Cleaning"), source="guide")
+        appointment = store.appointments.get(done.result.appointment_id or 0)
+        rows = store.appointments.reminders(appointment.id)
+        planned = [(r.step, f"{r.send_at.astimezone(NY):%a %H:%M}") for r in rows]
+        assert planned == [("48h", "Tue 10:00"), ("0d@08:00", "Thu 08:00")]
+        steps = service.steps_for(appointment)
+        assert service.reminder_text(appointment, steps[0])[1] == (
+            "Hi Maria, your visit with Dr. Rivera is Thursday, November 26 at 10:00 AM. Reply YES, NO or 1.")
+        assert service.reminder_text(appointment, steps[1])[1] == (
+            "Riverside Family Clinic: see you today at 10:00 AM at 14 Main St.")
+        store.execute("UPDATE contacts SET language = 'es' WHERE number = '+12125550142'")
+        appointment = store.appointments.get(appointment.id)
+        assert service.reminder_text(appointment, steps[0])[1] == (
+            "Hola Maria, su cita con Dr. Rivera es el jueves 26 de noviembre a las 10:00. Responda SI, NO o 1.")
+        # No Spanish text for the day-of step: the default language's.
+        assert service.reminder_text(appointment, steps[1])[0] == "en"
 
 
 def test_without_reminders_the_built_in_plan_applies_and_reminders_empty_means_none() -> None:

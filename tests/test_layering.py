@@ -22,7 +22,8 @@ ASSEMBLY = ("smsgate.cli", "smsgate.gateway", "smsgate.simulated", "smsgate.test
 
 # A part is a package folder or a module of the package (`status` is `smsgate/status.py`).
 RULES = {
-    "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator"),
+    "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator", "smsgate.appointments"),
+    "appointments": (*TOP_LAYER, "smsgate.simulator"),
     "keywords": (*TOP_LAYER, "smsgate.simulator"),
     "webhook_events": (*TOP_LAYER, "smsgate.keywords", "smsgate.simulator"),
     "at_commands": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.simulator", "smsgate.config"),
