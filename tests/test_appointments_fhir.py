@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from smsgate.appointments.fhir import FhirOptions, parse_fhir
 from smsgate.appointments.service import AppointmentService
@@ -162,3 +164,32 @@ def test_importing_the_bundle_twice_changes_nothing_the_second_time(us_store: St
     assert first.counts["created"] == 6
     again = service.import_file(us_store, DATA / "fhir-bundle.json")
     assert again.counts["unchanged"] == 6 and again.counts["created"] == again.counts["updated"] == 0
+
+
+# --- whatever JSON comes in, the reader answers with items and errors, never an exception ----------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["resourceType", "entry", "resource", "id", "status", "start", "end", "participant",
+                         "actor", "reference", "telecom", "system", "value", "name", "given", "family", "contained",
+                         "identifier", "meta", "extension", "appointmentType", "coding", "serviceType", "fullUrl",
+                         "issue", "minutesDuration", "rank", "use", "prefix", "text", "display", "type"]),
+        inner, max_size=6),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_json)
+def test_any_json_is_read_into_items_and_errors_without_an_exception(document: object) -> None:
+    for shaped in (document, {"resourceType": "Bundle", "entry": document},
+                   {"resourceType": "Appointment", "id": "x", "status": "booked", "participant": document},
+                   {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Appointment", "id": "a",
+                    "status": "booked", "start": "2026-12-01T09:00:00Z",
+                    "participant": [{"actor": {"reference": "#p"}}], "contained": [document]}}]}):
+        parse_fhir(json.dumps(shaped), OPTIONS)
+
+
+def test_json_nested_too_deeply_is_an_error_about_the_file() -> None:
+    (error,) = parse_fhir("[" * 100_000 + "]" * 100_000, OPTIONS).errors
+    assert error.item == "file" and "nested too deeply" in error.message

@@ -10,6 +10,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smsgate.appointments.ical import IcsOptions, parse_ics, parse_line, text_value, unfold
 from smsgate.appointments.plans import AppointmentsConfig
@@ -250,3 +252,29 @@ def test_the_contacts_of_an_import_are_created_with_their_names(service: Appoint
     service.import_file(us_store, DATA / "clinic-calendar.ics")
     contact = us_store.contacts.get("+12125550144")
     assert contact is not None and (contact["name"], contact["first_name"]) == ("Jones, Robert", "Robert")
+
+
+# --- whatever text comes in, the reader answers with items and errors, never an exception ----------------------
+
+_LINES = st.sampled_from([
+    "BEGIN:VCALENDAR", "END:VCALENDAR", "BEGIN:VEVENT", "END:VEVENT", "BEGIN:VTIMEZONE", "END:VTIMEZONE",
+    "BEGIN:VALARM", "END:VALARM", "UID:u", "DTSTART:20261201T090000", "DTSTART;TZID=Nowhere/City:20261201T090000",
+    "DTSTART;VALUE=DATE:20261201", "DTEND:20261201T100000", "DURATION:PT30M", "DURATION:P", "STATUS:CANCELLED",
+    "SEQUENCE:1", "SEQUENCE:x", "TZID:Nowhere/City", "X-LIC-LOCATION:America/Chicago", "X-PATIENT-PHONE:+12125550100",
+    "ATTENDEE;CN=\"A, B\":tel:+12125550101", "ATTENDEE;CN=\"open:tel:1", "DESCRIPTION:Phone: (212) 555-0102\\n",
+    "LAST-MODIFIED:20261120T000000Z", "RRULE:FREQ=DAILY", " folded", "\tfolded", "garbage", ":", ";", "",
+    "CATEGORIES:a\\,b,c", "METHOD:CANCEL", "DTSTART:99999999T999999",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_LINES | st.text(max_size=12), max_size=40), st.sampled_from(["\r\n", "\n", "\r"]))
+def test_any_text_is_read_into_items_and_errors_without_an_exception(lines: list[str], end: str) -> None:
+    parse_ics(end.join(lines), OPTIONS)
+
+
+def test_components_nested_very_deeply_inside_an_event_are_read_without_running_out_of_stack() -> None:
+    depth = 5000
+    nest = [*(f"BEGIN:X-{i}" for i in range(depth)), *(f"END:X-{i}" for i in reversed(range(depth)))]
+    parsed = parse_ics(wrap("DTSTART:20261201T090000", *nest), OPTIONS)
+    assert [i.external_id for i in parsed.items] == ["u1"] and parsed.errors == []

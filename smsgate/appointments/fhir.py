@@ -59,7 +59,7 @@ class _Index:
 
     def resolve(self, reference: str, container: Resource) -> Resource | None:
         if reference.startswith("#"):
-            for res in container.get("contained") or []:
+            for res in _list(container.get("contained")):
                 if isinstance(res, dict) and res.get("id") == reference[1:]:
                     return res
             return None
@@ -69,6 +69,15 @@ class _Index:
         if len(parts) >= 2:
             return self.by_type_id.get(f"{parts[-2]}/{parts[-1]}")
         return None
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array, or nothing: a field that should be one but is not is read as absent."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:
@@ -82,9 +91,9 @@ def _human_name(names: Any, *, prefix: bool = False) -> tuple[str | None, str | 
     usable = [n for n in names if isinstance(n, dict) and n.get("use") != "old"]
     usable.sort(key=lambda n: {"usual": 0, "official": 1}.get(str(n.get("use")), 2))
     for n in usable:
-        given = [g.strip() for g in n.get("given") or [] if isinstance(g, str) and g.strip()]
+        given = [g.strip() for g in _list(n.get("given")) if isinstance(g, str) and g.strip()]
         family = _text(n.get("family"))
-        parts = [p.strip() for p in n.get("prefix") or [] if prefix and isinstance(p, str) and p.strip()]
+        parts = [p.strip() for p in _list(n.get("prefix")) if prefix and isinstance(p, str) and p.strip()]
         full = _text(n.get("text")) or " ".join([*parts, *given, *([family] if family else [])]) or None
         if full:
             return full, (given[0] if given else None)
@@ -93,7 +102,7 @@ def _human_name(names: Any, *, prefix: bool = False) -> tuple[str | None, str | 
 
 def _phone(patient: Resource) -> str | None:
     best: tuple[tuple[int, int, int], str] | None = None
-    for i, cp in enumerate(patient.get("telecom") or []):
+    for i, cp in enumerate(_list(patient.get("telecom"))):
         if not isinstance(cp, dict) or cp.get("use") == "old" or not _text(cp.get("value")):
             continue
         system = cp.get("system")
@@ -123,7 +132,7 @@ def _instant(value: Any, what: str) -> datetime:
 
 
 def _zone_extension(resource: Resource | None) -> str | None:
-    for ext in (resource or {}).get("extension") or []:
+    for ext in _list((resource or {}).get("extension")):
         if isinstance(ext, dict) and str(ext.get("url", "")).rstrip("/").endswith(_TIMEZONE_EXTENSION):
             code = ext.get("valueCode")
             if isinstance(code, str):
@@ -140,7 +149,7 @@ def _coded(concept: Any) -> str | None:
         return None
     if _text(concept.get("text")):
         return _text(concept.get("text"))
-    for coding in concept.get("coding") or []:
+    for coding in _list(concept.get("coding")):
         if isinstance(coding, dict):
             found = _text(coding.get("display")) or _text(coding.get("code"))
             if found:
@@ -159,7 +168,7 @@ def _reference_type(ref: str | None) -> str | None:
 def _appointment(res: Resource, index: _Index, options: FhirOptions) -> AppointmentInput:
     ext_id = _text(res.get("id"))
     if ext_id is None:
-        for ident in res.get("identifier") or []:
+        for ident in _list(res.get("identifier")):
             if isinstance(ident, dict) and _text(ident.get("value")):
                 ext_id = _text(ident.get("value"))
                 break
@@ -168,7 +177,7 @@ def _appointment(res: Resource, index: _Index, options: FhirOptions) -> Appointm
     raw_status = res.get("status")
     if raw_status == "waitlist":
         raise SourceError("its status is waitlist: it is not booked yet, so it is not imported")
-    if raw_status not in STATUS_MAP:
+    if not isinstance(raw_status, str) or raw_status not in STATUS_MAP:
         raise SourceError(f"status {raw_status!r} is not an R4 Appointment status ({', '.join(STATUS_MAP)})")
     start = _instant(res.get("start"), "start")
     patient: Resource | None = None
@@ -176,7 +185,7 @@ def _appointment(res: Resource, index: _Index, options: FhirOptions) -> Appointm
     provider: str | None = None
     location: str | None = None
     location_res: Resource | None = None
-    for part in res.get("participant") or []:
+    for part in _list(res.get("participant")):
         actor = part.get("actor") if isinstance(part, dict) else None
         if not isinstance(actor, dict):
             continue
@@ -237,7 +246,7 @@ def _appointment(res: Resource, index: _Index, options: FhirOptions) -> Appointm
 
 def _outcome_text(doc: Resource) -> str:
     texts = [str(i.get("diagnostics") or _coded(i.get("details")) or i.get("code"))
-             for i in doc.get("issue") or [] if isinstance(i, dict)]
+             for i in _list(doc.get("issue")) if isinstance(i, dict)]
     return "; ".join(texts) or "no details"
 
 
@@ -250,11 +259,15 @@ def parse_fhir(text: str, options: FhirOptions) -> ParsedFile:
         out.errors.append(ItemError("file", f"this is not JSON ({exc.msg} at line {exc.lineno}, column "
                                             f"{exc.colno}); export the appointments as FHIR JSON"))
         return out
+    except RecursionError:
+        out.errors.append(ItemError("file", "its JSON is nested too deeply to be FHIR; export the appointments "
+                                            "again"))
+        return out
     entries: list[tuple[str, str | None, Any]] = []  # (label, fullUrl, resource)
     if isinstance(doc, list):
         entries = [(f"item {i}", None, r) for i, r in enumerate(doc)]
     elif isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
-        for i, entry in enumerate(doc.get("entry") or []):
+        for i, entry in enumerate(_list(doc.get("entry"))):
             if not isinstance(entry, dict):
                 out.errors.append(ItemError(f"entry {i}", "it is not a JSON object"))
                 continue

@@ -98,9 +98,12 @@ class Component:
         return [p for p in self.props if p.name == name]
 
     def walk(self) -> Iterator[Component]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This component and all below it, without recursion (a hostile file may nest thousands deep)."""
+        todo = [self]
+        while todo:
+            comp = todo.pop()
+            yield comp
+            todo.extend(reversed(comp.children))
 
 
 def unfold(text: str) -> list[tuple[int, str]]:
