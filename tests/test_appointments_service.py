@@ -104,13 +104,20 @@ def test_a_reminder_whose_message_is_already_on_its_way_is_kept_as_superseded(
     assert [r.step for r in rows if r.state == "pending"] == ["48h", "2h"]  # a new 48h for the new time
 
 
-def test_a_patients_confirmation_then_a_replan_drops_the_confirm_step_but_keeps_the_plain_one(
+def test_a_patients_confirmation_drops_the_confirm_step_but_keeps_the_plain_one(
         service: AppointmentService, store: Store) -> None:
     first = service.upsert(store, visit(), source="api")
     appointment_id = first.result.appointment_id or 0
-    store.appointments.record_answer(appointment_id, "confirmed", source="sms")
-    service.replan(store, appointment_id)
+    assert service.answer(store, appointment_id, "confirmed", source="sms") == "confirmed"
     assert [step for step, _ in pending(store, appointment_id)] == ["2h"]
+
+
+def test_a_patients_cancellation_cancels_every_waiting_reminder(service: AppointmentService, store: Store) -> None:
+    first = service.upsert(store, visit(), source="api")
+    appointment_id = first.result.appointment_id or 0
+    assert service.answer(store, appointment_id, "cancelled", source="sms") == "cancelled"
+    assert pending(store, appointment_id) == []
+    assert [e.kind for e in store.appointments.events(appointment_id)] == ["created", "cancelled"]
 
 
 def test_a_second_reminder_for_the_same_step_is_never_pending(service: AppointmentService, store: Store) -> None:

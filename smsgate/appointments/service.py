@@ -221,6 +221,16 @@ class AppointmentService:
             appointment = store.appointments.get(appointment_id)
             return self._replan(store, appointment, store.appointments.reminders(appointment_id), now or store.clock())
 
+    def answer(self, store: Store, appointment_id: int, outcome: str, *, source: str,
+               now: datetime | None = None) -> str:
+        """A patient's answer to a reminder (`confirmed`, `cancelled`, `reschedule`) recorded and the
+        reminders re-planned in one commit (a confirmation ends the "please confirm" steps, a cancellation
+        all of them); the new status. Not called by the rules engine yet (docs/appointments.md)."""
+        with store.transaction():
+            status = store.appointments.record_answer(appointment_id, outcome, source=source)
+            self.replan(store, appointment_id, now=now)
+            return status
+
     def _replan(self, store: Store, appointment: Appointment, existing: list[StoredReminder],
                 now: datetime) -> ReminderDiff:
         """A queued reminder that must not go is stopped in the outbox if it is still there; one already on
