@@ -108,3 +108,10 @@ def test_a_reminder_plan_mistake_in_the_configuration_stops_the_command_with_the
         fh.write('\n[[reminders]]\nbefore = "two days"\ntemplate = "Hi {first_name}"\n')
     result = run(cli_config, "list")
     assert result.exit_code == 1 and "reminders[0].before: 'two days' is not a duration" in result.output
+
+
+def test_a_clinic_time_zone_that_is_not_one_is_a_sentence_naming_the_key(cli_config: Path) -> None:
+    text = cli_config.read_text(encoding="utf-8").replace('timezone = "America/New_York"', 'timezone = "Eastern"')
+    cli_config.write_text(text, encoding="utf-8")
+    result = run(cli_config, "list")
+    assert result.exit_code == 1 and "clinic.timezone: 'Eastern' is not a time zone" in result.output
