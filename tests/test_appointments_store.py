@@ -227,3 +227,41 @@ def test_a_day_lists_the_appointments_starting_in_it(store: Store) -> None:
     day = datetime(2026, 11, 25, tzinfo=NY)
     found = store.appointments.starting_between(day, day + timedelta(days=1))
     assert [a.external_id for a in found] == ["A-100"]
+
+
+def test_a_patients_cancellation_is_not_undone_by_the_same_data_sent_again(store: Store) -> None:
+    first = store.appointments.upsert(visit(), source="ics:a.ics")
+    appointment_id = first.appointment_id or 0
+    store.appointments.record_answer(appointment_id, "cancelled", source="sms")
+    again = store.appointments.upsert(visit(), source="ics:a.ics")
+    assert again.action == "unchanged"
+    assert store.appointments.get(appointment_id).status == "cancelled"
+
+
+def test_the_source_booking_again_after_cancelling_is_a_new_booking(store: Store) -> None:
+    first = store.appointments.upsert(visit(), source="ics:a.ics")
+    appointment_id = first.appointment_id or 0
+    store.appointments.record_answer(appointment_id, "cancelled", source="sms")
+    store.appointments.upsert(visit(status="cancelled", revision=1), source="ics:a.ics")
+    store.appointments.upsert(visit(revision=2), source="ics:a.ics")
+    assert store.appointments.get(appointment_id).status == "booked"
+
+
+def test_the_source_confirming_what_the_patient_confirmed_changes_nothing_visible(store: Store) -> None:
+    first = store.appointments.upsert(visit(), source="ics:a.ics")
+    appointment_id = first.appointment_id or 0
+    store.appointments.record_answer(appointment_id, "confirmed", source="sms")
+    assert store.appointments.upsert(visit(status="confirmed"), source="ics:a.ics").action == "unchanged"
+    assert store.appointments.upsert(visit(status="confirmed"), source="ics:a.ics").action == "unchanged"
+    assert store.appointments.get(appointment_id).status == "confirmed"
+
+
+def test_a_patients_cancellation_stands_when_the_source_moves_the_visit_without_booking_it_again(
+        store: Store) -> None:
+    first = store.appointments.upsert(visit(), source="ics:a.ics")
+    appointment_id = first.appointment_id or 0
+    store.appointments.record_answer(appointment_id, "cancelled", source="sms")
+    moved = store.appointments.upsert(visit(start=datetime(2026, 11, 27, 9, 0, tzinfo=NY), revision=1),
+                                      source="ics:a.ics")
+    assert moved.events == ("updated",)
+    assert store.appointments.get(appointment_id).status == "cancelled"

@@ -221,8 +221,8 @@ class ReminderDiff:
 _FIELDS = ("contact_id", "start_at", "timezone", "all_day", "duration_minutes", "status", "provider", "location",
            "appointment_type", "notes")
 _COLUMNS = ("external_id", "contact_id", "provider", "location", "appointment_type", "start_at", "timezone", "all_day",
-            "duration_minutes", "status", "notes", "source", "source_revision", "source_modified_at", "created_at",
-            "updated_at")
+            "duration_minutes", "status", "notes", "source", "source_status", "source_revision", "source_modified_at",
+            "created_at", "updated_at")
 
 
 @dataclass
@@ -324,12 +324,11 @@ class Appointments:
     def _create(self, ext: str, contact: dict[str, Any], new: dict[str, Any], item: AppointmentInput,
                 source: str) -> UpsertResult:
         now = self.db.now()
-        row = {**new, "external_id": ext, "source": source, "source_revision": item.revision,
-               "source_modified_at": _modified(item), "created_at": now, "updated_at": now}
+        row = {**new, "external_id": ext, "source": source, "source_status": item.status,
+               "source_revision": item.revision, "source_modified_at": _modified(item), "created_at": now,
+               "updated_at": now}
         cur = self.db.execute(
-            "INSERT INTO appointments (external_id, contact_id, provider, location, appointment_type, start_at,"
-            " timezone, all_day, duration_minutes, status, notes, source, source_revision, source_modified_at,"
-            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO appointments ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
             tuple(row[k] for k in _COLUMNS),
         )
         appointment_id = int(cur.lastrowid or 0)
@@ -342,21 +341,21 @@ class Appointments:
                 source: str) -> UpsertResult:
         appointment_id = int(stored["id"])
         retimed = new["start_at"] != stored["start_at"]
-        new["status"] = _next_status(stored["status"], item.status, retimed)
+        new["status"] = _next_status(stored["status"], stored["source_status"], item.status, retimed)
         changed = [k for k in _FIELDS if new[k] != stored[k]]
         now = self.db.now()
-        version = (item.revision, _modified(item))
+        version = (item.status, item.revision, _modified(item))
         if not changed:
-            if version != (stored["source_revision"], stored["source_modified_at"]):
+            if version != (stored["source_status"], stored["source_revision"], stored["source_modified_at"]):
                 # A newer copy saying the same thing: keep its version, so the older one is refused later.
-                self.db.execute("UPDATE appointments SET source_revision = ?, source_modified_at = ? WHERE id = ?",
-                                (*version, appointment_id))
+                self.db.execute("UPDATE appointments SET source_status = ?, source_revision = ?,"
+                                " source_modified_at = ? WHERE id = ?", (*version, appointment_id))
             return UpsertResult("unchanged", stored["external_id"], appointment_id,
                                 appointment=_appointment({**stored, **contact}))
         sets = ", ".join(f"{k} = ?" for k in changed)
         self.db.execute(
-            f"UPDATE appointments SET {sets}, source = ?, source_revision = ?, source_modified_at = ?,"
-            " updated_at = ? WHERE id = ?",
+            f"UPDATE appointments SET {sets}, source = ?, source_status = ?, source_revision = ?,"
+            " source_modified_at = ?, updated_at = ? WHERE id = ?",
             (*(new[k] for k in changed), source, *version, now, appointment_id),
         )
         events: list[str] = []
@@ -380,8 +379,8 @@ class Appointments:
             if "contact_id" in details:
                 details["number"] = [self._number_of(stored["contact_id"]), self._number_of(new["contact_id"])]
             self._event(appointment_id, "updated", source, details, now)
-        row = {**stored, **new, **contact, "source": source, "source_revision": version[0],
-               "source_modified_at": version[1], "updated_at": now}
+        row = {**stored, **new, **contact, "source": source, "source_status": version[0],
+               "source_revision": version[1], "source_modified_at": version[2], "updated_at": now}
         return UpsertResult("updated", stored["external_id"], appointment_id, fields=tuple(changed),
                             events=tuple(events), appointment=_appointment(row))
 
@@ -523,14 +522,25 @@ def _older(item: AppointmentInput, stored: dict[str, Any]) -> str | None:
     return None
 
 
-def _next_status(stored: str, incoming: str, retimed: bool) -> str:
-    """The status after an update. A source that says "booked" does not undo a patient's confirmation,
-    but a moved start does: the patient confirmed the old time."""
-    if incoming != "booked":
-        return incoming
+def _next_status(stored: str, source_said: str, incoming: str, retimed: bool) -> str:
+    """The status after an update from a source that last said `source_said`.
+
+    - A source repeating what it said before has nothing new to say about the status: a patient's
+      cancellation since then stands, even if the visit moved (nobody booked it again), and so does a
+      confirmation, unless the visit moved.
+    - A moved start makes a booked appointment rescheduled: the patient confirmed the old time.
+    - A source saying "booked" does not undo a patient's confirmation; after a cancellation it is a new
+      booking.
+    """
+    if incoming == source_said and stored not in ACTIVE_STATUSES:
+        return stored
     if retimed:
-        return "rescheduled"
-    return stored if stored in ACTIVE_STATUSES else "booked"
+        return "rescheduled" if incoming == "booked" else incoming
+    if incoming == source_said:
+        return stored
+    if incoming == "booked":
+        return stored if stored in ACTIVE_STATUSES else "booked"
+    return incoming
 
 
 def _utc(text: str) -> datetime:

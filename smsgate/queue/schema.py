@@ -512,7 +512,9 @@ def m090_appointments(db: Database) -> None:
 
     A reminder row is `pending` (planned), `queued` (a message exists for it), `cancelled` (it will not
     go) or `superseded` (its message had already gone out for a time the appointment no longer has).
-    At most one reminder per plan step is pending at a time."""
+    At most one reminder per plan step is pending at a time. `source_status` is the status the clinic's
+    system last sent, apart from `status` (which a patient's answer also changes), so that the same data
+    sent again cannot undo a patient's cancellation."""
     _script(
         db,
         """
@@ -531,6 +533,7 @@ CREATE TABLE appointments (
                                            'no-show')),
     notes TEXT,
     source TEXT NOT NULL,
+    source_status TEXT NOT NULL,
     source_revision INTEGER,
     source_modified_at TEXT,
     created_at TEXT NOT NULL,
