@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsgate.numbers import InvalidNumber, normalize
 
-from .audit import AuditLog
 from .clock import ts
 from .contacts import Contacts
 from .db import Db
@@ -233,11 +232,11 @@ class _Checked:
 
 
 class Appointments:
-    """The appointments table, its event history and the reminder rows; `upsert` is the one way in."""
+    """The appointments table, its event history and the reminder rows; `upsert` is the one way in. The
+    event rows are the appointments' own audit trail; contacts it creates are audited by `Contacts`."""
 
-    def __init__(self, db: Db, *, audit: AuditLog, contacts: Contacts) -> None:
+    def __init__(self, db: Db, *, contacts: Contacts) -> None:
         self.db = db
-        self.audit = audit
         self.contacts = contacts
 
     # -- the one writer ------------------------------------------------------------------------------

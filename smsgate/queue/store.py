@@ -66,7 +66,7 @@ class Store(Db):
                              conversations=self.conversations, modems=self.modems)
         self.inbox = Inbox(self, contacts=self.contacts, conversations=self.conversations, modems=self.modems)
         self.reports = DeliveryReports(self, outbox=self.outbox, contacts=self.contacts)
-        self.appointments = Appointments(self, audit=self.audit, contacts=self.contacts)
+        self.appointments = Appointments(self, contacts=self.contacts)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, clock: Clock = system_clock, migrate: bool = True,
