@@ -228,43 +228,40 @@ def _cell(value: Any, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class Since(click.ParamType):
-    """A moment given as an ISO date or time (UTC unless it carries an offset) or as a duration back from now."""
+_DURATION = re.compile(r"(\d+)(m|h|d|w)")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-    name = "when"
-    _DURATION = re.compile(r"(\d+)(m|h|d|w)")
-    _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        text = str(value).strip()
-        duration = self._DURATION.fullmatch(text.lower())
-        if duration:
-            return datetime.now(UTC) - timedelta(**{self._UNITS[duration[2]]: int(duration[1])})
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            self.fail(f"{text!r} is neither a date or time (2026-11-22, 2026-11-22T18:00, 2026-11-22T18:00+02:00) "
-                      "nor a duration back from now (90m, 2h, 3d, 1w)", param, ctx)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+def _since(ctx: Context, text: str | None) -> datetime | None:
+    """A moment a person gave as a duration back from now (90m, 2h, 3d, 1w) or as a clinic time."""
+    if text is None:
+        return None
+    duration = _DURATION.fullmatch(text.strip().lower())
+    if duration:
+        return datetime.now(UTC) - timedelta(**{_UNITS[duration[2]]: int(duration[1])})
+    try:
+        return ctx.clinic_clock.parse(text)
+    except ClinicTimeError as exc:
+        raise click.BadParameter(f"{exc}, or a duration back from now (90m, 2h, 3d, 1w)",
+                                 param_hint="--since") from None
 
 
 @cli.command()
 @click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in State]),
               help="Only messages in this state (repeatable: --state unknown --state failed).")
-@click.option("--since", type=Since(),
-              help="Only messages created or changed since then: 2026-11-22, 2026-11-22T18:00 (UTC unless an "
-                   "offset such as +02:00 is given), or a duration back from now: 90m, 2h, 3d, 1w.")
+@click.option("--since",
+              help="Only messages created or changed since then: 2026-11-22, \"2026-11-22 18:00\" (clinic time "
+                   "unless an offset such as +02:00 is given), or a duration back from now: 90m, 2h, 3d, 1w.")
 @click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="All matching messages, not only the newest --limit.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON with every field: idempotency key, attempts, modem, each part's state and TP-MR.")
 @pass_ctx
-def outbox(ctx: Context, states: tuple[str, ...], since: datetime | None, limit: int, show_all: bool,
+def outbox(ctx: Context, states: tuple[str, ...], since: str | None, limit: int, show_all: bool,
            as_json: bool) -> None:
     """List outbound messages, newest first, with the reason for each failure and the state of every part."""
-    found = views.outbox_listing(ctx.store(), states=states, since=ts(since) if since else None,
+    moment = _since(ctx, since)
+    found = views.outbox_listing(ctx.store(), states=states, since=ts(moment) if moment else None,
                                  limit=None if show_all else limit)
     if as_json:
         keep = ("id", "to_number", "state", "kind", "priority", "parts_total", "encoding", "attempts",
@@ -272,7 +269,8 @@ def outbox(ctx: Context, states: tuple[str, ...], since: datetime | None, limit:
                 "created_at", "updated_at", "due_at", "submitted_at", "finished_at", "created_by", "source",
                 "campaign", "outcome", "last_error", "error_class", "body", "parts")
         renamed = {"to_number": "to", "parts_total": "parts_count", "last_error": "error", "body": "text"}
-        _print_rows([{renamed.get(k, k): r[k] for k in keep} for r in found], [], True)
+        _print_rows([{renamed.get(k, k): r[k] for k in keep} for r in found], [], True, clock=ctx.clinic_clock,
+                    times=("created_at", "updated_at", "due_at", "submitted_at", "finished_at"))
         return
     rows = [
         {"id": r["id"], "to": r["to_number"], "state": r["state"], "kind": r["kind"],
@@ -784,6 +782,88 @@ def report(ctx: Context, since: str | None, as_json: bool) -> None:
     for line in rep.lines(ctx.clinic_clock):
         click.echo(line)
 
+
+# --- appointments ------------------------------------------------------------------------------------
+
+def _appointment_service(ctx: Context) -> Any:
+    from smsgate.appointments.service import AppointmentService
+    from smsgate.keywords import HoursError
+
+    try:
+        return AppointmentService(ctx.config)
+    except HoursError as exc:
+        raise _fail(exc) from None
+
+
+@cli.group()
+def appointments() -> None:
+    """Appointments from the clinic's calendar or EHR, and the reminders planned for them."""
+
+
+@appointments.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would change; store nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def appointments_import(ctx: Context, file: str, dry_run: bool, as_json: bool) -> None:
+    """Import appointments from FILE: an iCalendar file (.ics) or FHIR R4 JSON (.json, an Appointment or a
+    Bundle). Importing the same file again changes nothing; items that cannot be read are listed one by
+    one (exit status 1) and the others are still imported.
+
+    \b
+    Example:
+        smsgate appointments import export.ics --dry-run
+    """
+    from pathlib import Path
+
+    service = _appointment_service(ctx)
+    report = service.import_file(ctx.store(), Path(file), dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if report.errors:
+        sys.exit(1)
+
+
+@appointments.command("list")
+@click.option("--date", "day", default="today", show_default=True,
+              help="today, tomorrow or a date (YYYY-MM-DD), in the clinic's time zone.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def appointments_list(ctx: Context, day: str, as_json: bool) -> None:
+    """List the appointments of one day, times in the clinic's time zone (clinic.timezone)."""
+    from datetime import date, timedelta
+
+    service = _appointment_service(ctx)
+    store = ctx.store()
+    today = service.today(store)
+    words = {"today": today, "tomorrow": today + timedelta(days=1)}
+    if day.strip().lower() in words:
+        chosen = words[day.strip().lower()]
+    else:
+        try:
+            chosen = date.fromisoformat(day.strip())
+        except ValueError:
+            raise click.BadParameter(f"{day!r} is not a day; write today, tomorrow or a date such as 2026-11-24",
+                                     param_hint="--date") from None
+    rows = []
+    for a in service.on_day(store, chosen):
+        local = a.start.astimezone(service.clinic_zone)
+        pending = store.appointments.reminders(a.id, states=("pending",))
+        rows.append({
+            "id": a.external_id, "time": "all day" if a.all_day else f"{local:%H:%M}",
+            "start": local.isoformat(), "minutes": a.duration_minutes, "status": a.status,
+            "patient": a.patient_name, "number": a.number, "provider": a.provider, "location": a.location,
+            "type": a.appointment_type,
+            "next_reminder": (f"{pending[0].send_at.astimezone(service.clinic_zone):%Y-%m-%d %H:%M}"
+                              if pending else None),
+        })
+    if not as_json:
+        click.echo(f"{chosen:%A %Y-%m-%d} ({service.clinic_zone})")
+    _print_rows(rows, ["time", "minutes", "status", "patient", "number", "provider", "location", "type",
+                       "next_reminder", "id"], as_json)
 
 
 # --- web, users and tokens ---------------------------------------------------------------------------

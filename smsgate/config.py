@@ -16,17 +16,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from smsgate.appointments.plans import (
+    MISSING,
+    AppointmentsConfig,
+    ReminderConfigError,
+    RemindersConfig,
+    parse_appointments,
+)
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "AppointmentsConfig",
     "ClinicConfig",
     "ComplianceConfig",
     "Config",
     "ConfigError",
     "HoursConfig",
     "ModemConfig",
+    "RemindersConfig",
     "SendingConfig",
     "SimulatorConfig",
     "WebConfig",
@@ -172,6 +182,9 @@ class Config:
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     web: WebConfig = field(default_factory=WebConfig)
     webhooks: list[WebhookConfig] = field(default_factory=list)
+    # Read by smsgate.appointments.plans (see _build_config), not by the generic reader below.
+    appointments: AppointmentsConfig = field(default_factory=AppointmentsConfig)
+    reminders: RemindersConfig = field(default_factory=RemindersConfig.default)
 
     @property
     def database_path(self) -> Path:
@@ -207,7 +220,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-    cfg = _build(Config, raw, "")
+    cfg = _build_config(raw, p)
     cfg.path = p.resolve()
     _validate(cfg, p)
     return cfg
@@ -215,9 +228,24 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 def config_from_dict(raw: dict[str, Any], path: Path | None = None) -> Config:
     """Build a Config from a dict shaped like the TOML file (for tests and `init`)."""
-    cfg = _build(Config, raw, "")
+    cfg = _build_config(raw, path or Path("<dict>"))
     cfg.path = path
     _validate(cfg, path or Path("<dict>"))
+    return cfg
+
+
+_OWN_READERS = ("appointments", "reminders")
+
+
+def _build_config(raw: dict[str, Any], p: Path) -> Config:
+    """The generic reader for every section but `[appointments]` and `[[reminders]]`, whose plans have
+    their own reader and messages (`smsgate.appointments.plans`)."""
+    cfg = _build(Config, {k: v for k, v in raw.items() if k not in _OWN_READERS}, "")
+    try:
+        cfg.appointments, cfg.reminders = parse_appointments(raw.get("appointments", MISSING),
+                                                             raw.get("reminders", MISSING))
+    except ReminderConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
     return cfg
 
 

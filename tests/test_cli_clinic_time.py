@@ -71,7 +71,7 @@ def test_tables_show_clinic_time_and_json_gives_iso_with_the_clinics_offset(cli_
         store.inbox.store(modem_id=None, sender=PATIENT, body="YES", dedupe_key="k1")
         store.accounts.add_user("maria", "correct horse battery", "staff", actor="test")
         store.accounts.create_token("crm", "send", actor="test")
-    for command, column in (("outbox", "created"), ("inbox", "received")):
+    for command, column in (("outbox", "created_at"), ("inbox", "received")):
         code, table = run(cli_config, command)
         assert code == 0 and "2026-11-22 13:00 EST" in table and "18:00" not in table, table
         [row] = json.loads(run(cli_config, command, "--json")[1])
@@ -92,7 +92,7 @@ def test_consent_export_and_show_give_the_ledger_in_clinic_time(cli_config: Path
     assert row["time"] == "2026-11-22T13:00:00-05:00"
     code, out = run(cli_config, "consent", "show", PATIENT)
     assert code == 0 and "2026-11-22 13:00 EST  opt_out" in out, out
-    assert "opted out on 2026-11-22 13:00 EST (source sms" in out, out
+    assert "opted out of everything on 2026-11-22 13:00 EST (source sms" in out, out
 
 
 def test_report_since_takes_a_clinic_day_and_refuses_what_is_no_day(cli_config: Path) -> None:

@@ -57,7 +57,9 @@ def test_outbox_json_shows_the_key_attempts_modem_and_every_part(cli_config: Pat
     assert row["attempts"] == 0 and row["max_attempts"] == 5 and row["modem"] == "m1"
     assert [(p["part"], p["state"], p["tp_mr"], p["modem"]) for p in row["parts"]] == [
         (1, "submitted", 5, "m1"), (2, "unknown", None, "m1"), (3, "pending", None, None)]
-    assert row["created_at"] == msg.created_at and row["updated_at"].endswith("Z")  # as the store has them
+    # In the clinic's zone with its offset (the configuration `smsgate init` writes is on New York time).
+    assert datetime.fromisoformat(row["created_at"]) == datetime.fromisoformat(msg.created_at).replace(microsecond=0)
+    assert row["created_at"][-6:] in ("-05:00", "-04:00") and row["updated_at"][-6:] in ("-05:00", "-04:00")
     assert "may have gone" in row["error"]
 
 
@@ -90,7 +92,9 @@ def test_outbox_since_takes_a_duration_or_an_iso_date_or_time(cli_config: Path, 
     with _db(cli_config) as store:
         new = store.outbox.enqueue(B, "just now").id
     two_hours_ago = now - timedelta(hours=2)
-    value = since.format(today=now.strftime("%Y-%m-%d"), two_hours_ago=two_hours_ago.strftime("%Y-%m-%dT%H:%M"),
+    clinic = ZoneInfo("America/New_York")  # a time without an offset is the clinic's
+    value = since.format(today=now.astimezone(clinic).strftime("%Y-%m-%d"),
+                         two_hours_ago=two_hours_ago.astimezone(clinic).strftime("%Y-%m-%dT%H:%M"),
                          two_hours_ago_offset=two_hours_ago.astimezone(ZoneInfo("Asia/Tokyo")).isoformat(
                              "T", "minutes"))
     assert [r["id"] for r in rows(cli_config, "--since", value)] == [new]
@@ -100,7 +104,7 @@ def test_outbox_since_takes_a_duration_or_an_iso_date_or_time(cli_config: Path, 
 @pytest.mark.parametrize("since", ["yesterday", "2 hours", "-3d", "2026-13-01", "0h5"])
 def test_outbox_since_refuses_what_is_neither_a_date_nor_a_duration(cli_config: Path, since: str) -> None:
     code, out = run(cli_config, "outbox", "--since", since)
-    assert code == 2 and "--since" in out and "2h" in out and "2026-11-22" in out
+    assert code == 2 and "--since" in out and "2h" in out and "2026-12-01" in out
 
 
 def test_outbox_all_lists_past_the_default_limit(cli_config: Path) -> None:

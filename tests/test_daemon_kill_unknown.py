@@ -38,6 +38,7 @@ def _config(tmp: Path, sim: SpawnedSimulator, extra: str = "") -> Path:
     cfg = tmp / "smsgate.toml"
     cfg.write_text(
         f'database = "{tmp / "smsgate.db"}"\nlog_level = "WARNING"\n\n[clinic]\nname = "Kill Clinic"\n'
+        'timezone = "America/New_York"\n'
         f'contact = "+15555550100"\n\n[[modems]]\nname = "m1"\ndevice = "{sim.path("m1")}"\nparts_per_minute = 0\n\n'
         f"[sending]\nretry_base_seconds = 0.2\nretry_max_seconds = 1.0\n{extra}\n"
         "[compliance]\nconfirmation_resend_minutes = 0.02\n"

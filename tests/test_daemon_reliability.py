@@ -348,7 +348,7 @@ def test_a_half_sent_message_resent_after_its_sim_went_offline_arrives_whole_fro
         h.sim.modem("m1").faults.unplug()
         h.wait_state("m1", "offline", timeout=15)
         config = tmp_path / "cli.toml"
-        config.write_text(f'database = "{h.config.database_path}"\n')
+        config.write_text(f'database = "{h.config.database_path}"\n\n[clinic]\ntimezone = "America/New_York"\n')
         result = CliRunner().invoke(cli, ["--config", str(config), "resend", str(queued.id)])
         assert result.exit_code == 0, result.output
         h.wait_message(queued.id, "submitted", "delivered")

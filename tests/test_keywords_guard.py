@@ -41,7 +41,7 @@ def test_a_deferred_messages_reason_says_until_when_in_clinic_time(store: Store,
     assert (store.outbox.get(quiet).last_error or "").endswith("waits until 2026-11-24 08:00 EST")
     clock.now = MORNING_NY
     assert len(send_all(store, config, modem)) == 1
-    capped = store.outbox.enqueue(PATIENT, "Second reminder").id
+    capped = store.outbox.enqueue(PATIENT, "Second campaign", kind=Kind.BULK).id  # per_day holds campaigns
     assert send_all(store, config, modem) == []
     assert (store.outbox.get(capped).last_error or "").endswith("waits until 2026-11-25 08:00 EST")
 

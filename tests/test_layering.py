@@ -24,7 +24,8 @@ ASSEMBLY = ("smsgate.cli", "smsgate.gateway", "smsgate.simulated", "smsgate.test
 RULES = {
     "clinic_time": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator",
                     "smsgate.at_commands"),
-    "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator"),
+    "queue": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator", "smsgate.appointments"),
+    "appointments": (*TOP_LAYER, "smsgate.simulator"),
     "keywords": (*TOP_LAYER, "smsgate.simulator"),
     "webhook_events": (*TOP_LAYER, "smsgate.keywords", "smsgate.simulator"),
     "at_commands": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.simulator", "smsgate.config"),

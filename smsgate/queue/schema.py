@@ -708,3 +708,73 @@ def m060_part_submitting_time(db: Database) -> None:
     ambiguous error) has no TP-MR; only a status report received after this moment, from that modem for that
     number, can be its network's answer (`DeliveryReports.settle_unknown`)."""
     _script(db, "ALTER TABLE message_parts ADD COLUMN submitting_at TEXT")
+
+
+@migrations()
+def m090_appointments(db: Database) -> None:
+    """Appointments from the clinic's system, keyed by its own id; every change they go through as an
+    append-only event (the history a webhook or `changed_since` reads), and the reminders planned for
+    each, linking an appointment to a send time and, once queued, to its outbound message.
+
+    A reminder row is `pending` (planned), `queued` (a message exists for it), `cancelled` (it will not
+    go) or `superseded` (its message had already gone out for a time the appointment no longer has).
+    At most one reminder per plan step is pending at a time. `source_status` is the status the clinic's
+    system last sent, apart from `status` (which a patient's answer also changes), so that the same data
+    sent again cannot undo a patient's cancellation."""
+    _script(
+        db,
+        """
+CREATE TABLE appointments (
+    id INTEGER PRIMARY KEY,
+    external_id TEXT NOT NULL UNIQUE,
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    provider TEXT,
+    location TEXT,
+    appointment_type TEXT,
+    start_at TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    all_day INTEGER NOT NULL DEFAULT 0,
+    duration_minutes INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('booked', 'confirmed', 'cancelled', 'rescheduled', 'completed',
+                                           'no-show')),
+    notes TEXT,
+    source TEXT NOT NULL,
+    source_status TEXT NOT NULL,
+    source_revision INTEGER,
+    source_modified_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX appointments_start ON appointments(start_at);
+CREATE INDEX appointments_contact ON appointments(contact_id);
+CREATE TABLE appointment_events (
+    id INTEGER PRIMARY KEY,
+    appointment_id INTEGER NOT NULL REFERENCES appointments(id),
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('created', 'updated', 'confirmed', 'cancelled', 'rescheduled',
+                                       'reschedule_requested', 'no_show')),
+    source TEXT NOT NULL,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX appointment_events_appointment ON appointment_events(appointment_id, id);
+CREATE INDEX appointment_events_at ON appointment_events(at);
+CREATE TABLE appointment_reminders (
+    id INTEGER PRIMARY KEY,
+    appointment_id INTEGER NOT NULL REFERENCES appointments(id),
+    step TEXT NOT NULL,
+    confirm INTEGER NOT NULL DEFAULT 0,
+    send_at TEXT NOT NULL,
+    for_start TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'queued', 'cancelled', 'superseded')),
+    message_id INTEGER REFERENCES messages(id),
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX appointment_reminders_appointment ON appointment_reminders(appointment_id);
+CREATE INDEX appointment_reminders_due ON appointment_reminders(send_at) WHERE state = 'pending';
+CREATE UNIQUE INDEX appointment_reminders_one_pending ON appointment_reminders(appointment_id, step)
+    WHERE state = 'pending'
+""",
+    )
+    _append_only(db, "appointment_events")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .accounts import Accounts
+from .appointments import Appointments
 from .audit import Alerts, AuditLog
 from .clock import Clock, system_clock
 from .consent import ConsentLedger
@@ -69,6 +70,7 @@ class Store(Db):
                              conversations=self.conversations, modems=self.modems)
         self.inbox = Inbox(self, contacts=self.contacts, conversations=self.conversations, modems=self.modems)
         self.reports = DeliveryReports(self, outbox=self.outbox, contacts=self.contacts)
+        self.appointments = Appointments(self, contacts=self.contacts)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, clock: Clock = system_clock, migrate: bool = True,
