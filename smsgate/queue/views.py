@@ -237,3 +237,33 @@ def oldest_queued_age(db: Db, now: datetime) -> float | None:
     """Seconds the oldest queued message has waited, or None when nothing waits."""
     row = db.query("SELECT MIN(created_at) AS t FROM messages WHERE state = 'queued'")[0]["t"]
     return (now - parse_ts(row)).total_seconds() if row else None
+
+
+def contact_messages(db: Db, number: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """One number's messages both ways, newest first (a contact's history on its page and in `contacts show`)."""
+    return db.query(
+        "SELECT * FROM (SELECT 'in' AS direction, id, body, received_at AS at, NULL AS state, NULL AS kind,"
+        " keyword, NULL AS outcome FROM inbound WHERE sender = :n"
+        " UNION ALL SELECT 'out', id, body, created_at, state, kind, NULL, outcome FROM messages"
+        " WHERE to_number = :n) ORDER BY at DESC, direction LIMIT :limit",
+        {"n": number, "limit": limit},
+    )
+
+
+def contact_answers(db: Db, number: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The answers one number gave to messages that expected one, newest first."""
+    return db.query(
+        "SELECT id, body, outcome, outcome_at, answered_by FROM messages WHERE to_number = ? AND outcome IS NOT NULL"
+        " ORDER BY outcome_at DESC, id DESC LIMIT ?", (number, limit))
+
+
+def list_names_of(db: Db, contact_ids: list[int]) -> dict[int, set[str]]:
+    """The lists each of `contact_ids` is on (an import compares them with what the file says)."""
+    out: dict[int, set[str]] = {}
+    for start in range(0, len(contact_ids), 500):
+        chunk = contact_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in db.query(f"SELECT m.contact_id, l.name FROM list_members m JOIN lists l ON l.id = m.list_id"
+                          f" WHERE m.contact_id IN ({marks})", chunk):
+            out.setdefault(r["contact_id"], set()).add(r["name"])
+    return out
