@@ -97,6 +97,7 @@ LANES = {
     "test_web_browser.py": "browser",
     "test_daemon_crash.py": "slow",
     "test_store_crash.py": "slow",
+    "test_contacts_import_crash.py": "slow",
 }
 
 

@@ -255,8 +255,9 @@ def merge(current: Contact | None, values: ContactValues, *, fill_only: bool = F
     name = current.name if current else None
     if "first_name" in changed or "last_name" in changed:
         name = full_name(new["first_name"], new["last_name"])
-    columns = {**new, "name": name, "fields": json.dumps(fields, ensure_ascii=False, sort_keys=True),
-               "tags": json.dumps(list(tags), ensure_ascii=False),
+    columns = {**new, "name": name,
+               "fields": json.dumps(fields, ensure_ascii=False, sort_keys=True) if fields else "{}",
+               "tags": json.dumps(list(tags), ensure_ascii=False) if tags else "[]",
                "search": search_text(new["first_name"], new["last_name"], fallback=name)}
     return columns, tuple(changed)
 

@@ -103,19 +103,21 @@ def likely_opt_out_messages(db: Db, conversation_id: int) -> list[dict[str, Any]
 def outbox_page(
     db: Db, *, state: str | None, number: str | None, kind: str | None, limit: int, offset: int
 ) -> list[dict[str, Any]]:
-    clause, params = where(("state = ?", state), ("to_number = ?", number), ("kind = ?", kind))
+    clause, params = where(("m.state = ?", state), ("m.to_number = ?", number), ("m.kind = ?", kind))
     sql = (
-        "SELECT id, to_number, body, kind, priority, state, parts_total, encoding, attempts, created_at,"
-        " finished_at, last_error, error_class, outcome, created_by, modem_id FROM messages"
+        "SELECT m.id, m.to_number, m.body, m.kind, m.priority, m.state, m.parts_total, m.encoding, m.attempts,"
+        " m.created_at, m.finished_at, m.last_error, m.error_class, m.outcome, m.created_by, m.modem_id,"
+        " k.name, k.first_name, k.last_name FROM messages m LEFT JOIN contacts k ON k.number = m.to_number"
         + clause
-        + " ORDER BY id DESC LIMIT ? OFFSET ?"
+        + " ORDER BY m.id DESC LIMIT ? OFFSET ?"
     )
     return db.query(sql, (*params, limit, offset))
 
 
 def inbound_export(db: Db, limit: int) -> list[dict[str, Any]]:
     return db.query(
-        "SELECT id, sender, modem_id, received_at, keyword, body FROM inbound ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT i.id, i.sender, i.modem_id, i.received_at, i.keyword, i.body, k.name, k.first_name, k.last_name"
+        " FROM inbound i LEFT JOIN contacts k ON k.number = i.sender ORDER BY i.id DESC LIMIT ?", (limit,)
     )
 
 
@@ -210,8 +212,8 @@ def consent_counts(db: Db, since: str | None = None) -> list[dict[str, Any]]:
 
 def likely_opt_outs(db: Db, since: str | None = None) -> list[dict[str, Any]]:
     return db.query(
-        "SELECT id, sender, received_at, body FROM inbound WHERE likely_opt_out = 1"
-        " AND received_at >= COALESCE(?, '') ORDER BY id DESC",
+        "SELECT i.id, i.sender, i.received_at, i.body, k.name FROM inbound i LEFT JOIN contacts k"
+        " ON k.number = i.sender WHERE i.likely_opt_out = 1 AND i.received_at >= COALESCE(?, '') ORDER BY i.id DESC",
         (since,),
     )
 
