@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from smsgate.config import Config
+from smsgate.names import label
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import Kind, Store, views
 from smsgate.spreadsheet import write_csv
@@ -140,7 +141,7 @@ class Report:
         if not self.consent:
             out.append("  (none)")
         out.append(f"Likely opt-outs flagged for staff: {len(self.likely_opt_outs)}")
-        out.extend(f"  #{r['id']} {r['sender']} {r['received_at'][:19]}: {r['body'][:60]!r}"
+        out.extend(f"  #{r['id']} {label(r.get('name'), r['sender'])} {r['received_at'][:19]}: {r['body'][:60]!r}"
                    for r in self.likely_opt_outs[:20])
         return out
 
