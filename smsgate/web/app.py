@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from smsgate.config import Config, ConfigError
 from smsgate.queue import Store
 
-from . import api, auth, context, pages, snapshot
+from . import api, auth, contacts, context, pages, snapshot
 from .context import StoreFactory, json_error, wants_json
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(contacts.bp)
+    app.before_request(contacts.allow_large_upload)
     app.before_request(auth.load_identity)
     app.before_request(auth.check_csrf)
     app.after_request(_security_headers)
