@@ -55,9 +55,19 @@ def label(name: str | None, number: str) -> str:
     return shown
 
 
+# The combining marks of Latin, Greek, Cyrillic and Vietnamese accents (after NFKD, "ñ" is "n" + U+0303).
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+# Latin letters that carry their mark inside (no decomposition): "Ørsted" is found by "orsted".
+_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ı": "i", "æ": "ae", "œ": "oe",
+                          "þ": "th"})
+
+
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():
+        return text.casefold()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold())).translate(_LETTERS)
 
 
 def search_text(first: str | None, last: str | None, *, fallback: str | None = None) -> str:

@@ -353,3 +353,9 @@ def test_the_reader_maps_a_header_in_any_order_and_case_for_any_targets() -> Non
 def test_a_cell_quoted_by_our_own_exports_is_read_back_as_it_was(us: Store) -> None:
     run(us, b"number,first_name\n'+12025550191,'=Ana\n")
     assert stored(us, "+12025550191").first_name == "=Ana"
+
+
+def test_a_utf16_file_with_its_byte_order_mark_is_read(us: Store) -> None:
+    report = run(us, "Mobile\tName\n2025550192\tZoë Núñez\n".encode("utf-16"))
+    assert (report.encoding, report.delimiter) == ("UTF-16", "\t")
+    assert names(us) == {"+12025550192": ("Zoë", "Núñez")}

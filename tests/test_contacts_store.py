@@ -107,6 +107,8 @@ def test_search_ignores_case_and_accents_and_reads_digits_as_a_number(us: Store)
     assert [c.number for c in us.contacts.search(q="núñez zoe")] == [ZOE]
     assert [c.number for c in us.contacts.search(q="555-0123")] == [ZOE]
     assert [c.number for c in us.contacts.search(q="nu")] == ["+12025550199", ZOE]
+    us.contacts.save("+12025550198", ContactValues(first_name="Søren", last_name="Ørsted"), actor="test")
+    assert [c.number for c in us.contacts.search(q="soren orsted")] == ["+12025550198"]
     assert us.contacts.count(q="nobody") == 0
 
 
@@ -246,3 +248,18 @@ def test_a_text_after_erasure_comes_in_on_a_fresh_nameless_contact(us: Store) ->
 def test_erasing_a_number_with_no_contact_says_so(us: Store) -> None:
     with pytest.raises(NotFound, match="no contact"):
         us.erasure.erase(ZOE, actor="cli")
+
+
+def test_contacts_named_before_names_were_searchable_are_found_after_the_migration(db_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlite_utils import Database
+
+    from smsgate.queue.schema import migrations
+
+    db = Database(str(db_path))
+    migrations.apply(db, stop_before="m071_contact_search_and_erasure")
+    db.execute("INSERT INTO contacts (number, name, created_at, updated_at) VALUES ('+12025550123', 'Zoë Núñez',"
+               " '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+    db.conn.commit()
+    db.close()
+    with Store.open(db_path) as store:
+        assert [c.number for c in store.contacts.search(q="nunez")] == [ZOE]
