@@ -53,7 +53,7 @@ def child(db: str, csv_path: str, dry_run: bool) -> None:
     start, cpu = time.perf_counter(), time.process_time()
     with open(csv_path, "rb") as source:
         report = ContactImport(store, actor="bench", source_name="bench.csv", dry_run=dry_run,
-                               list_name_="recall").run(open_table(source))
+                               to_list="recall").run(open_table(source))
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": elapsed, "cpu": cpu, "peak_mib": peak, "created": report.created,

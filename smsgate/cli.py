@@ -733,7 +733,7 @@ def contacts_import(ctx: Context, file: str, dry_run: bool, mapping: str | None,
                 errors_out = open(errors_path, "w", encoding="utf-8-sig", newline="")
             progress = _ImportProgress(table.size)
             job = ContactImport(store, actor="cli", source_name=os.path.basename(file), region=ctx.config.clinic.region,
-                                tags=tags, list_name_=list_name, mode="update" if update else "skip",
+                                tags=tags, to_list=list_name, mode="update" if update else "skip",
                                 dry_run=dry_run, errors_out=errors_out, on_progress=progress.update)
             with progress:
                 report = job.run(table)

@@ -131,6 +131,7 @@ def test_a_patch_changes_only_what_it_sends(env: WebEnv) -> None:
     ("post", "/api/v1/contacts", {**ZOE, "first_name": 7}, 400, "first_name"),
     ("post", "/api/v1/contacts", {**ZOE, "tags": "vip"}, 400, "tags"),
     ("post", "/api/v1/contacts", {**ZOE, "fields": ["mrn"]}, 400, "fields"),
+    ("post", "/api/v1/contacts", {**ZOE, "fields": 0}, 400, "fields"),
     ("post", "/api/v1/contacts", {**ZOE, "number": "555-12"}, 422, "number"),
     ("post", "/api/v1/contacts", {**ZOE, "first_name": "x" * 101}, 422, "first_name"),
     ("post", "/api/v1/contacts", {**ZOE, "timezone": "Mars/Base"}, 422, "timezone"),

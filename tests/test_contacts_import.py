@@ -218,11 +218,11 @@ def test_a_mapping_can_ignore_a_column_and_keep_another_as_a_field(us: Store) ->
 
 @pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.csv")))
 def test_importing_the_same_file_again_changes_nothing(us: Store, name: str) -> None:
-    run(us, name, list_name_="recall")
+    run(us, name, to_list="recall")
     before = us.query("SELECT * FROM contacts ORDER BY id")
     ledger = us.consent.history()
     members = us.query("SELECT * FROM list_members ORDER BY list_id, contact_id")
-    again = run(us, name, list_name_="recall")
+    again = run(us, name, to_list="recall")
     assert again.created == again.updated == 0 and again.consent_recorded == 0
     assert us.query("SELECT * FROM contacts ORDER BY id") == before
     assert us.consent.history() == ledger
@@ -235,10 +235,10 @@ def test_a_dry_run_reports_exactly_what_the_import_then_does_and_changes_nothing
     us.contacts.save(zoe, ContactValues(first_name="Zoe"), actor="test")  # one contact already there
     before = us.query("SELECT * FROM contacts")
     audit = len(us.audit.entries(limit=10_000))
-    dry = run(us, name, dry_run=True, list_name_="recall")
+    dry = run(us, name, dry_run=True, to_list="recall")
     assert us.query("SELECT * FROM contacts") == before
     assert len(us.audit.entries(limit=10_000)) == audit and us.lists.all() == [] and us.consent.history() == []
-    real = run(us, name, list_name_="recall")
+    real = run(us, name, to_list="recall")
     assert dry.to_json() == {**real.to_json(), "dry_run": True}
 
 
@@ -256,7 +256,7 @@ def test_existing_contacts_are_updated_by_default_and_left_alone_with_skip_exist
 
 
 def test_tag_and_list_options_apply_to_every_imported_contact(us: Store) -> None:
-    report = run(us, "utf8-tabs.csv", tags=("Imported", "flu-2026"), list_name_="Recall")
+    report = run(us, "utf8-tabs.csv", tags=("Imported", "flu-2026"), to_list="Recall")
     assert report.lists_created == ["recall"]
     assert stored(us, "+12025550121").tags == ("flu-2026", "imported")
     assert [m["number"] for m in us.lists.members("recall")] == ["+12025550121", "+12025550122"]
@@ -266,7 +266,7 @@ def test_a_bad_tag_or_list_option_stops_the_import_before_a_row_is_read(us: Stor
     with pytest.raises(FileError, match="cannot be a tag"):
         run(us, "utf8-tabs.csv", tags=("two words",))
     with pytest.raises(FileError, match="cannot be a list name"):
-        run(us, "utf8-tabs.csv", list_name_="all")
+        run(us, "utf8-tabs.csv", to_list="all")
     assert us.contacts.count() == 0
 
 
@@ -292,7 +292,7 @@ def test_without_evidence_an_imported_contact_has_no_opt_in(us: Store) -> None:
     dev = stored(us, "+12025550134")  # on the newsletter list, but the file says nothing about consent
     assert us.lists.lists_of(dev.id) == ["newsletter"]
     assert us.consent.history("+12025550134") == []
-    run(us, "practice-export-utf8-bom.csv", list_name_="newsletter")
+    run(us, "practice-export-utf8-bom.csv", to_list="newsletter")
     assert us.consent.history("+12025550101") == []
 
 

@@ -219,7 +219,7 @@ class ContactImport:
     """One import of one file into `store`, with the options of `smsgate contacts import`."""
 
     def __init__(self, store: Store, *, actor: str, source_name: str, region: str | None = None,
-                 tags: Iterable[str] = (), list_name_: str | None = None, mode: Mode = "update",
+                 tags: Iterable[str] = (), to_list: str | None = None, mode: Mode = "update",
                  dry_run: bool = False, errors_out: TextIO | None = None, batch_rows: int = BATCH_ROWS,
                  on_progress: Callable[[int, int, int | None], None] | None = None,
                  now: datetime | None = None) -> None:
@@ -229,7 +229,7 @@ class ContactImport:
         self.region = region if region is not None else store.default_region
         try:
             self.tags = tuple(dict.fromkeys(clean_tag(t) for t in tags))
-            self.list = list_name(list_name_) if list_name_ else None
+            self.list = list_name(to_list) if to_list else None
         except (ContactError, ListError) as exc:
             raise FileError(str(exc)) from None
         if mode not in ("update", "skip"):

@@ -71,7 +71,8 @@ def _values(body: dict[str, Any], known: set[str], *, patch: bool, current: Cont
         if value is not None and not isinstance(value, str):
             raise _bad(f"{name!r} must be a string or null", name)
         text[name] = "" if patch and name in body and value is None else value
-    fields = body.get("fields") or {}
+    fields = body.get("fields")
+    fields = {} if fields is None else fields
     if not isinstance(fields, dict):
         raise _bad("'fields' must be an object of name -> value, e.g. {\"mrn\": \"A-1042\"}", "fields")
     tags = body.get("tags")
@@ -341,7 +342,7 @@ def import_run(token: str) -> Any:
             with open(errors_path, "w", encoding="utf-8-sig", newline="") as errors_out:
                 job = ContactImport(store, actor=actor(), source_name=options["filename"],
                                     region=smsgate_config().clinic.region, tags=_split(options["tags"]),
-                                    list_name_=options["list"] or None, mode=options["mode"], dry_run=dry_run,
+                                    to_list=options["list"] or None, mode=options["mode"], dry_run=dry_run,
                                     errors_out=errors_out)
                 report = job.run(table)
     except FileError as exc:
