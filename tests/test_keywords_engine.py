@@ -385,3 +385,20 @@ def test_bad_hours_in_the_configuration_are_a_config_error_naming_the_setting() 
         RulesEngine(make_config(hours={"business_hours": ["weekdays 9 to 5"]}))
     with pytest.raises(ConfigError, match="not a field"):
         RulesEngine(make_config(compliance={"help_reply": "{secret}"}))
+
+
+def test_a_rule_tag_a_contact_cannot_hold_is_refused_when_the_rule_is_made() -> None:
+    from smsgate.config import ComplianceConfig
+    from smsgate.keywords import RuleError
+
+    with pytest.raises(RuleError, match="--tag 'news letter'"):
+        build_rule("JOIN", vocabulary=Vocabulary(ComplianceConfig()), tag="news letter")
+
+
+def test_a_stored_rule_whose_tag_a_contact_cannot_hold_still_lets_the_text_be_handled(
+        store: Store, engine: RulesEngine, modem: int) -> None:
+    store.keywords.add("JOIN", reply="Welcome!", tag="news letter")  # written before tags were checked
+    inbound, out = receive(store, engine, PATIENT, "join", modem)
+    assert out.action == "keyword" and any("not tagged" in n for n in out.notes)
+    assert store.contacts.require(PATIENT).tags == ()
+    assert [r.purpose for r in out.replies] == ["keyword"]

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smsgate.numbers import InvalidNumber, normalize
+from smsgate.queue.contacts import ContactError, clean_tag
 
 from .answers import WordMapError, parse_word_map
 from .compliance import Vocabulary
@@ -154,6 +155,11 @@ def build_rule(
     for name, value in (("--tag", tag), ("--opt-in", opt_in_scope), ("--route", route)):
         if value is not None and (not value.strip() or len(value) > 64):
             raise RuleError(f"{name} {value!r}: give a short name such as 'newsletter' or 'billing'")
+    if tag is not None:
+        try:
+            clean_tag(tag)
+        except ContactError as exc:
+            raise RuleError(f"--tag {tag!r}: {exc}") from None
     if menu and not reply:
         raise RuleError("--menu needs a --reply that offers the choices, e.g. \"Reply 1 for Billing, 2 for Support\"")
     return Rule(
