@@ -106,6 +106,11 @@ def test_a_check_changes_nothing_and_the_import_then_stores_every_good_row(env: 
     assert 'filename=practice-export-utf8-bom-errors.csv' in errors.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0][-1] == "reason" and [r[-1][:6] for r in rows[1:]] == ["row 8:", "row 10"]
+    assert not any(p.suffix == ".csv" and not p.name.endswith(".errors.csv")
+                   for p in (env.config.database_path.parent / "imports").iterdir())  # the upload is gone
+    again = client.post(f"/contacts/import/{token}", data={"csrf_token": page_csrf(client, "/contacts"),
+                                                           "action": "import", **mapping})
+    assert again.status_code == 404 and "imported already" in again.get_data(as_text=True)
 
 
 def test_the_mapping_chosen_on_the_page_is_the_one_used(env: WebEnv) -> None:
@@ -151,3 +156,17 @@ def test_hostile_cells_are_escaped_on_the_preview_and_the_report(env: WebEnv) ->
     done = client.post(f"/contacts/import/{token_of(html)}", data={
         "csrf_token": page_csrf(client, "/contacts"), "action": "import", **selected(html)}).get_data(as_text=True)
     assert "<script>alert" not in done and 'id="count-created">5<' in done
+
+
+def test_an_upload_never_imported_is_deleted_after_a_day(env: WebEnv) -> None:
+    import os
+    import time
+
+    client = env.login("ada")
+    upload(client, "utf8-tabs.csv")
+    folder = env.config.database_path.parent / "imports"
+    day_old = time.time() - 25 * 3600
+    for path in folder.iterdir():
+        os.utime(path, (day_old, day_old))
+    assert client.get("/contacts/import").status_code == 200
+    assert list(folder.iterdir()) == []

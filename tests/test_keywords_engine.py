@@ -398,7 +398,7 @@ def test_a_rule_tag_a_contact_cannot_hold_is_refused_when_the_rule_is_made() -> 
 def test_a_stored_rule_whose_tag_a_contact_cannot_hold_still_lets_the_text_be_handled(
         store: Store, engine: RulesEngine, modem: int) -> None:
     store.keywords.add("JOIN", reply="Welcome!", tag="news letter")  # written before tags were checked
-    inbound, out = receive(store, engine, PATIENT, "join", modem)
+    _, out = receive(store, engine, PATIENT, "join", modem)
     assert out.action == "keyword" and any("not tagged" in n for n in out.notes)
     assert store.contacts.require(PATIENT).tags == ()
     assert [r.purpose for r in out.replies] == ["keyword"]

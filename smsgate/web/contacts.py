@@ -236,8 +236,9 @@ def _forget_old_uploads(folder: Path) -> None:
             continue
 
 
-def _upload(token: str) -> tuple[Path, dict[str, Any]]:
-    """The uploaded file of `token` and what was said with it, for the admin who uploaded it only."""
+def _upload(token: str, *, file: bool = True) -> tuple[Path, dict[str, Any]]:
+    """The uploaded file of `token` and what was said with it, for the admin who uploaded it only. The file
+    itself is deleted once imported (its rows with errors stay, for the download, until a day has passed)."""
     if not _TOKEN.match(token):
         abort(404, "There is no such upload.")
     folder = _uploads()
@@ -247,7 +248,10 @@ def _upload(token: str) -> tuple[Path, dict[str, Any]]:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if meta.get("user") != g.user.username:
         abort(404, "There is no such upload.")
-    return folder / f"{token}.csv", meta
+    path = folder / f"{token}.csv"
+    if file and not path.exists():
+        abort(404, "This file has been imported already; upload it again to import it again.")
+    return path, meta
 
 
 def _choices() -> list[tuple[str, str]]:
@@ -273,6 +277,7 @@ def allow_large_upload() -> None:
 @bp.route("/contacts/import", methods=["GET"])
 @login_required("admin")
 def import_form() -> Any:
+    _forget_old_uploads(_uploads())
     return _import_form()
 
 
@@ -345,6 +350,8 @@ def import_run(token: str) -> Any:
                                     to_list=options["list"] or None, mode=options["mode"], dry_run=dry_run,
                                     errors_out=errors_out)
                 report = job.run(table)
+        if not dry_run:
+            path.unlink()
     except FileError as exc:
         with open(path, "rb") as source:
             table = open_table(source)
@@ -367,7 +374,7 @@ def _report_page(token: str, options: dict[str, Any], mapping: dict[str, str], r
 @bp.route("/contacts/import/<token>/errors.csv")
 @login_required("admin")
 def import_errors(token: str) -> Any:
-    path, options = _upload(token)
+    path, options = _upload(token, file=False)
     errors = path.with_suffix(".errors.csv")
     if not errors.exists() or errors.stat().st_size == 0:
         abort(404, "This import had no rows with errors.")
