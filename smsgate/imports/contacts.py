@@ -30,7 +30,7 @@ from smsgate.queue.clock import parse_ts
 from smsgate.queue.contacts import Contact, ContactError, ContactValues, clean_tag, merge
 from smsgate.queue.lists import ListError, list_name
 
-from .table import CsvTable, ErrorSheet, FileError, Layout, RowError, SourceRow, Target
+from .table import DELIMITERS, CsvTable, ErrorSheet, FileError, Layout, RowError, SourceRow, Target
 
 __all__ = ["FIELD_PREFIX", "TARGETS", "ContactImport", "ImportReport", "RowChange", "parse_mapping"]
 
@@ -151,7 +151,7 @@ class ImportReport:
 
     def lines(self, *, rows: bool = False) -> list[str]:
         would = "would be " if self.dry_run else ""
-        out = [f"{self.source}: {self.encoding}, {_DELIMITER_WORDS.get(self.delimiter, self.delimiter)}-separated,"
+        out = [f"{self.source}: {self.encoding}, {DELIMITERS.get(self.delimiter, self.delimiter)}-separated,"
                f" {self.rows} rows" + (" (dry run: nothing was changed)" if self.dry_run else "")]
         out.append("columns: " + ", ".join(f"{h} -> {t}" for h, t in self.columns.items()))
         if self.ignored_columns:
@@ -189,9 +189,6 @@ class ImportReport:
             "changes": [{"row": c.row, "number": c.number, "action": c.action, "changed": list(c.changed),
                          "first_row": c.first_row} for c in self.changes],
         }
-
-
-_DELIMITER_WORDS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 @dataclass
