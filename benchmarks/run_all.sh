@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out=benchmarks/results.txt
 {
     echo "# smsgate benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-    for bench in bench_codec bench_at_engine bench_simulator bench_store bench_daemon bench_web bench_appointments; do
+    for bench in bench_codec bench_at_engine bench_simulator bench_store bench_daemon bench_web bench_appointments bench_contacts_import; do
         echo
         echo "## $bench"
         .venv/bin/python "benchmarks/$bench.py"

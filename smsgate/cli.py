@@ -18,6 +18,7 @@ import click
 
 from smsgate.clinic_time import ClinicClock, ClinicTimeError
 from smsgate.config import Config, ConfigError, find_config_path, load_config, render_default_config
+from smsgate.names import label
 from smsgate.queue import MessageRejected, NotFound, SendPolicy, State, Store, StoreError, views
 from smsgate.queue.clock import ts
 from smsgate.queue.inbox import notes_of
@@ -223,8 +224,10 @@ def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool, *
 
 
 def _cell(value: Any, width: int = 48) -> str:
+    from smsgate.names import safe_text
+
     text = "" if value is None else str(value)
-    text = text.replace("\n", " ").replace("\r", " ")
+    text = safe_text(text.replace("\n", " ").replace("\r", " "))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -261,19 +264,22 @@ def outbox(ctx: Context, states: tuple[str, ...], since: str | None, limit: int,
            as_json: bool) -> None:
     """List outbound messages, newest first, with the reason for each failure and the state of every part."""
     moment = _since(ctx, since)
-    found = views.outbox_listing(ctx.store(), states=states, since=ts(moment) if moment else None,
+    store = ctx.store()
+    found = views.outbox_listing(store, states=states, since=ts(moment) if moment else None,
                                  limit=None if show_all else limit)
+    names = _names(store, [r["to_number"] for r in found])
     if as_json:
         keep = ("id", "to_number", "state", "kind", "priority", "parts_total", "encoding", "attempts",
                 "max_attempts", "idempotency_key", "modem", "modem_id", "preferred_modem_id", "failover_from",
                 "created_at", "updated_at", "due_at", "submitted_at", "finished_at", "created_by", "source",
                 "campaign", "outcome", "last_error", "error_class", "body", "parts")
         renamed = {"to_number": "to", "parts_total": "parts_count", "last_error": "error", "body": "text"}
-        _print_rows([{renamed.get(k, k): r[k] for k in keep} for r in found], [], True, clock=ctx.clinic_clock,
+        _print_rows([{**{renamed.get(k, k): r[k] for k in keep}, "name": names.get(r["to_number"])} for r in found],
+                    [], True, clock=ctx.clinic_clock,
                     times=("created_at", "updated_at", "due_at", "submitted_at", "finished_at"))
         return
     rows = [
-        {"id": r["id"], "to": r["to_number"], "state": r["state"], "kind": r["kind"],
+        {"id": r["id"], "to": label(names.get(r["to_number"]), r["to_number"]), "state": r["state"], "kind": r["kind"],
          "parts": ",".join(p["state"] for p in r["parts"]), "attempts": r["attempts"], "modem": r["modem"],
          "key": r["idempotency_key"], "created": r["created_at"], "outcome": r["outcome"],
          "error": r["last_error"], "text": r["body"]}
@@ -284,18 +290,26 @@ def outbox(ctx: Context, states: tuple[str, ...], since: str | None, limit: int,
                 clock=ctx.clinic_clock, times=("created",))
 
 
+def _names(store: Store, numbers: list[str]) -> dict[str, str | None]:
+    """Each number's contact name (the CLI shows people by the one display rule, `smsgate.names.label`)."""
+    return {number: contact.name for number, contact in store.contacts.find_many(numbers).items()}
+
+
 @cli.command()
 @click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def inbox(ctx: Context, limit: int, as_json: bool) -> None:
     """List received messages, newest first."""
-    rows = ctx.store().inbox.recent(limit=limit)
+    store = ctx.store()
+    rows = store.inbox.recent(limit=limit)
+    names = _names(store, [r["sender"] for r in rows])
     out = []
     for r in rows:
         notes = [r["decode_error"], *notes_of(r)] if r["decode_error"] else list(notes_of(r))
         flag = "undecodable" if r["decode_error"] else "gap" if r["missing_parts"] else "noted" if notes else ""
-        out.append({"id": r["id"], "from": r["sender"], "received": r["received_at"], "keyword": r["keyword"],
+        out.append({"id": r["id"], "from": r["sender"] if as_json else label(names.get(r["sender"]), r["sender"]),
+                    "name": names.get(r["sender"]), "received": r["received_at"], "keyword": r["keyword"],
                     "flag": flag, "text": r["body"], **({"notes": notes} if as_json else {})})
     _print_rows(out, ["id", "from", "received", "keyword", "flag", "text"], as_json, clock=ctx.clinic_clock,
                 times=("received",))
@@ -864,6 +878,330 @@ def appointments_list(ctx: Context, day: str, as_json: bool) -> None:
         click.echo(f"{chosen:%A %Y-%m-%d} ({service.clinic_zone})")
     _print_rows(rows, ["time", "minutes", "status", "patient", "number", "provider", "location", "type",
                        "next_reminder", "id"], as_json)
+
+
+# --- contacts --------------------------------------------------------------------------------------------
+
+def _safe(value: Any) -> str:
+    from smsgate.names import safe_text
+
+    return safe_text("" if value is None else str(value))
+
+
+def _contact_options(command: Any) -> Any:
+    for option in reversed([
+        click.option("--first-name", help="First name (\"\" clears it)."),
+        click.option("--last-name", help="Last name (\"\" clears it)."),
+        click.option("--language", help="Preferred language: en, es, pt-BR, ... or a name such as Spanish."),
+        click.option("--timezone", help="IANA time zone, e.g. America/Chicago (default: from the number)."),
+        click.option("--notes", help="Free text for staff (\"\" clears it)."),
+        click.option("--field", "fields", multiple=True,
+                     help="A field of the clinic's own: KEY=VALUE, e.g. mrn=A-1042 (repeatable; KEY= removes it)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _contact_values(first_name: str | None, last_name: str | None, language: str | None, timezone: str | None,
+                    notes: str | None, fields: tuple[str, ...], tags: tuple[str, ...] = ()) -> Any:
+    from smsgate.queue.contacts import ContactError, ContactValues
+
+    parsed: dict[str, str | None] = {}
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. mrn=A-1042)", param_hint="--field")
+        parsed[key.strip()] = value if value.strip() else None
+    try:
+        return ContactValues(first_name=first_name, last_name=last_name, language=language, timezone=timezone,
+                             notes=notes, fields=parsed, add_tags=tags)
+    except ContactError as exc:
+        raise _fail(exc) from None
+
+
+def _saved_line(saved: Any, verb: str) -> str:
+    who = saved.contact.display
+    if saved.created:
+        return f"{verb} {who}"
+    if saved.changed:
+        return f"{who}: changed {', '.join(saved.changed)}"
+    return f"{who}: nothing changed"
+
+
+@cli.group()
+def contacts() -> None:
+    """Contacts: the people behind the numbers (names, language, time zone, fields, tags, notes, history)."""
+
+
+@contacts.command("add")
+@click.argument("number")
+@_contact_options
+@click.option("--tag", "tags", multiple=True, help="A tag, e.g. vip (repeatable).")
+@pass_ctx
+def contacts_add(ctx: Context, number: str, first_name: str | None, last_name: str | None, language: str | None,
+                 timezone: str | None, notes: str | None, fields: tuple[str, ...], tags: tuple[str, ...]) -> None:
+    """Add the contact NUMBER (national numbers are read in clinic.region). Adding a number that exists
+    already sets the values given on it, so running the same command twice changes nothing.
+
+    \b
+    Example:
+        smsgate contacts add "(202) 555-0123" --first-name Zoë --last-name Núñez --language es \\
+            --field mrn=A-1042 --tag vip
+    """
+    from smsgate.queue.contacts import ContactError
+
+    values = _contact_values(first_name, last_name, language, timezone, notes, fields, tags)
+    try:
+        saved = ctx.store().contacts.save(number, values, actor="cli")
+    except ContactError as exc:
+        raise _fail(exc) from None
+    click.echo(_safe(_saved_line(saved, "added")))
+
+
+@contacts.command("edit")
+@click.argument("number")
+@_contact_options
+@pass_ctx
+def contacts_edit(ctx: Context, number: str, first_name: str | None, last_name: str | None, language: str | None,
+                  timezone: str | None, notes: str | None, fields: tuple[str, ...]) -> None:
+    """Change values of the contact NUMBER; what is not given stays as it is.
+
+    \b
+    Example:
+        smsgate contacts edit +12025550123 --timezone America/Chicago --field mrn=
+    """
+    from smsgate.queue.contacts import ContactError
+
+    values = _contact_values(first_name, last_name, language, timezone, notes, fields)
+    if values.is_empty():
+        raise click.UsageError("say what to change, e.g. --first-name Zoë or --field mrn=A-1042")
+    try:
+        saved = ctx.store().contacts.save(number, values, actor="cli", create=False)
+    except (ContactError, NotFound) as exc:
+        raise _fail(exc) from None
+    click.echo(_safe(_saved_line(saved, "added")))
+
+
+def _contact_detail(store: Store, contact: Any, messages: int) -> dict[str, Any]:
+    return {**contact.to_json(store.lists.lists_of(contact.id)),
+            "consent": store.consent.history(contact.number),
+            "answers": views.contact_answers(store, contact.number, limit=messages),
+            "messages": views.contact_messages(store, contact.number, limit=messages)}
+
+
+@contacts.command("show")
+@click.argument("number")
+@click.option("--messages", type=click.IntRange(min=0), default=20, show_default=True,
+              help="How many of the latest messages (both ways) to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def contacts_show(ctx: Context, number: str, messages: int, as_json: bool) -> None:
+    """Show the contact NUMBER: its values, lists, consent events, answers and latest messages."""
+    store = ctx.store()
+    try:
+        contact = store.contacts.require(number)
+    except NotFound as exc:
+        raise _fail(exc) from None
+    detail = _contact_detail(store, contact, messages)
+    if as_json:
+        click.echo(json.dumps(detail, indent=2, default=str, ensure_ascii=False))
+        return
+    zones = ", ".join(detail["timezones"]) or "unknown"
+    facts = [
+        ("first name", detail["first_name"]), ("last name", detail["last_name"]), ("language", detail["language"]),
+        ("time zone", detail["timezone"] or f"{zones} (from the number)"),
+        ("tags", ", ".join(detail["tags"])), ("lists", ", ".join(detail["lists"])),
+        ("fields", ", ".join(f"{k}={v}" for k, v in sorted(detail["fields"].items()))),
+        ("notes", detail["notes"]), ("created", detail["created_at"][:19]), ("updated", detail["updated_at"][:19]),
+        ("erased", (detail["erased_at"] or "")[:19]),
+    ]
+    click.echo(_safe(contact.display))
+    for name, value in facts:
+        if value:
+            click.echo(f"  {name:<11} {_safe(value)}")
+    click.echo("consent:")
+    for e in detail["consent"]:
+        click.echo(_safe(f"  {e['at'][:19]}  {e['event']:<7} scope={e['scope']} source={e['source']}"
+                         f" evidence={e['evidence'] or ''}"))
+    if not detail["consent"]:
+        click.echo("  no consent events: transactional messages only; marketing needs an opt-in")
+    if detail["answers"]:
+        click.echo("answers:")
+        for a in detail["answers"]:
+            click.echo(_safe(f"  #{a['id']} {_cell(a['body'], 40)} -> {a['outcome']} ({(a['outcome_at'] or '')[:19]})"))
+    click.echo(f"messages (latest {messages}, newest first):")
+    for m in detail["messages"]:
+        what = "in " if m["direction"] == "in" else f"out {m['state']}"
+        click.echo(f"  {m['at'][:19]}  {what:<14} {_cell(m['body'], 70)}")
+    if not detail["messages"]:
+        click.echo("  (none)")
+
+
+@contacts.command("list")
+@click.option("--search", "query", help="Part of a name or number (case and accents aside).")
+@click.option("--tag", help="Only contacts with this tag.")
+@click.option("--list", "list_name", help="Only contacts on this list.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def contacts_list(ctx: Context, query: str | None, tag: str | None, list_name: str | None, limit: int, offset: int,
+                  as_json: bool) -> None:
+    """List contacts, by name, named ones first."""
+    store = ctx.store()
+    found = store.contacts.search(q=query, tag=tag, list_name=list_name, limit=limit, offset=offset)
+    if as_json:
+        click.echo(json.dumps([c.to_json(store.lists.lists_of(c.id)) for c in found], indent=2, default=str,
+                              ensure_ascii=False))
+        return
+    rows = [{"number": c.number, "name": c.name, "language": c.language, "tags": ", ".join(c.tags),
+             "lists": ", ".join(store.lists.lists_of(c.id)), "erased": (c.erased_at or "")[:10]} for c in found]
+    _print_rows(rows, ["number", "name", "language", "tags", "lists", "erased"], False)
+    total = store.contacts.count(q=query, tag=tag, list_name=list_name)
+    if total > offset + len(found):
+        click.echo(f"({offset + len(found)} of {total}; see more with --offset {offset + len(found)})")
+
+
+def _tagging(ctx: Context, number: str, tags: tuple[str, ...], add: bool) -> None:
+    from smsgate.queue.contacts import ContactError, ContactValues
+
+    try:
+        values = ContactValues(add_tags=tags) if add else ContactValues(remove_tags=tags)
+        saved = ctx.store().contacts.save(number, values, actor="cli", create=False)
+    except (ContactError, NotFound) as exc:
+        raise _fail(exc) from None
+    click.echo(_safe(f"{saved.contact.display}: tags {', '.join(saved.contact.tags) or '(none)'}"))
+
+
+@contacts.command("tag")
+@click.argument("number")
+@click.argument("tags", nargs=-1, required=True)
+@pass_ctx
+def contacts_tag(ctx: Context, number: str, tags: tuple[str, ...]) -> None:
+    """Add TAGS to the contact NUMBER, e.g. `smsgate contacts tag +12025550123 vip flu-2026`."""
+    _tagging(ctx, number, tags, add=True)
+
+
+@contacts.command("untag")
+@click.argument("number")
+@click.argument("tags", nargs=-1, required=True)
+@pass_ctx
+def contacts_untag(ctx: Context, number: str, tags: tuple[str, ...]) -> None:
+    """Remove TAGS from the contact NUMBER."""
+    _tagging(ctx, number, tags, add=False)
+
+
+@contacts.command("delete")
+@click.argument("number")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def contacts_delete(ctx: Context, number: str, yes: bool) -> None:
+    """Erase the contact NUMBER (a patient's right-to-erasure request). Removes the name, language, time
+    zone, fields, tags, notes, list memberships and the text of every message both ways; keeps the number,
+    the consent ledger and the audit trail (who did what when), which the law requires. Cannot be undone.
+    """
+    store = ctx.store()
+    try:
+        contact = store.contacts.require(number)
+    except NotFound as exc:
+        raise _fail(exc) from None
+    if not yes:
+        click.confirm(_safe(f"Erase {contact.display}? Their name, fields, notes, tags, lists and the text of "
+                            "every message go for good; the number, consent events and audit trail stay"),
+                      abort=True)
+    result = store.erasure.erase(contact.number, actor="cli")
+    for line in result.lines():
+        click.echo(line)
+
+
+@contacts.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show exactly what would happen; change nothing.")
+@click.option("--map", "mapping", help='Columns by meaning: "Mobile=number,First=first_name,MRN=field.mrn,Fax=-".')
+@click.option("--tag", "tags", multiple=True, help="Tag every imported contact (repeatable).")
+@click.option("--list", "list_name", help="Put every imported contact on this list (created if new).")
+@click.option("--update/--skip-existing", "update", default=True, show_default=True,
+              help="For numbers already there: set the file's values, or leave those contacts alone.")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the rows that failed, with a reason column, to this CSV (fix it and import it again).")
+@click.option("--rows", "show_rows", is_flag=True, help="List what happens to each row (the first 1000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def contacts_import(ctx: Context, file: str, dry_run: bool, mapping: str | None, tags: tuple[str, ...],
+                    list_name: str | None, update: bool, errors_path: str | None, show_rows: bool,
+                    as_json: bool) -> None:
+    """Import contacts from a CSV export (a practice system's, or Excel's). docs/contacts.md has the rules.
+
+    Exit status: 0 when every row imported, 3 when some rows had errors (the others imported), 1 when the
+    file could not be read.
+
+    \b
+    Example:
+        smsgate contacts import patients.csv --dry-run --map "Mobile=number,MRN=field.mrn" --list recall
+    """
+    import os
+
+    from smsgate.imports import ContactImport, FileError, open_table, parse_mapping
+
+    store = ctx.store()
+    errors_out = None
+    try:
+        with open(file, "rb") as source:
+            table = open_table(source, parse_mapping(mapping))
+            if errors_path:
+                errors_out = open(errors_path, "w", encoding="utf-8-sig", newline="")
+            progress = _ImportProgress(table.size)
+            job = ContactImport(store, actor="cli", source_name=os.path.basename(file), region=ctx.config.clinic.region,
+                                tags=tags, to_list=list_name, mode="update" if update else "skip",
+                                dry_run=dry_run, errors_out=errors_out, on_progress=progress.update)
+            with progress:
+                report = job.run(table)
+    except FileError as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file} or write {errors_path} ({exc.strerror or exc})") from None
+    finally:
+        if errors_out is not None:
+            errors_out.close()
+    if errors_path and report.error_count == 0:
+        os.remove(errors_path)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines(rows=show_rows or dry_run):
+            click.echo(_safe(line))
+        if errors_path and report.error_count:
+            click.echo(f"wrote the {report.error_count} rows with errors to {errors_path}")
+    if report.error_count:
+        raise SystemExit(3)
+
+
+class _ImportProgress:
+    """A progress bar on a terminal, a line every 10,000 rows otherwise (both on stderr)."""
+
+    def __init__(self, size: int | None) -> None:
+        self.size = size
+        self.bar: Any = None
+        self.done = 0
+        self.next_line = 10_000
+
+    def __enter__(self) -> _ImportProgress:
+        if sys.stderr.isatty() and self.size:
+            self.bar = click.progressbar(length=self.size, label="importing", file=sys.stderr)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def update(self, rows: int, position: int, size: int | None) -> None:
+        if self.bar is not None:
+            self.bar.update(max(0, position - self.done))
+            self.done = max(self.done, position)
+        elif rows >= self.next_line:
+            click.echo(f"... {rows} rows read", err=True)
+            self.next_line = (rows // 10_000 + 1) * 10_000
 
 
 # --- web, users and tokens ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import csv
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-__all__ = ["FORMULA_START", "csv_cell", "write_csv"]
+__all__ = ["FORMULA_START", "CsvSheet", "csv_cell", "write_csv"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -35,12 +35,23 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+class CsvSheet:
+    """A header row, then rows one at a time through `csv_cell`: for a file filled while a long job runs
+    (an import's rows with errors), in the separator of the file it answers."""
+
+    def __init__(self, out: TextIO, columns: Sequence[str], *, delimiter: str = ",") -> None:
+        self._writer = csv.writer(out, delimiter=delimiter)
+        self._writer.writerow([csv_cell(c) for c in columns])
+        self.rows = 0
+
+    def add(self, row: Sequence[Any]) -> None:
+        self._writer.writerow([csv_cell(v) for v in row])
+        self.rows += 1
+
+
 def write_csv(out: TextIO, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """A header row, then every row through `csv_cell`; returns the number of data rows written."""
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    n = 0
+    sheet = CsvSheet(out, columns)
     for row in rows:
-        writer.writerow([csv_cell(v) for v in row])
-        n += 1
-    return n
+        sheet.add(row)
+    return sheet.rows

@@ -98,6 +98,7 @@ LANES = {
     "test_daemon_crash.py": "slow",
     "test_daemon_kill_unknown.py": "slow",
     "test_store_crash.py": "slow",
+    "test_contacts_import_crash.py": "slow",
 }
 
 

@@ -400,3 +400,20 @@ def test_a_rule_whose_reply_could_never_be_sent_is_refused_when_it_is_made(store
 def test_a_rule_reply_with_line_breaks_is_kept(store: Store) -> None:
     add_rule(store, "HOURS", reply="Mon-Fri 9-5\nSat 9-12")
     assert [r["reply"] for r in store.keywords.all()] == ["Mon-Fri 9-5\nSat 9-12"]
+
+
+def test_a_rule_tag_a_contact_cannot_hold_is_refused_when_the_rule_is_made() -> None:
+    from smsgate.config import ComplianceConfig
+    from smsgate.keywords import RuleError
+
+    with pytest.raises(RuleError, match="--tag 'news letter'"):
+        build_rule("JOIN", vocabulary=Vocabulary(ComplianceConfig()), tag="news letter")
+
+
+def test_a_stored_rule_whose_tag_a_contact_cannot_hold_still_lets_the_text_be_handled(
+        store: Store, engine: RulesEngine, modem: int) -> None:
+    store.keywords.add("JOIN", reply="Welcome!", tag="news letter")  # written before tags were checked
+    _, out = receive(store, engine, PATIENT, "join", modem)
+    assert out.action == "keyword" and any("not tagged" in n for n in out.notes)
+    assert store.contacts.require(PATIENT).tags == ()
+    assert [r.purpose for r in out.replies] == ["keyword"]

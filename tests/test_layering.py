@@ -1,11 +1,11 @@
 """The arrows point one way: the libraries never import the top layer, and the simulator stays independent
 of the AT engine it is used to test (a shared bug would hide in both).
 
-Layers, bottom up: config, clinic_time, numbers, retry; at_commands, simulator; queue; keywords and webhook_events; then
-the top layer: modemd (the daemon), webhooks and status (library code for the running system, beside
-each other), web (HTTP only), simulated and testing (the simulator wired to a configuration), gateway (the
-one composition root) and cli. Only `smsgate.gateway`, the CLI and the `__main__` entry points assemble
-the parts, which is why nothing below them may import the gateway.
+Layers, bottom up: config, clinic_time, numbers, names, retry; at_commands, simulator; queue; keywords,
+webhook_events and imports; then the top layer: modemd (the daemon), webhooks and status (library code for
+the running system, beside each other), web (HTTP only), simulated and testing (the simulator wired to a
+configuration), gateway (the one composition root) and cli. Only `smsgate.gateway`, the CLI and the
+`__main__` entry points assemble the parts, which is why nothing below them may import the gateway.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ RULES = {
     "webhooks": (*ASSEMBLY, "smsgate.web", "smsgate.modemd", "smsgate.status", "smsgate.simulator"),
     "status": (*ASSEMBLY, "smsgate.web", "smsgate.modemd", "smsgate.webhooks", "smsgate.simulator"),
     "web": (*ASSEMBLY, "smsgate.modemd", "smsgate.simulator"),
+    "imports": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator"),
+    "names": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.imports", "smsgate.simulator",
+              "smsgate.at_commands"),
 }
 
 # An entry point (`python -m smsgate.modemd`) starts the system the one way there is: through the Gateway.

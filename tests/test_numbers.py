@@ -107,3 +107,30 @@ def test_fast_path_agrees_with_phonenumbers_on_random_digits() -> None:
 def test_fictional_numbers_are_accepted_however_they_are_written() -> None:
     assert normalize("+1 (555) 555-0101") == normalize("+15555550101") == "+15555550101"
 
+
+
+def test_national_fast_path_agrees_with_phonenumbers_for_example_numbers_of_every_region() -> None:
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+            digits = "".join(c for c in national if c.isdigit())
+            for written in (national, digits, digits + "9", digits[:-1], digits[1:]):
+                try:
+                    expected: str | None = phonenumbers.format_number(
+                        phonenumbers.parse(written, region), phonenumbers.PhoneNumberFormat.E164)
+                    parsed = phonenumbers.parse(written, region)
+                    if not phonenumbers.is_valid_number(parsed):
+                        expected = None
+                except phonenumbers.NumberParseException:
+                    expected = None
+                try:
+                    got: str | None = normalize(written, default_region=region)
+                except InvalidNumber:
+                    got = None
+                assert got == expected, (region, written)
+                checked += 1
+    assert checked > 1000

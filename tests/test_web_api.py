@@ -267,8 +267,8 @@ def test_metrics_are_prometheus_text(env: WebEnv) -> None:
 def test_openapi_document_lists_every_api_route(env: WebEnv) -> None:
     spec = env.client().get("/api/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    routes = {re.sub(r"<(\w+:)?message_id>", "{id}", re.sub(r"<name>", "{name}", r.rule))
-              for r in env.app.url_map.iter_rules()
+    routes = {re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{id}" if m.group(1) == "message_id" else f"{{{m.group(1)}}}",
+                     r.rule) for r in env.app.url_map.iter_rules()
               if r.rule.startswith("/api/v1/") and r.rule != "/api/v1/openapi.json"} | {"/metrics"}
     assert routes == set(spec["paths"])
 

@@ -22,6 +22,7 @@ from web_helpers import PASSWORD, PATIENT
 from smsgate.config import Config, config_from_dict
 from smsgate.modemd import Daemon
 from smsgate.modemd.tunables import FAST
+from smsgate.names import display_number
 from smsgate.queue import Store
 from smsgate.simulator import HandsetMessage, SimModemSpec, Simulator
 from smsgate.testing import wait_until
@@ -198,7 +199,7 @@ def test_staff_reply_in_the_browser_reaches_the_handset_from_the_sim_it_texted(
 
         driver.find_element(By.LINK_TEXT, "Inbox").click()
         thread = wait.until(ec.element_to_be_clickable(
-            (By.XPATH, f"//a[contains(@class, 'thread-link')][contains(., '{PATIENT}')]")))
+            (By.XPATH, f"//a[contains(@class, 'thread-link')][contains(., '{display_number(PATIENT)}')]")))
         assert "via lab" in thread.text and "1 new" in thread.text
         thread.click()
         history = wait.until(ec.presence_of_element_located((By.ID, "history")))

@@ -27,6 +27,7 @@ from smsgate.config import Config, ConfigError
 from smsgate.numbers import is_robot_sender
 from smsgate.queue import Inbound, Kind, MessageRejected, SendPolicy, Store
 from smsgate.queue.clock import parse_ts, ts
+from smsgate.queue.contacts import ContactError
 from smsgate.queue.lists import ListError
 from smsgate.webhook_events import KEYWORD_EVENT, inbound_data, queue_event
 
@@ -311,8 +312,13 @@ class RulesEngine:
             out.consent_event, out.consent_scope = "opt_in", rule.opt_in_scope
             self._join_list(store, inbound, rule.opt_in_scope, out)
         if rule.tag:
-            store.contacts.add_tag(inbound.sender, rule.tag)
-            out.notes.append(f"contact tagged {rule.tag}")
+            try:
+                store.contacts.add_tag(inbound.sender, rule.tag)
+                out.notes.append(f"contact tagged {rule.tag}")
+            except ContactError as exc:
+                # A rule stored before tags were checked: the text is still handled, the tag is not added.
+                log.warning("rules: keyword %s: contact %s not tagged: %s", rule.keyword, inbound.sender, exc)
+                out.notes.append(f"contact not tagged {rule.tag!r}: {exc}")
         if inbound.conversation_id is not None:
             fields: dict[str, Any] = {}
             if rule.route:

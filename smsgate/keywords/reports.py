@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from smsgate.clinic_time import ClinicClock
 from smsgate.config import Config
+from smsgate.names import label
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import Kind, Store, views
 from smsgate.spreadsheet import write_csv
@@ -164,8 +165,8 @@ class Report:
         if not self.consent:
             out.append("  (none)")
         out.append(f"Likely opt-outs flagged for staff: {len(self.likely_opt_outs)}")
-        out.extend(f"  #{r['id']} {r['sender']} {clock.show(r['received_at'])}: {r['body'][:60]!r}"
-                   for r in self.likely_opt_outs[:20])
+        out.extend(f"  #{r['id']} {label(r.get('name'), r['sender'])} {clock.show(r['received_at'])}: "
+                   f"{r['body'][:60]!r}" for r in self.likely_opt_outs[:20])
         return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smsgate.numbers import InvalidNumber, normalize
+from smsgate.queue.contacts import ContactError, clean_tag
 from smsgate.queue.enqueue import text_problem
 from smsgate.queue.lists import ListError, list_name
 
@@ -164,6 +165,11 @@ def build_rule(
             opt_in_scope = list_name(opt_in_scope)
         except ListError as exc:
             raise RuleError(f"--opt-in: {exc}") from None
+    if tag is not None:
+        try:
+            clean_tag(tag)
+        except ContactError as exc:
+            raise RuleError(f"--tag {tag!r}: {exc}") from None
     if menu and not reply:
         raise RuleError("--menu needs a --reply that offers the choices, e.g. \"Reply 1 for Billing, 2 for Support\"")
     return Rule(

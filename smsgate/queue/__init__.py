@@ -4,12 +4,12 @@
 clock, transactions, status rows; `db.py`) with one repository per table group, each in its own module
 and handed its collaborators by name: `store.outbox`, `store.inbox`, `store.reports`, `store.consent`,
 `store.contacts`, `store.conversations`, `store.lists`, `store.segments`, `store.modems`, `store.keywords`,
-`store.accounts`, `store.audit`, `store.alerts`, `store.webhooks`. Read-only figures for pages and reports are in
-`views.py`. Every SQL statement of smsgate lives in this package.
+`store.accounts`, `store.audit`, `store.alerts`, `store.webhooks`, `store.erasure`, `store.appointments`.
+Read-only figures for pages and reports are in `views.py`. Every SQL statement of smsgate lives in this package.
 
-May import: `smsgate.numbers`, `smsgate.config` (types), `smsgate.at_commands.pdu` (segmentation),
-`smsgate.at_commands.reassembly` (which kept fragment a new one goes with), the
-standard library and sqlite-utils. Never the top layer (cli, web, modemd, gateway) or the rules engine.
+May import: `smsgate.numbers`, `smsgate.names`, `smsgate.config` (types), `smsgate.at_commands.pdu`
+(segmentation), `smsgate.at_commands.reassembly` (which kept fragment a new one goes with), the standard
+library and sqlite-utils. Never the top layer (cli, web, modemd, gateway) or the rules engine.
 """
 
 from .consent import Refusal

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from smsgate.numbers import InvalidNumber, normalize
 
 from .clock import ts
-from .contacts import Contacts
+from .contacts import Contacts, ContactValues
 from .db import Db
 from .errors import NotFound
 
@@ -300,24 +300,27 @@ class Appointments:
         first = (item.first_name or "").strip() or None
         actor = f"appointments:{source}"
         contact = self.contacts.get(number)
+        given, family = split_name(name, first)
         if contact is None:
-            if name or first:
-                contact_id = self.contacts.update(number, name=name, first_name=first, actor=actor)
+            if given or family:
+                contact_id = self.contacts.save(number, ContactValues(first_name=given, last_name=family),
+                                                actor=actor).contact.id
             else:
                 contact_id = self.contacts.ensure(number)
-            return {"contact_id": contact_id, "number": number, "patient_name": name, "first_name": first,
+            return {"contact_id": contact_id, "number": number, "patient_name": name, "first_name": given,
                     "language": None, "contact_timezone": None}
         out = {"contact_id": int(contact["id"]), "number": number, "patient_name": contact["name"],
                "first_name": contact["first_name"], "language": contact.get("language"),
                "contact_timezone": contact.get("timezone")}
         if contact.get("erased_at"):
             return out
-        fill_name = name if name and not contact["name"] else None
-        fill_first = first if first and not contact["first_name"] else None
-        if fill_name or fill_first:
-            self.contacts.update(number, name=fill_name, first_name=fill_first, actor=actor)
-            out["patient_name"] = contact["name"] or fill_name
-            out["first_name"] = contact["first_name"] or fill_first
+        named = contact["name"] or contact["first_name"] or contact["last_name"]
+        if (given or family) and not named:
+            saved = self.contacts.save(number, ContactValues(first_name=given, last_name=family), actor=actor)
+            out["patient_name"], out["first_name"] = saved.contact.name, saved.contact.first_name
+        else:
+            out["patient_name"] = contact["name"] or " ".join(
+                p for p in (contact["first_name"], contact["last_name"]) if p) or None
         return out
 
     def _create(self, ext: str, contact: dict[str, Any], new: dict[str, Any], item: AppointmentInput,
@@ -566,3 +569,14 @@ def _reminder(row: dict[str, Any]) -> StoredReminder:
         message_id=row["message_id"], reason=row["reason"],
     )
 
+
+def split_name(name: str | None, first: str | None) -> tuple[str | None, str | None]:
+    """A source's whole name and first name as a contact's first and last name: the first name given
+    stands, and what follows it in the whole name is the last; without one, the last word is the last name."""
+    if first:
+        rest = name[len(first):].strip() if name and name.startswith(first) else None
+        return first, rest or None
+    if not name:
+        return None, None
+    given, _, family = name.rpartition(" ")
+    return (given.strip() or None, family) if given.strip() else (family, None)

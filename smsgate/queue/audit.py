@@ -33,6 +33,30 @@ class AuditLog:
             r["detail"] = json.loads(r["detail"]) if r["detail"] else {}
         return rows
 
+    def erase_details(self, subject_type: str, subject_id: int, *, keep: tuple[str, ...] = ("number",)) -> int:
+        """Erasure: every entry about one subject keeps its time, actor, action and subject, and of its detail
+        only the `keep` keys, counts, and for a nested record such as `changes` the names in it without the
+        values.
+        The trigger lets an UPDATE through only when the new detail is marked `erased`. Returns the entries
+        changed."""
+        rows = self.db.all("SELECT id, detail FROM audit_log WHERE subject_type = ? AND subject_id = ?"
+                           " AND detail IS NOT NULL", (subject_type, subject_id))
+        changed = 0
+        for row in rows:
+            old = json.loads(row["detail"])
+            if not isinstance(old, dict) or old.get("erased") is True:
+                continue
+            new: dict[str, Any] = {"erased": True}
+            for key, value in old.items():
+                if key in keep or (isinstance(value, int | float) and not isinstance(value, bool)):
+                    new[key] = value
+                elif isinstance(value, dict):
+                    new[key] = sorted(value)
+            self.db.execute("UPDATE audit_log SET detail = ? WHERE id = ?",
+                            (json.dumps(new, ensure_ascii=False), row["id"]))
+            changed += 1
+        return changed
+
     def count_reason(self, subject_type: str, subject_id: int, action: str, reason: str) -> int:
         """How often `action` was recorded for one subject with this `detail.reason` (limits that must
         survive a restart are counted here, not in a process's memory)."""

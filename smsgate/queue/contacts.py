@@ -1,16 +1,269 @@
-"""Contacts (one row per E.164 number) and conversations (one thread per contact and SIM)."""
+"""Contacts (one row per E.164 number) and conversations (one thread per contact and SIM).
+
+A contact is what the front desk knows about a number: name, preferred language, time zone, the clinic's
+own fields, tags and notes. Every value is checked here, whoever writes it (CLI, API, import, rules), so
+a limit or a refusal reads the same everywhere; text is stored as given within the limits and made safe
+where it is shown (`smsgate.names`).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from smsgate.numbers import InvalidNumber, normalize
+from smsgate.names import full_name, label, search_terms, search_text
+from smsgate.numbers import InvalidNumber, normalize, timezones_for
 
 from .audit import AuditLog
 from .db import Db
-from .errors import NotFound
+from .errors import NotFound, StoreError
 from .filters import where
+
+NAME_MAX = 100
+NOTES_MAX = 2000
+FIELD_VALUE_MAX = 500
+FIELDS_MAX = 30
+TAGS_MAX = 30
+TAG_MAX = 40
+
+_TAG = re.compile(r"^[^\W_][\w-]*$")
+_FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
+# What practice systems write in a "language" column, in English and in the language itself.
+LANGUAGE_NAMES = {
+    "english": "en", "spanish": "es", "español": "es", "espanol": "es", "french": "fr", "français": "fr",
+    "portuguese": "pt", "português": "pt", "chinese": "zh", "mandarin": "zh", "cantonese": "yue",
+    "vietnamese": "vi", "tiếng việt": "vi", "arabic": "ar", "russian": "ru", "русский": "ru", "german": "de",
+    "deutsch": "de", "italian": "it", "italiano": "it", "korean": "ko", "tagalog": "tl", "filipino": "fil",
+    "haitian creole": "ht", "kreyòl": "ht", "polish": "pl", "polski": "pl", "japanese": "ja", "hindi": "hi",
+    "urdu": "ur", "bengali": "bn", "persian": "fa", "farsi": "fa", "somali": "so", "amharic": "am",
+    "ukrainian": "uk", "greek": "el", "hebrew": "he", "turkish": "tr", "dutch": "nl",
+}
+TEXT_COLUMNS = ("first_name", "last_name", "language", "timezone", "notes")
+
+
+class ContactError(StoreError):
+    """A value a contact cannot hold; the message names the value, what is wrong and what would do."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _text(value: str | None, what: str, limit: int) -> str | None:
+    """None: leave the stored value; "" (or only spaces): clear it; else the text, trimmed, within `limit`."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ContactError(f"{what} must be text", what)
+    value = value.strip(" \t\r\n")
+    if len(value) > limit:
+        raise ContactError(f"{what} has {len(value)} characters; the limit is {limit}", what)
+    return value
+
+
+def clean_tag(tag: str) -> str:
+    """A tag as stored: lower case, 1-40 letters, digits, '-' or '_'."""
+    if not isinstance(tag, str):
+        raise ContactError("a tag must be text", "tags")
+    cleaned = tag.strip().lower()
+    if not cleaned or len(cleaned) > TAG_MAX or not _TAG.match(cleaned):
+        raise ContactError(f"{tag!r} cannot be a tag: use 1-{TAG_MAX} letters, digits, '-' or '_', starting with "
+                           "a letter or digit", "tags")
+    return cleaned
+
+
+def clean_language(value: str | None) -> str | None:
+    """A language as a BCP 47 tag (`es`, `pt-BR`); the common names practice systems export (`Spanish`) are
+    read as their code."""
+    text = _text(value, "language", 35)
+    if not text:
+        return text
+    named = LANGUAGE_NAMES.get(text.casefold())
+    if named:
+        return named
+    candidate = text.replace("_", "-").lower()
+    if not _LANGUAGE.match(candidate):
+        raise ContactError(f"{value!r} is not a language; write a code such as en, es or pt-BR", "language")
+    head, *rest = candidate.split("-")
+    parts = [head] + [p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p for p in rest]
+    return "-".join(parts)
+
+
+@functools.cache
+def _zones_by_lower() -> dict[str, str]:
+    return {z.lower(): z for z in zoneinfo.available_timezones()}
+
+
+def clean_timezone(value: str | None) -> str | None:
+    text = _text(value, "timezone", 64)
+    if not text:
+        return text
+    found = _zones_by_lower().get(text.lower())
+    if found is None:
+        raise ContactError(f"{value!r} is not a time zone; use an IANA name such as America/New_York", "timezone")
+    return found
+
+
+def clean_fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The clinic's own fields: lower-case keys, text (at most 500 characters), numbers or true/false;
+    None removes a field."""
+    if fields is None:
+        return {}
+    if not isinstance(fields, Mapping):
+        raise ContactError('fields must be an object of name -> value, e.g. {"mrn": "A-1042"}', "fields")
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        name = key.strip().lower() if isinstance(key, str) else ""
+        if not _FIELD_KEY.match(name):
+            raise ContactError(f"{key!r} cannot be a field name: use 1-40 lower-case letters, digits or '_', "
+                               "starting with a letter (e.g. date_of_birth_year)", "fields")
+        if isinstance(value, str):
+            value = value.strip()
+            if len(value) > FIELD_VALUE_MAX:
+                raise ContactError(f"field {name!r} has {len(value)} characters; the limit is {FIELD_VALUE_MAX}",
+                                   "fields")
+            out[name] = value or None
+        elif value is None or isinstance(value, bool | int | float):
+            out[name] = value
+        else:
+            raise ContactError(f"field {name!r} must be text, a number, true or false (or null to remove it)",
+                               "fields")
+    return out
+
+
+@dataclass
+class ContactValues:
+    """What a write says about a contact. For the text values None leaves what is stored and "" clears it;
+    `fields` are merged (a None value removes that field); tags are added and removed.
+
+    Constructing one checks and normalises every value, raising `ContactError`."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    notes: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.first_name = _text(self.first_name, "first_name", NAME_MAX)
+        self.last_name = _text(self.last_name, "last_name", NAME_MAX)
+        self.language = clean_language(self.language)
+        self.timezone = clean_timezone(self.timezone)
+        self.notes = _text(self.notes, "notes", NOTES_MAX)
+        self.fields = clean_fields(self.fields)
+        self.add_tags = tuple(dict.fromkeys(clean_tag(t) for t in self.add_tags))
+        self.remove_tags = tuple(dict.fromkeys(clean_tag(t) for t in self.remove_tags))
+
+    def is_empty(self) -> bool:
+        return (all(getattr(self, c) is None for c in TEXT_COLUMNS) and not self.fields and not self.add_tags
+                and not self.remove_tags)
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    number: str
+    first_name: str | None
+    last_name: str | None
+    name: str | None  # first and last name together (or a name stored whole before names were split)
+    language: str | None
+    timezone: str | None
+    fields: dict[str, Any]
+    tags: tuple[str, ...]
+    notes: str | None
+    created_at: str
+    updated_at: str
+    erased_at: str | None
+    first_texted_at: str | None
+    last_inbound_at: str | None
+
+    @property
+    def display(self) -> str:
+        return label(self.name, self.number)
+
+    def timezones(self) -> list[str]:
+        """The zones quiet hours respect for this contact: the one set on it, else those of its number."""
+        return [self.timezone] if self.timezone else timezones_for(self.number)
+
+    def to_json(self, lists: Sequence[str] = ()) -> dict[str, Any]:
+        return {
+            "number": self.number, "first_name": self.first_name, "last_name": self.last_name, "name": self.name,
+            "display": self.display, "language": self.language, "timezone": self.timezone,
+            "timezones": self.timezones(), "fields": self.fields, "tags": list(self.tags), "notes": self.notes,
+            "lists": list(lists), "created_at": self.created_at, "updated_at": self.updated_at,
+            "erased_at": self.erased_at,
+        }
+
+
+@dataclass(frozen=True)
+class Saved:
+    contact: Contact
+    created: bool
+    changed: tuple[str, ...]  # the values that changed ("first_name", "fields", "tags", ...)
+
+
+def contact_from_row(row: Mapping[str, Any]) -> Contact:
+    return Contact(
+        id=row["id"], number=row["number"], first_name=row["first_name"], last_name=row["last_name"],
+        name=row["name"], language=row["language"], timezone=row["timezone"], fields=json.loads(row["fields"]),
+        tags=tuple(json.loads(row["tags"])), notes=row["notes"], created_at=row["created_at"],
+        updated_at=row["updated_at"], erased_at=row["erased_at"], first_texted_at=row["first_texted_at"],
+        last_inbound_at=row["last_inbound_at"])
+
+
+def merge(current: Contact | None, values: ContactValues, *, fill_only: bool = False
+          ) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The stored columns of a contact that is `current` now (None: a new one) after `values`, and the names
+    of the values that change. With `fill_only` a value only fills one that is empty (an import's repeated
+    row: the first row's values stand) and nothing is removed."""
+    old: dict[str, Any] = {c: getattr(current, c) if current else None for c in TEXT_COLUMNS}
+    new = dict(old)
+    for column in TEXT_COLUMNS:
+        value = getattr(values, column)
+        if value is None or (fill_only and old[column]):
+            continue
+        new[column] = value or None
+    old_fields = dict(current.fields) if current else {}
+    fields = dict(old_fields)
+    for key, value in values.fields.items():
+        if value is None:
+            if not fill_only:
+                fields.pop(key, None)
+        elif not (fill_only and key in fields):
+            fields[key] = value
+    if len(fields) > FIELDS_MAX:
+        raise ContactError(f"a contact holds at most {FIELDS_MAX} fields; this would make {len(fields)}", "fields")
+    old_tags = tuple(current.tags) if current else ()
+    remove = () if fill_only else values.remove_tags
+    tags = tuple(sorted((set(old_tags) | set(values.add_tags)) - set(remove)))
+    if len(tags) > TAGS_MAX:
+        raise ContactError(f"a contact holds at most {TAGS_MAX} tags; this would make {len(tags)}", "tags")
+    changed = [c for c in TEXT_COLUMNS if new[c] != old[c]]
+    if fields != old_fields:
+        changed.append("fields")
+    if tags != tuple(sorted(old_tags)):
+        changed.append("tags")
+    name = current.name if current else None
+    if "first_name" in changed or "last_name" in changed:
+        name = full_name(new["first_name"], new["last_name"])
+    columns = {**new, "name": name,
+               "fields": json.dumps(fields, ensure_ascii=False, sort_keys=True) if fields else "{}",
+               "tags": json.dumps(list(tags), ensure_ascii=False) if tags else "[]",
+               "search": search_text(new["first_name"], new["last_name"], fallback=name)}
+    return columns, tuple(changed)
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class Contacts:
@@ -27,61 +280,169 @@ class Contacts:
         except InvalidNumber:
             return sender.strip()
 
+    def phone_number(self, number: str) -> str:
+        """`number` in E.164, or a `ContactError` saying why it is not one (a new contact needs a number)."""
+        try:
+            return normalize(number, default_region=self.db.default_region)
+        except InvalidNumber as exc:
+            raise ContactError(str(exc), "number") from None
+
     def ensure(self, number: str) -> int:
         row = self.db.one("SELECT id FROM contacts WHERE number = ?", (number,))
         if row is not None:
             return int(row["id"])
         now = self.db.now()
         cur = self.db.execute(
-            "INSERT INTO contacts (number, created_at, updated_at) VALUES (?,?,?)", (number, now, now)
+            "INSERT INTO contacts (number, created_at, updated_at) VALUES (?,?,?)", (number, now, now),
         )
         return int(cur.lastrowid or 0)
 
     def get(self, number: str) -> dict[str, Any] | None:
+        """The stored row (tags and fields decoded), for callers that read one column of it."""
         row = self.db.one("SELECT * FROM contacts WHERE number = ?", (number,))
         if row is not None:
             row["tags"] = json.loads(row["tags"])
             row["fields"] = json.loads(row["fields"])
         return row
 
-    def update(
-        self,
-        number: str,
-        *,
-        name: str | None = None,
-        first_name: str | None = None,
-        timezone: str | None = None,
-        tags: list[str] | None = None,
-        fields: dict[str, str] | None = None,
-        actor: str = "cli",
-    ) -> int:
+    def find(self, number: str) -> Contact | None:
+        row = self.db.one("SELECT * FROM contacts WHERE number = ?", (self.canonical(number),))
+        return contact_from_row(row) if row is not None else None
+
+    def require(self, number: str) -> Contact:
+        found = self.find(number)
+        if found is None:
+            raise NotFound(f"there is no contact {self.canonical(number)}; add it with `smsgate contacts add`")
+        return found
+
+    def by_id(self, contact_id: int) -> Contact:
+        row = self.db.one("SELECT * FROM contacts WHERE id = ?", (contact_id,))
+        if row is None:
+            raise NotFound(f"there is no contact #{contact_id}")
+        return contact_from_row(row)
+
+    def find_many(self, numbers: Iterable[str]) -> dict[str, Contact]:
+        """The contacts of `numbers` (E.164, as stored) that exist, by number."""
+        unique = list(dict.fromkeys(numbers))
+        out: dict[str, Contact] = {}
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.all(f"SELECT * FROM contacts WHERE number IN ({marks})", chunk):
+                out[row["number"]] = contact_from_row(row)
+        return out
+
+    def save(self, number: str, values: ContactValues, *, actor: str, create: bool = True) -> Saved:
+        """Write `values` to the contact of `number`, creating it when `create` (the same call twice changes
+        nothing the second time: an idempotent create by number). Without `create` a missing contact is
+        `NotFound`."""
         with self.db.transaction():
-            contact_id = self.ensure(number)
-            changes: dict[str, Any] = {}
-            if name is not None:
-                changes["name"] = name
-            if first_name is not None:
-                changes["first_name"] = first_name
-            if timezone is not None:
-                changes["timezone"] = timezone
-            if tags is not None:
-                changes["tags"] = json.dumps(sorted(set(tags)))
-            if fields is not None:
-                changes["fields"] = json.dumps(fields, ensure_ascii=False)
-            if changes:
-                sets = ", ".join(f"{k} = ?" for k in changes)
-                self.db.execute(
-                    f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
-                    (*changes.values(), self.db.now(), contact_id),
-                )
-                self.audit.record(actor, "contact.update", "contact", contact_id, {"number": number, **changes})
-            return contact_id
+            current = self.find(number)
+            if current is None and not create:
+                raise NotFound(f"there is no contact {self.canonical(number)}; add it with `smsgate contacts add`")
+            number = current.number if current else self.phone_number(number)
+            columns, changed = merge(current, values)
+            now = self.db.now()
+            if current is None:
+                names = ", ".join(columns)
+                cur = self.db.execute(
+                    f"INSERT INTO contacts (number, {names}, created_at, updated_at)"
+                    f" VALUES (?, {', '.join('?' * len(columns))}, ?, ?)", (number, *columns.values(), now, now))
+                contact_id = int(cur.lastrowid or 0)
+                self.audit.record(actor, "contact.add", "contact", contact_id,
+                                  {"number": number, "changes": _changes(columns, changed)})
+            elif changed:
+                contact_id = current.id
+                sets = ", ".join(f"{k} = ?" for k in columns)
+                self.db.execute(f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
+                                (*columns.values(), now, contact_id))
+                self.audit.record(actor, "contact.edit", "contact", contact_id,
+                                  {"number": number, "changes": _changes(columns, changed)})
+            else:
+                contact_id = current.id
+            return Saved(self.by_id(contact_id), current is None, changed)
+
+    def update(self, number: str, *, first_name: str | None = None, timezone: str | None = None,
+               tags: list[str] | None = None, fields: dict[str, Any] | None = None, actor: str = "cli") -> int:
+        """Set values on the contact of `number` (created if new); `tags` and `fields` replace the stored ones."""
+        current = self.find(number)
+        old_tags = set(current.tags) if current else set()
+        old_fields = set(current.fields) if current else set()
+        new_tags = {clean_tag(t) for t in tags} if tags is not None else old_tags
+        merged_fields: dict[str, Any] = {}
+        if fields is not None:
+            merged_fields = {**dict.fromkeys(old_fields), **fields}
+        values = ContactValues(first_name=first_name, timezone=timezone, fields=merged_fields,
+                               add_tags=tuple(new_tags - old_tags), remove_tags=tuple(old_tags - new_tags))
+        return self.save(number, values, actor=actor).contact.id
 
     def add_tag(self, number: str, tag: str) -> None:
-        contact = self.get(number)
-        tags = set(contact["tags"]) if contact else set()
-        if tag not in tags:
-            self.update(number, tags=[*tags, tag], actor="rules")
+        self.save(number, ContactValues(add_tags=(tag,)), actor="rules")
+
+    def search(self, *, q: str | None = None, tag: str | None = None, list_name: str | None = None,
+               limit: int = 50, offset: int = 0) -> list[Contact]:
+        """Contacts whose name or number contains every word of `q` (case and accents aside), with `tag`, on
+        the list `list_name`; named ones first, by name, then by number."""
+        sql, params = self._search_sql("k.*", q, tag, list_name)
+        rows = self.db.all(sql + " ORDER BY k.name IS NULL, k.search, k.number LIMIT ? OFFSET ?",
+                           (*params, limit, offset))
+        return [contact_from_row(r) for r in rows]
+
+    def count(self, *, q: str | None = None, tag: str | None = None, list_name: str | None = None) -> int:
+        sql, params = self._search_sql("COUNT(*)", q, tag, list_name)
+        return int(self.db.scalar(sql, params))
+
+    def _search_sql(self, what: str, q: str | None, tag: str | None, list_name: str | None
+                    ) -> tuple[str, list[Any]]:
+        digits, words = search_terms(q or "")
+        conditions: list[tuple[str, Any]] = [("k.search LIKE ? ESCAPE '\\'", _like(w)) for w in words]
+        if digits:
+            conditions.append(("k.number LIKE ?", f"%{digits}%"))
+        if tag:
+            conditions.append(("k.tags LIKE ? ESCAPE '\\'", _like(json.dumps(tag.strip().lower(),
+                                                                              ensure_ascii=False))))
+        join = ""
+        if list_name:
+            join = (" JOIN list_members m ON m.contact_id = k.id JOIN lists l ON l.id = m.list_id")
+            conditions.append(("l.name = ?", list_name.strip().lower()))
+        clause, params = where(*conditions)
+        return f"SELECT {what} FROM contacts k{join}{clause}", params
+
+    # -- bulk writes (the CSV import) -----------------------------------------------------------------
+    def insert_many(self, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, int]:
+        """New contacts `(number, columns from merge())` in the caller's transaction; their ids by number."""
+        if not rows:
+            return {}
+        now = self.db.now()
+        names = list(rows[0][1])
+        ids = self.db.append_rows(
+            "contacts",
+            f"INSERT INTO contacts (number, {', '.join(names)}, created_at, updated_at)"
+            f" VALUES (?, {', '.join('?' * len(names))}, ?, ?)",
+            ((number, *(columns[n] for n in names), now, now) for number, columns in rows), len(rows))
+        return {number: contact_id for (number, _), contact_id in zip(rows, ids, strict=True)}
+
+    def update_many(self, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Changed contacts `(id, columns from merge())` in the caller's transaction."""
+        if not rows:
+            return
+        now = self.db.now()
+        names = list(rows[0][1])
+        sets = ", ".join(f"{n} = ?" for n in names)
+        self.db.executemany(f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
+                            ((*(columns[n] for n in names), now, contact_id) for contact_id, columns in rows))
+
+    def blank(self, contact_id: int) -> None:
+        """Erasure: no name, language, time zone, fields, tags or notes; the row (and its number) stays for the
+        consent ledger and the audit trail, with the time of the erasure."""
+        row = self.db.one("SELECT number FROM contacts WHERE id = ?", (contact_id,))
+        if row is None:
+            raise NotFound(f"there is no contact #{contact_id}")
+        now = self.db.now()
+        self.db.execute(
+            "UPDATE contacts SET name = NULL, first_name = NULL, last_name = NULL, language = NULL, timezone = NULL,"
+            " notes = NULL, fields = '{}', tags = '[]', search = '', erased_at = ?, updated_at = ? WHERE id = ?",
+            (now, now, contact_id))
 
     def has_been_texted(self, number: str) -> bool:
         """True once anything has been queued for, sent to or received from `number` (the first-message
@@ -116,6 +477,11 @@ class Contacts:
         self.db.execute(
             "UPDATE contacts SET last_modem_id = ?, last_inbound_at = ? WHERE id = ?", (modem_id, at, contact_id)
         )
+
+
+def _changes(columns: Mapping[str, Any], changed: Sequence[str]) -> dict[str, Any]:
+    """What the audit entry records of a write: the new value of each changed one (erasure scrubs them)."""
+    return {c: (json.loads(columns[c]) if c in ("fields", "tags") else columns[c]) for c in changed}
 
 
 # What a thread carries besides its messages, and how two threads' values combine when one is merged into

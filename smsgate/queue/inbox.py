@@ -94,6 +94,15 @@ class Inbox:
         handled = row["handled_at"]
         return None if handled is None else str(handled)
 
+    def erase_texts(self, number: str, marker: str) -> list[int]:
+        """Erasure: the texts received from `number` (and parts still waiting to be joined) keep their rows
+        but not their words or PDUs. Returns the ids of the received messages."""
+        ids = [r["id"] for r in self.db.all("SELECT id FROM inbound WHERE sender = ?", (number,))]
+        self.db.execute("UPDATE inbound SET body = ?, pdu = NULL WHERE sender = ?", (marker, number))
+        self.db.execute("UPDATE inbound_fragments SET body = ?, pdu = NULL WHERE sender IN (?, ?)",
+                        (marker, number, number.lstrip("+")))
+        return ids
+
     # -- multipart fragments ------------------------------------------------------------------------
     def add_fragment(self, *, modem_id: int | None, sender: str, ref: int, ref_bits: int, total: int,
                      seq: int, body: str, dedupe_key: str, encoding: str | None = None, sent_at: str | None = None,

@@ -674,6 +674,25 @@ class Outbox:
             self.db.execute("UPDATE message_parts SET state = 'failed', last_error = ? WHERE message_id = ?"
                             " AND state IN ('pending', 'unknown')", (reason, message_id))
 
+    def erase_texts(self, number: str, inbound_ids: Iterable[int], marker: str, *, actor: str) -> tuple[int, int]:
+        """Erasure: what was (or would be) sent to `number`, and the forwards to staff of its texts
+        `inbound_ids`, keep their rows and states but not their words. Messages still waiting are
+        cancelled first, so the marker itself is never sent. Returns (cancelled, erased)."""
+        with self.db.transaction():
+            waiting = [r["id"] for r in self.db.all(
+                "SELECT id FROM messages WHERE to_number = ? AND state IN ('queued', 'unknown')", (number,))]
+            for message_id in waiting:
+                self.cancel(message_id, actor, reason="the contact was erased")
+            erased = self.db.execute("UPDATE messages SET body = ?, follow_up = NULL WHERE to_number = ?",
+                                     (marker, number)).rowcount
+            ids = list(inbound_ids)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                erased += self.db.execute(f"UPDATE messages SET body = ? WHERE source = 'forward'"
+                                          f" AND in_reply_to IN ({marks})", (marker, *chunk)).rowcount
+            return len(waiting), erased
+
     def resend(self, message_id: int, actor: str, *, reason: str = "re-sent by staff") -> None:
         """Put an `unknown` or `failed` message back in the queue: its unsure parts are sent again."""
         with self.db.transaction():

@@ -778,3 +778,30 @@ CREATE UNIQUE INDEX appointment_reminders_one_pending ON appointment_reminders(a
 """,
     )
     _append_only(db, "appointment_events")
+
+
+@migrations()
+def m071_contact_search_and_erasure(db: Database) -> None:
+    """Finding a contact by any part of the name, accents and case aside ("nunez" finds "Núñez"):
+    `search` holds the folded name, written with every change of a contact's name. And erasure: the
+    audit log stays append-only except that an entry's `detail` may be replaced
+    by one marked `erased` (same time, actor, action and subject), which is how a right-to-erasure
+    request takes a patient's name out of the entries that recorded it."""
+    from smsgate.names import search_text
+
+    db.execute("ALTER TABLE contacts ADD COLUMN search TEXT NOT NULL DEFAULT ''")
+    rows = db.execute("SELECT id, name, first_name, last_name FROM contacts WHERE COALESCE(name, first_name,"
+                      " last_name) IS NOT NULL").fetchall()
+    for contact_id, name, first, last in rows:
+        db.execute("UPDATE contacts SET search = ? WHERE id = ?", (search_text(first, last, fallback=name), contact_id))
+    _script(
+        db,
+        """
+DROP TRIGGER audit_log_no_update;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+WHEN NOT (NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.actor = OLD.actor AND NEW.action = OLD.action
+          AND NEW.subject_type IS OLD.subject_type AND NEW.subject_id IS OLD.subject_id
+          AND json_extract(NEW.detail, '$.erased') IS 1)
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: only an erasure may replace the detail of an entry'); END
+""",
+    )

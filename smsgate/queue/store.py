@@ -12,6 +12,7 @@ knows which file to open, and each repository is handed the collaborators it may
     outbox                                                (audit, consent, contacts, conversations, modems)
     inbox                                                 (contacts, conversations, modems)
     reports                                               (outbox, contacts)
+    erasure                                               (audit, contacts, lists, outbox, inbox, webhooks)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .consent import ConsentLedger
 from .contacts import Contacts, Conversations
 from .db import Db, connect
 from .delivery_reports import DeliveryReports
+from .erasure import Erasure
 from .inbox import Inbox
 from .keywords import Keywords
 from .lists import Lists
@@ -71,6 +73,8 @@ class Store(Db):
         self.inbox = Inbox(self, contacts=self.contacts, conversations=self.conversations, modems=self.modems)
         self.reports = DeliveryReports(self, outbox=self.outbox, contacts=self.contacts)
         self.appointments = Appointments(self, contacts=self.contacts)
+        self.erasure = Erasure(self, audit=self.audit, contacts=self.contacts, lists=self.lists, outbox=self.outbox,
+                               inbox=self.inbox, webhooks=self.webhooks)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, clock: Clock = system_clock, migrate: bool = True,

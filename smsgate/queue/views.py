@@ -110,12 +110,13 @@ def likely_opt_out_messages(db: Db, conversation_id: int) -> list[dict[str, Any]
 def outbox_page(
     db: Db, *, state: str | None, number: str | None, kind: str | None, limit: int, offset: int
 ) -> list[dict[str, Any]]:
-    clause, params = where(("state = ?", state), ("to_number = ?", number), ("kind = ?", kind))
+    clause, params = where(("m.state = ?", state), ("m.to_number = ?", number), ("m.kind = ?", kind))
     sql = (
-        "SELECT id, to_number, body, kind, priority, state, parts_total, encoding, attempts, created_at,"
-        " finished_at, last_error, error_class, outcome, created_by, modem_id FROM messages"
+        "SELECT m.id, m.to_number, m.body, m.kind, m.priority, m.state, m.parts_total, m.encoding, m.attempts,"
+        " m.created_at, m.finished_at, m.last_error, m.error_class, m.outcome, m.created_by, m.modem_id,"
+        " k.name, k.first_name, k.last_name FROM messages m LEFT JOIN contacts k ON k.number = m.to_number"
         + clause
-        + " ORDER BY id DESC LIMIT ? OFFSET ?"
+        + " ORDER BY m.id DESC LIMIT ? OFFSET ?"
     )
     return db.query(sql, (*params, limit, offset))
 
@@ -162,7 +163,8 @@ def outbox_listing(db: Db, *, states: tuple[str, ...] = (), since: str | None = 
 
 def inbound_export(db: Db, limit: int) -> list[dict[str, Any]]:
     return db.query(
-        "SELECT id, sender, modem_id, received_at, keyword, body FROM inbound ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT i.id, i.sender, i.modem_id, i.received_at, i.keyword, i.body, k.name, k.first_name, k.last_name"
+        " FROM inbound i LEFT JOIN contacts k ON k.number = i.sender ORDER BY i.id DESC LIMIT ?", (limit,)
     )
 
 
@@ -257,8 +259,8 @@ def consent_counts(db: Db, since: str | None = None) -> list[dict[str, Any]]:
 
 def likely_opt_outs(db: Db, since: str | None = None) -> list[dict[str, Any]]:
     return db.query(
-        "SELECT id, sender, received_at, body FROM inbound WHERE likely_opt_out = 1"
-        " AND received_at >= COALESCE(?, '') ORDER BY id DESC",
+        "SELECT i.id, i.sender, i.received_at, i.body, k.name FROM inbound i LEFT JOIN contacts k"
+        " ON k.number = i.sender WHERE i.likely_opt_out = 1 AND i.received_at >= COALESCE(?, '') ORDER BY i.id DESC",
         (since,),
     )
 
@@ -284,3 +286,33 @@ def oldest_queued_age(db: Db, now: datetime) -> float | None:
     """Seconds the oldest queued message has waited, or None when nothing waits."""
     row = db.query("SELECT MIN(created_at) AS t FROM messages WHERE state = 'queued'")[0]["t"]
     return (now - parse_ts(row)).total_seconds() if row else None
+
+
+def contact_messages(db: Db, number: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """One number's messages both ways, newest first (a contact's history on its page and in `contacts show`)."""
+    return db.query(
+        "SELECT * FROM (SELECT 'in' AS direction, id, body, received_at AS at, NULL AS state, NULL AS kind,"
+        " keyword, NULL AS outcome FROM inbound WHERE sender = :n"
+        " UNION ALL SELECT 'out', id, body, created_at, state, kind, NULL, outcome FROM messages"
+        " WHERE to_number = :n) ORDER BY at DESC, direction LIMIT :limit",
+        {"n": number, "limit": limit},
+    )
+
+
+def contact_answers(db: Db, number: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The answers one number gave to messages that expected one, newest first."""
+    return db.query(
+        "SELECT id, body, outcome, outcome_at, answered_by FROM messages WHERE to_number = ? AND outcome IS NOT NULL"
+        " ORDER BY outcome_at DESC, id DESC LIMIT ?", (number, limit))
+
+
+def list_names_of(db: Db, contact_ids: list[int]) -> dict[int, set[str]]:
+    """The lists each of `contact_ids` is on (an import compares them with what the file says)."""
+    out: dict[int, set[str]] = {}
+    for start in range(0, len(contact_ids), 500):
+        chunk = contact_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in db.query(f"SELECT m.contact_id, l.name FROM list_members m JOIN lists l ON l.id = m.list_id"
+                          f" WHERE m.contact_id IN ({marks})", chunk):
+            out.setdefault(r["contact_id"], set()).add(r["name"])
+    return out

@@ -50,6 +50,22 @@ class WebhookOutbox:
                               " VALUES (?,?,?,?,?)", (url, event, text, now, now))
         return int(cur.lastrowid or 0)
 
+    def erase_texts(self, sender: str, marker: str) -> int:
+        """Erasure: webhook bodies that carry a text from `sender` (inbound and keyword events) keep their
+        envelope but not the text. Returns how many were changed."""
+        rows = self.db.all("SELECT id, payload FROM webhook_deliveries WHERE payload LIKE ?",
+                           ("%" + json.dumps(sender) + "%",))
+        changed = 0
+        for row in rows:
+            payload = json.loads(row["payload"])
+            data = payload.get("data")
+            if isinstance(data, dict) and data.get("from") == sender and "text" in data:
+                data["text"] = marker
+                self.db.execute("UPDATE webhook_deliveries SET payload = ? WHERE id = ?",
+                                (json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str), row["id"]))
+                changed += 1
+        return changed
+
     def claim(self, *, limit: int = 20, lease_seconds: float = 60.0
               ) -> list[WebhookDelivery]:
         """Due pending deliveries, leased for `lease_seconds` (their next attempt is moved past the lease)."""

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 from smsgate.config import Config, ConfigError
 from smsgate.queue import Store
 
-from . import api, auth, context, lists_api, lists_pages, pages, snapshot
+from . import api, auth, contacts, context, lists_api, lists_pages, pages, snapshot
 from .context import StoreFactory, json_error, wants_json
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ def create_app(config: Config, *, store_factory: StoreFactory | None = None) -> 
     app.register_blueprint(api.bp)
     app.register_blueprint(lists_api.bp)
     app.register_blueprint(lists_pages.bp)
+    app.register_blueprint(contacts.bp)
+    app.before_request(contacts.allow_large_upload)
     app.before_request(auth.load_identity)
     app.before_request(auth.check_csrf)
     app.after_request(_security_headers)

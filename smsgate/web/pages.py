@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, 
 from werkzeug.wrappers import Response
 
 from smsgate.clinic_time import ClinicClock
+from smsgate.names import label, safe_text
 from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue import IllegalTransition, MessageRejected, NotFound, SendPolicy, views
 from smsgate.queue.clock import ts
@@ -40,6 +41,9 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["state_words"] = lambda s: STATE_WORDS.get(s, s)
     app.jinja_env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+    # The one display rule for a person, "Zoë Núñez (+1 202-555-0123)": {{ number|person(name) }}.
+    app.jinja_env.filters["person"] = lambda number, name=None: label(name, number or "")
+    app.jinja_env.filters["plain"] = lambda text: safe_text(str(text))
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.context_processor
@@ -268,7 +272,9 @@ def message(message_id: int) -> Any:
         abort(404, f"There is no message #{message_id}.")
     reason = failure_in_words(msg.state.value, msg.last_error, msg.error_class) if msg.state.value in (
         "failed", "undeliverable", "unknown", "cancelled") else None
-    return render_template("message.html", msg=msg, history=store.outbox.history(message_id), reason=reason)
+    contact = store.contacts.find(msg.to_number)
+    return render_template("message.html", msg=msg, history=store.outbox.history(message_id), reason=reason,
+                           name=contact.name if contact else None)
 
 
 @bp.route("/outbox/<id:message_id>/<any(cancel, retry):action>", methods=["POST"])
@@ -301,11 +307,11 @@ def export(what: str) -> Response:
     if what == "outbox":
         state, number, kind = _outbox_filters()
         rows = views.outbox_page(store, state=state, number=number, kind=kind, limit=EXPORT_MAX_ROWS, offset=0)
-        columns = ["id", "to_number", "state", "kind", "parts_total", "created_at", "finished_at", "outcome",
-                   "last_error", "body"]
+        columns = ["id", "to_number", "first_name", "last_name", "state", "kind", "parts_total", "created_at",
+                   "finished_at", "outcome", "last_error", "body"]
     else:
         rows = views.inbound_export(store, EXPORT_MAX_ROWS)
-        columns = ["id", "sender", "modem_id", "received_at", "keyword", "body"]
+        columns = ["id", "sender", "first_name", "last_name", "modem_id", "received_at", "keyword", "body"]
     clock = ClinicClock.for_config(smsgate_config())
     out = io.StringIO()
     write_csv(out, columns, ([clock.iso(r[c]) if c.endswith("_at") else r[c] for c in columns] for r in rows))
