@@ -80,7 +80,7 @@ def test_a_day_lists_its_appointments_in_the_clinics_zone(cli_config: Path) -> N
 def test_the_json_list_has_the_local_start_and_the_next_reminder(cli_config: Path) -> None:
     run(cli_config, "import", str(DATA / "clinic-calendar.ics"))
     (row,) = json.loads(run(cli_config, "list", "--date", "2027-06-15", "--json").output)
-    assert row["start"] == "2027-06-15T14:00:00-04:00" and row["patient"] == "Jones, Robert"
+    assert row["start"] == "2027-06-15T14:00:00-04:00" and row["patient"] == "Robert Jones"
     assert row["next_reminder"] == "2027-06-13 14:00" and row["status"] == "booked"
 
 

@@ -251,7 +251,7 @@ def test_a_re_sent_event_with_a_higher_sequence_reschedules_and_a_lower_one_is_r
 def test_the_contacts_of_an_import_are_created_with_their_names(service: AppointmentService, us_store: Store) -> None:
     service.import_file(us_store, DATA / "clinic-calendar.ics")
     contact = us_store.contacts.get("+12125550144")
-    assert contact is not None and (contact["name"], contact["first_name"]) == ("Jones, Robert", "Robert")
+    assert contact is not None and (contact["name"], contact["first_name"]) == ("Robert Jones", "Robert")
 
 
 # --- whatever text comes in, the reader answers with items and errors, never an exception ----------------------

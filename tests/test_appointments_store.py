@@ -13,6 +13,7 @@ import pytest
 
 from smsgate.queue import Store
 from smsgate.queue.appointments import AppointmentInput, AppointmentRejected
+from smsgate.queue.contacts import ContactValues
 
 NY = ZoneInfo("America/New_York")
 
@@ -145,7 +146,7 @@ def test_a_newer_copy_with_the_same_data_keeps_its_version_so_the_older_one_is_r
 
 
 def test_a_name_staff_corrected_is_not_overwritten_by_the_next_import(store: Store) -> None:
-    store.contacts.update("+12125550142", name="María López", first_name="María", actor="staff")
+    store.contacts.save("+12125550142", ContactValues(first_name="María", last_name="López"), actor="staff")
     store.appointments.upsert(visit(), source="ics:a.ics")
     contact = store.contacts.get("+12125550142")
     assert contact is not None and (contact["name"], contact["first_name"]) == ("María López", "María")

@@ -12,7 +12,7 @@ from smsgate.queue import NotFound, Store
 from smsgate.queue.segment_filter import SegmentError
 from smsgate.queue.segments import SegmentExists
 
-P1, P2, P3, P4 = "+12025550101", "+12025550102", "+525512345678", "+447700900123"
+P1, P2, P3, P4 = "+12025550101", "+12025550102", "+525512345678", "+447911123456"
 
 
 def _contact(store: Store, number: str, **columns: object) -> int:
@@ -35,7 +35,7 @@ def _sent(store: Store, number: str, **kw: object) -> int:
 @pytest.fixture
 def people(store: Store, clock: FakeClock) -> Store:
     store.lists.create("news", actor="admin", keyword="NEWS")
-    news = _contact(store, P1, tags=["diabetes", "heart failure"], fields={"mrn": "123"}, language="es-MX",
+    news = _contact(store, P1, tags=["diabetes", "heart-failure"], fields={"mrn": "123"}, language="es-MX",
                     timezone="America/Chicago")
     _contact(store, P2, tags=["Diabetes"], fields={"mrn": "456"}, language="en", timezone="America/New_York")
     _contact(store, P3, language="ES")
@@ -60,7 +60,7 @@ def _selected(store: Store, where: str) -> set[str]:
 
 @pytest.mark.parametrize(("where", "expected"), [
     ("tag:diabetes", {P1, P2}),
-    ('tag:"heart failure"', {P1}),
+    ('tag:"heart-failure"', {P1}),
     ("field:mrn", {P1, P2}),
     ("field:mrn=456", {P2}),
     ("language:es", {P1, P3}),

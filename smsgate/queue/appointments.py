@@ -571,12 +571,22 @@ def _reminder(row: dict[str, Any]) -> StoredReminder:
 
 
 def split_name(name: str | None, first: str | None) -> tuple[str | None, str | None]:
-    """A source's whole name and first name as a contact's first and last name: the first name given
-    stands, and what follows it in the whole name is the last; without one, the last word is the last name."""
+    """A source's whole name and first name as a contact's first and last name. "Jones, Robert" is last name
+    first; otherwise the first name given stands and the rest of the whole name is the last name, and
+    without one the last word is the last name."""
+    name = (name or "").strip()
+    if "," in name:
+        family, given = (p.strip() for p in name.split(",", 1))
+        return (first or given or None), (family or None)
     if first:
-        rest = name[len(first):].strip() if name and name.startswith(first) else None
+        if name.startswith(first):
+            rest = name[len(first):].strip()
+        elif name.endswith(first):
+            rest = name[:-len(first)].strip()
+        else:
+            rest = ""
         return first, rest or None
     if not name:
         return None, None
     given, _, family = name.rpartition(" ")
-    return (given.strip() or None, family) if given.strip() else (family, None)
+    return (given.strip(), family) if given.strip() else (family, None)
