@@ -694,7 +694,7 @@ def segments() -> None:
 @segments.command("create")
 @click.argument("name")
 @click.option("--where", "where", required=True,
-              help='The filter, e.g. "tag:diabetes AND NOT replied:30d" (docs/contacts-lists-consent.md).')
+              help='The filter, e.g. "tag:diabetes AND NOT replied:30d" (docs/contacts.md).')
 @click.option("--description", help="What the segment is for.")
 @click.option("--replace", is_flag=True, help="Replace the filter of an existing segment.")
 @pass_ctx

@@ -1,4 +1,4 @@
-"""Consent per purpose, through the store: the rules table of docs/contacts-lists-consent.md, applied the same
+"""Consent per purpose, through the store: the rules table of docs/contacts.md, applied the same
 way when a message is queued and when it is claimed for a modem."""
 
 from __future__ import annotations

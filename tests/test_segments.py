@@ -1,5 +1,5 @@
 """Saved segments through the store: each term of the filter language selects what the reference in
-docs/contacts-lists-consent.md says, errors point at a column, and a segment is evaluated when used."""
+docs/contacts.md says, errors point at a column, and a segment is evaluated when used."""
 
 from __future__ import annotations
 

@@ -653,7 +653,7 @@ DROP TABLE conversation_merges
 
 @migrations()
 def m080_consent_restore_event(db: Database) -> None:
-    """Consent is per purpose (docs/contacts-lists-consent.md): an `opt_in` names the list it grants, and a
+    """Consent is per purpose (docs/contacts.md): an `opt_in` names the list it grants, and a
     patient's START becomes a `restore`, which lifts the STOP it answers but grants nothing that was never
     given. The ledger is rebuilt (with the same ids, so the order of events is unchanged) because SQLite
     cannot widen a CHECK constraint in place; its append-only triggers and indexes come back with it."""

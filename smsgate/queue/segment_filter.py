@@ -2,7 +2,7 @@
 recursive-descent parser, and compiled to one parameterised SQL condition over `contacts k`.
 
 Nothing a user types becomes SQL: every value is a bound parameter, and the SQL around it comes from the
-fixed table of terms below. docs/contacts-lists-consent.md is the reference; in short:
+fixed table of terms below. docs/contacts.md is the reference; in short:
 
     filter  := or
     or      := and ("OR" and)*
