@@ -42,7 +42,7 @@ def test_a_patient_waits_once_and_a_second_entry_is_refused_naming_the_first(sto
 
 def test_a_window_that_ends_before_it_starts_and_a_bad_number_are_refused_and_nothing_is_stored(
         store: Store) -> None:
-    with pytest.raises(WaitlistError, match="ends .* before it starts"):
+    with pytest.raises(WaitlistError, match=r"ends .* before it starts"):
         store.waitlist.add(FIRST, source="api", actor="api", earliest=VISIT, latest=VISIT - timedelta(days=1))
     with pytest.raises(WaitlistError, match="number"):
         store.waitlist.add("call me", source="api", actor="api")
@@ -86,24 +86,23 @@ def test_a_yes_after_the_offer_expired_does_not_fill_the_slot(store: Store, cloc
 
 def test_two_yes_at_the_same_moment_through_two_stores_have_exactly_one_winner(
         db_path: Path, store: Store, clock: FakeClock) -> None:
-    for _ in range(20):  # twenty slots, each raced for by two patients on two connections
+    def answer(offer_id: int, barrier: threading.Barrier, results: dict[int, str]) -> None:
+        with Store.open(db_path, clock=clock) as own:
+            barrier.wait(timeout=10)
+            results[offer_id] = own.waitlist.take(offer_id, clock())
+
+    for i in range(20):  # twenty slots, each raced for by two patients on two connections
         for number in (FIRST, SECOND):
             waiting = store.waitlist.waiting(number)
             if waiting is not None:
                 store.waitlist.remove(waiting.id, actor="test")
         a = store.waitlist.add(FIRST, source="staff", actor="cli")
         b = store.waitlist.add(SECOND, source="staff", actor="cli")
-        s = slot(store, start=VISIT + timedelta(minutes=len(store.waitlist.entries(states=("removed",)))))
+        s = slot(store, start=VISIT + timedelta(minutes=i))
         offers = [store.waitlist.record_offer(s.id, e.id, message_id=None).id for e in (a, b)]
         barrier = threading.Barrier(2)
         results: dict[int, str] = {}
-
-        def answer(offer_id: int) -> None:
-            with Store.open(db_path, clock=clock) as own:
-                barrier.wait(timeout=10)
-                results[offer_id] = own.waitlist.take(offer_id, clock())
-
-        threads = [threading.Thread(target=answer, args=(o,)) for o in offers]
+        threads = [threading.Thread(target=answer, args=(o, barrier, results)) for o in offers]
         for t in threads:
             t.start()
         for t in threads:

@@ -242,7 +242,8 @@ class Waitlist:
                 (offer_id, at, offer.slot_id, at, offer.entry_id))
             if cur.rowcount == 1:
                 result = "won"
-                self.db.execute("UPDATE waitlist SET state = 'filled', updated_at = ? WHERE id = ?", (at, offer.entry_id))
+                self.db.execute("UPDATE waitlist SET state = 'filled', updated_at = ? WHERE id = ?",
+                                (at, offer.entry_id))
                 self.audit.record("waitlist", "waitlist.filled", "waitlist", offer.entry_id,
                                   {"slot_id": offer.slot_id, "offer_id": offer_id})
             else:
