@@ -235,3 +235,12 @@ def test_two_yes_at_the_same_moment_through_the_engine_book_the_slot_once(
     last = sorted(messages_to(store, n)[-1]["body"] for n in (FIRST, SECOND))
     assert last == ["That slot has been taken, you stay on the waitlist.",
                     "You have the slot: Tue 10:30 with Dr. Rivera. See you then!"]
+
+
+def test_waitlist_settings_out_of_range_stop_smsgate_with_the_key_named() -> None:
+    from smsgate.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"waitlist\.offer_to = 0 is out of range"):
+        waitlist_config(offer_to=0)
+    with pytest.raises(ConfigError, match=r"waitlist\.offer_hours"):
+        waitlist_config(offer_hours=0)
