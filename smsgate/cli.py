@@ -880,6 +880,81 @@ def appointments_list(ctx: Context, day: str, as_json: bool) -> None:
                        "next_reminder", "id"], as_json)
 
 
+# --- the waitlist ----------------------------------------------------------------------------------------
+
+@cli.group()
+def waitlist() -> None:
+    """Patients waiting for an earlier slot: a cancellation's slot is offered to them by text."""
+
+
+@waitlist.command("add")
+@click.argument("number")
+@click.option("--provider", help="Only slots with this provider (as the calendar names them).")
+@click.option("--location", help="Only slots at this location.")
+@click.option("--from", "earliest", help="Only slots from this time on (clinic time, e.g. 2026-12-01 08:00).")
+@click.option("--until", "latest", help="Only slots up to this time (clinic time).")
+@click.option("--appointment", help="The patient's appointment (its id in the clinic's system) to move into a slot.")
+@click.option("--notes", help="Free text for staff.")
+@pass_ctx
+def waitlist_add(ctx: Context, number: str, provider: str | None, location: str | None, earliest: str | None,
+                 latest: str | None, appointment: str | None, notes: str | None) -> None:
+    """Put the patient at NUMBER on the waitlist.
+
+    \b
+    Example:
+        smsgate waitlist add +12125550161 --provider "Dr. Rivera" --until "2026-12-04 17:00"
+    """
+    from smsgate.clinic_time import ClinicTimeError
+    from smsgate.queue.waitlist import WaitlistError
+
+    store = ctx.store()
+    try:
+        window = [ctx.clinic_clock.parse(t, now=store.clock()) if t else None for t in (earliest, latest)]
+    except ClinicTimeError as exc:
+        raise _fail(exc) from None
+    appointment_id = None
+    if appointment:
+        found = store.appointments.by_external_id(appointment)
+        if found is None:
+            raise click.ClickException(f"no appointment {appointment!r}; `smsgate appointments list` shows their ids")
+        appointment_id = found.id
+    try:
+        entry = store.waitlist.add(number, source="staff", actor="cli", provider=provider, location=location,
+                                   earliest=window[0], latest=window[1], appointment_id=appointment_id, notes=notes)
+    except WaitlistError as exc:
+        raise _fail(exc) from None
+    click.echo(f"waitlist entry #{entry.id}: {entry.number} is waiting")
+
+
+@waitlist.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also entries that were filled or removed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def waitlist_list(ctx: Context, show_all: bool, as_json: bool) -> None:
+    """The waitlist, first come first (the order offers go out in)."""
+    from smsgate.queue.waitlist import ENTRY_STATES
+
+    store = ctx.store()
+    rows = [e.as_dict() for e in store.waitlist.entries(states=ENTRY_STATES if show_all else ("waiting",))]
+    _print_rows(rows, ["id", "number", "name", "provider", "location", "earliest", "latest", "state", "source",
+                       "created_at", "notes"], as_json, clock=ctx.clinic_clock,
+                times=("earliest", "latest", "created_at"))
+
+
+@waitlist.command("remove")
+@click.argument("entry_id", type=int)
+@pass_ctx
+def waitlist_remove(ctx: Context, entry_id: int) -> None:
+    """Take entry ENTRY_ID (from `smsgate waitlist list`) off the waitlist."""
+    from smsgate.queue.waitlist import WaitlistError
+
+    try:
+        entry = ctx.store().waitlist.remove(entry_id, actor="cli")
+    except (WaitlistError, NotFound) as exc:
+        raise _fail(exc) from None
+    click.echo(f"waitlist entry #{entry.id} ({entry.number}) removed")
+
+
 # --- contacts --------------------------------------------------------------------------------------------
 
 def _safe(value: Any) -> str:

@@ -170,6 +170,12 @@ class WebhookConfig:
 
 
 @dataclass
+class WaitlistConfig:
+    offer_to: int = 3
+    offer_hours: float = 2.0
+
+
+@dataclass
 class Config:
     path: Path | None = None
     database: str = "smsgate.db"
@@ -182,6 +188,7 @@ class Config:
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     web: WebConfig = field(default_factory=WebConfig)
     webhooks: list[WebhookConfig] = field(default_factory=list)
+    waitlist: WaitlistConfig = field(default_factory=WaitlistConfig)
     # Read by smsgate.appointments.plans (see _build_config), not by the generic reader below.
     appointments: AppointmentsConfig = field(default_factory=AppointmentsConfig)
     reminders: RemindersConfig = field(default_factory=RemindersConfig.default)
@@ -272,6 +279,8 @@ def _validate(cfg: Config, p: Path) -> None:
     _in_range(p, "sending.max_attempts", cfg.sending.max_attempts, 1, 1000)
     _in_range(p, "sending.lease_seconds", cfg.sending.lease_seconds, 5, 86400)
     _in_range(p, "web.port", cfg.web.port, 1, 65535)
+    _in_range(p, "waitlist.offer_to", cfg.waitlist.offer_to, 1, 100)
+    _in_range(p, "waitlist.offer_hours", cfg.waitlist.offer_hours, 0.05, 168)
     _in_range(p, "compliance.confirmation_resend_minutes", cfg.compliance.confirmation_resend_minutes, 0.01, 1440)
     region = cfg.clinic.region
     if region:

@@ -16,7 +16,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 SECTIONS = {
     "": cfg.Config, "clinic": cfg.ClinicConfig, "modems": cfg.ModemConfig, "simulator": cfg.SimulatorConfig,
     "sending": cfg.SendingConfig, "hours": cfg.HoursConfig, "compliance": cfg.ComplianceConfig,
-    "web": cfg.WebConfig, "webhooks": cfg.WebhookConfig,
+    "web": cfg.WebConfig, "webhooks": cfg.WebhookConfig, "waitlist": cfg.WaitlistConfig,
 }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from smsgate.queue import Inbound, Kind, MessageRejected, SendPolicy, Store
 from smsgate.queue.clock import parse_ts, ts
 from smsgate.queue.contacts import ContactError
 from smsgate.queue.lists import ListError
+from smsgate.queue.waitlist import WaitlistError
 from smsgate.webhook_events import KEYWORD_EVENT, inbound_data, queue_event
 
 from .answers import match_answer
@@ -38,7 +40,14 @@ from .normalize import canonical, squash
 from .rules import Rule
 from .templates import TemplateError, check_template, render
 
-__all__ = ["Outcome", "PlannedReply", "RulesEngine"]
+__all__ = ["AnswerHook", "Outcome", "PlannedReply", "RulesEngine"]
+
+AnswerHook = Callable[[Store, int, str, datetime], bool]
+"""Called with (store, message id, outcome, now) once an answer is recorded, in the same transaction;
+True when it handled the answer itself (a waitlist offer), so the engine sends no follow-up of its own.
+The composition root supplies it, keeping this package free of the appointments layer."""
+
+WAITLIST_WORD = "WAITLIST"
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +111,9 @@ class RulesEngine:
     """Built once from the configuration; rules themselves are read from the store on every message, so
     `smsgate keywords add` takes effect without restarting the daemon."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, on_answer: AnswerHook | None = None) -> None:
         self.config = config
+        self.on_answer = on_answer
         comp = config.compliance
         try:
             self.vocabulary = Vocabulary(comp)
@@ -148,6 +158,7 @@ class RulesEngine:
         if match is not None:
             self._compliance(store, inbound, match, now, robot, out)
         elif not (self._answer_or_menu(store, inbound, now, robot, out)
+                  or self._waitlist(store, inbound, now, robot, out)
                   or self._keyword(store, inbound, now, robot, out)):
             self._inbox(store, inbound, now, robot, out)
         if match is None and out.action not in ("answer",) and self.vocabulary.likely_opt_out(text):
@@ -243,6 +254,8 @@ class RulesEngine:
         store.outbox.record_outcome(msg.id, outcome, inbound_id=inbound.id)
         out.action, out.keyword = "answer", word
         out.answered_message_id, out.answer, out.answer_outcome = msg.id, word, outcome
+        if self.on_answer is not None and self.on_answer(store, msg.id, outcome, now):
+            return True
         follow = msg.follow_up or {}
         by_word = {canonical(k): v for k, v in follow.items()}
         # Keyed by the answer word, or by the outcome it records (stored canonical like a word, by
@@ -279,6 +292,27 @@ class RulesEngine:
         out.notes.append(f"menu answer {word} from keyword {menu.get('keyword')}")
         if inbound.conversation_id is not None:
             store.conversations.update(inbound.conversation_id, actor="rules", team=team, menu=None)
+        return True
+
+    # -- the waitlist --------------------------------------------------------------------------------
+    def _waitlist(self, store: Store, inbound: Inbound, now: datetime, robot: bool, out: Outcome) -> bool:
+        """WAITLIST (built in, before custom keywords): put the sender on the waitlist for an earlier slot;
+        any words after it are kept as a note for staff ("WAITLIST mornings only")."""
+        words = canonical(inbound.body or "").split(" ", 1)
+        if robot or words[0] != WAITLIST_WORD:
+            return False
+        out.action, out.keyword = "keyword", WAITLIST_WORD
+        rest = (inbound.body or "").strip().split(None, 1)
+        note = rest[1].strip() or None if len(rest) > 1 else None
+        clinic = self.config.clinic.name
+        try:
+            entry = store.waitlist.add(inbound.sender, source="sms", actor="rules", notes=note)
+            out.notes.append(f"on the waitlist (entry #{entry.id})")
+            text = f"{clinic}: you are on the waitlist. We will text you when an earlier slot opens."
+        except WaitlistError as exc:
+            out.notes.append(f"not added to the waitlist: {exc}")
+            text = f"{clinic}: you are already on the waitlist. We will text you when an earlier slot opens."
+        self._reply(store, inbound, text, kind=Kind.REPLY, purpose="keyword", now=now, robot=robot, out=out)
         return True
 
     # -- custom keywords -----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from smsgate.appointments.waitlist import waitlist_round
 from smsgate.config import Config
 from smsgate.queue import Gate, Store
 from smsgate.queue.clock import ts
@@ -259,6 +260,7 @@ class Daemon:
             (self._expire_leases, t.lease_check_s, "lease expiry"),
             (self._rematch, t.rematch_s, "report re-match and unknown messages"),
             (self._reassembly, t.reassembly_check_s, "reassembly timeouts"),
+            (lambda: waitlist_round(self._store(), self.config), t.rematch_s, "waitlist offers"),
         ]
         for fn, every, name in jobs:
             sched.add_job(self._guarded(fn, name), "interval", seconds=every, name=name, id=name)

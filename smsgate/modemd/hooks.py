@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from smsgate.appointments.waitlist import handle_answer
 from smsgate.config import Config
 from smsgate.keywords import RulesEngine, make_gate
 from smsgate.queue import Gate, Inbound, Store
@@ -17,7 +18,9 @@ InboundHook = Callable[[Store, Inbound], object]
 
 def default_on_inbound(config: Config) -> InboundHook:
     """`RulesEngine(config).process`: compliance keywords, answers, custom keywords, the inbox."""
-    process: InboundHook = RulesEngine(config).process
+    process: InboundHook = RulesEngine(
+        config, on_answer=lambda store, message_id, outcome, now: handle_answer(store, config, message_id, outcome, now)
+    ).process
     return process
 
 

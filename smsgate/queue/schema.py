@@ -805,3 +805,74 @@ WHEN NOT (NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.actor = OLD.actor AND NEW.
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: only an erasure may replace the detail of an entry'); END
 """,
     )
+
+
+@migrations()
+def m096_waitlist(db: Database) -> None:
+    """Patients waiting for an earlier slot: who (the contact), optionally for which provider, place and
+    window, and the appointment of theirs a slot would replace. An entry is `waiting` until it is
+    `filled` (the patient took a slot) or `removed` (by staff, the API or the patient); one waiting entry
+    per patient, so a second WAITLIST text cannot queue them twice."""
+    _script(
+        db,
+        """
+CREATE TABLE waitlist (
+    id INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    provider TEXT,
+    location TEXT,
+    earliest_at TEXT,
+    latest_at TEXT,
+    appointment_id INTEGER REFERENCES appointments(id),
+    notes TEXT,
+    state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'filled', 'removed')),
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX waitlist_one_waiting ON waitlist(contact_id) WHERE state = 'waiting';
+CREATE INDEX waitlist_state ON waitlist(state, created_at)
+""",
+    )
+
+
+@migrations()
+def m097_waitlist_offers(db: Database) -> None:
+    """A slot a cancellation freed (one per `cancelled` event: its details copied from the cancelled
+    appointment) and the offers of it sent to waitlisted patients, each linked to its message. A slot is
+    `open` until the first YES fills it (one conditional UPDATE) or its offers expire."""
+    _script(
+        db,
+        """
+CREATE TABLE waitlist_slots (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL UNIQUE REFERENCES appointment_events(id),
+    cancelled_appointment_id INTEGER NOT NULL REFERENCES appointments(id),
+    provider TEXT,
+    location TEXT,
+    appointment_type TEXT,
+    start_at TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    duration_minutes INTEGER,
+    state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'filled', 'expired')),
+    expires_at TEXT NOT NULL,
+    filled_offer_id INTEGER,
+    filled_appointment_id INTEGER REFERENCES appointments(id),
+    filled_at TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX waitlist_slots_open ON waitlist_slots(expires_at) WHERE state = 'open';
+CREATE TABLE waitlist_offers (
+    id INTEGER PRIMARY KEY,
+    slot_id INTEGER NOT NULL REFERENCES waitlist_slots(id),
+    entry_id INTEGER NOT NULL REFERENCES waitlist(id),
+    message_id INTEGER UNIQUE REFERENCES messages(id),
+    state TEXT NOT NULL CHECK (state IN ('offered', 'won', 'taken', 'expired', 'refused')),
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    answered_at TEXT,
+    UNIQUE (slot_id, entry_id)
+);
+CREATE INDEX waitlist_offers_entry ON waitlist_offers(entry_id)
+"""
+    )

@@ -40,6 +40,7 @@ from .modems import ModemRegistry
 from .outbox import Defer, Outbox, Refuse
 from .records import Message
 from .segments import Segments
+from .waitlist import Waitlist
 from .webhooks import WebhookOutbox
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Store(Db):
         self.inbox = Inbox(self, contacts=self.contacts, conversations=self.conversations, modems=self.modems)
         self.reports = DeliveryReports(self, outbox=self.outbox, contacts=self.contacts)
         self.appointments = Appointments(self, contacts=self.contacts)
+        self.waitlist = Waitlist(self, audit=self.audit, contacts=self.contacts)
         self.erasure = Erasure(self, audit=self.audit, contacts=self.contacts, lists=self.lists, outbox=self.outbox,
                                inbox=self.inbox, webhooks=self.webhooks)
 
