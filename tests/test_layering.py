@@ -35,6 +35,8 @@ RULES = {
     "status": (*ASSEMBLY, "smsgate.web", "smsgate.modemd", "smsgate.webhooks", "smsgate.simulator"),
     "web": (*ASSEMBLY, "smsgate.modemd", "smsgate.simulator"),
     "imports": (*TOP_LAYER, "smsgate.keywords", "smsgate.webhook_events", "smsgate.simulator"),
+    "templates": (*TOP_LAYER, "smsgate.config", "smsgate.queue", "smsgate.keywords", "smsgate.appointments",
+                  "smsgate.imports", "smsgate.simulator", "smsgate.at_commands"),
     "names": (*TOP_LAYER, "smsgate.queue", "smsgate.keywords", "smsgate.imports", "smsgate.simulator",
               "smsgate.at_commands"),
 }

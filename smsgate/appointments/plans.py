@@ -10,7 +10,7 @@ appointment gets the steps without `types`. No `[[reminders]]` at all means the 
 Every mistake is reported with the step and key it is in, and what to write instead, because a plan
 that silently read "48 hours" as nothing would leave patients unreminded.
 
-This module imports only the standard library (and `wording`): `smsgate.config` imports it.
+This module imports only the standard library, `wording` and `smsgate.templates`: `smsgate.config` imports it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Any
 
-from .wording import LANGUAGES, TemplateFieldError, check_template
+from smsgate.templates import TemplateError
+
+from .wording import LANGUAGES, check_template
 
 __all__ = [
     "ANSWER_OUTCOMES",
@@ -168,7 +170,7 @@ def _templates(value: Any, where: str, default_language: str) -> dict[str, str]:
             raise ReminderConfigError(f"{where}.{lang} must be a non-empty text")
         try:
             check_template(text)
-        except TemplateFieldError as exc:
+        except TemplateError as exc:
             raise ReminderConfigError(f"{where}.{lang}: {exc}") from None
         out[key] = text.strip()
     if default_language not in out:

@@ -15,17 +15,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["FIELDS", "LANGUAGES", "TemplateFieldError", "check_template", "language_for", "local_values", "render"]
+from smsgate import templates
+
+__all__ = ["FIELDS", "LANGUAGES", "check_template", "language_for", "local_values", "render"]
 
 FIELDS = frozenset({"first_name", "name", "provider", "location", "type", "date", "time", "weekday", "clinic",
                     "contact"})
-
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-
-
-class TemplateFieldError(ValueError):
-    """A reminder template with a placeholder smsgate does not fill, or a stray brace."""
-
 
 @dataclass(frozen=True)
 class Language:
@@ -81,37 +76,14 @@ LANGUAGES: dict[str, Language] = {
 
 
 def check_template(template: str) -> list[str]:
-    """The fields `template` uses, or `TemplateFieldError` naming the unknown one and the known ones."""
-    used: list[str] = []
-    for m in _TOKEN.finditer(template):
-        tok = m.group(0)
-        if tok in ("{{", "}}"):
-            continue
-        name = m.group(1)
-        if name is None:
-            raise TemplateFieldError(f"unmatched {tok!r} at position {m.start()}; write {{{{ or }}}} for a "
-                                     "literal brace")
-        if name.strip() not in FIELDS:
-            raise TemplateFieldError(f"{{{name}}} is not a field smsgate can fill; use "
-                                     + ", ".join("{" + f + "}" for f in sorted(FIELDS)))
-        used.append(name.strip())
-    return used
+    """The fields `template` uses, or `TemplateError` naming the unknown one and the known ones."""
+    return templates.check_template(template, FIELDS)
 
 
 def render(template: str, values: Mapping[str, str | None]) -> str:
     """Fill `template`; a field with no value reads empty (the values from `local_values` have their
     fallbacks already)."""
-    check_template(template)
-
-    def fill(m: re.Match[str]) -> str:
-        tok = m.group(0)
-        if tok == "{{":
-            return "{"
-        if tok == "}}":
-            return "}"
-        return str(values.get((m.group(1) or "").strip()) or "")
-
-    return _TOKEN.sub(fill, template)
+    return templates.render(template, values, fields=FIELDS, fallback={})
 
 
 def language_for(tag: str | None, available: Iterable[str], default: str) -> str:

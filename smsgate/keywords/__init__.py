@@ -8,6 +8,8 @@ passes it to `store.outbox.claim(..., gate=...)`.
 May import: `queue`, `config`, `numbers`, `spreadsheet`, `webhook_events`. Never the top layer (cli, web,
 modemd, gateway, webhooks, status) or the simulator."""
 
+from smsgate.templates import TemplateError, render
+
 from .answers import WordMapError, match_answer, parse_expect, parse_word_map
 from .compliance import Intent, Vocabulary
 from .engine import Outcome, PlannedReply, RulesEngine
@@ -16,7 +18,6 @@ from .hours import BusinessHours, HoursError, QuietHours
 from .normalize import canonical
 from .reports import ConsentExplanation, Report, build_report, consent_csv, explain_consent
 from .rules import Rule, RuleError, build_rule, parse_menu
-from .templates import TemplateError, render
 
 __all__ = [
     "BusinessHours",

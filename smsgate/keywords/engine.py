@@ -31,6 +31,7 @@ from smsgate.queue.clock import parse_ts, ts
 from smsgate.queue.contacts import ContactError
 from smsgate.queue.lists import ListError
 from smsgate.queue.waitlist import WaitlistError
+from smsgate.templates import TemplateError, check_template, render
 from smsgate.webhook_events import KEYWORD_EVENT, inbound_data, queue_event
 
 from .answers import match_answer
@@ -38,7 +39,6 @@ from .compliance import TRANSACTIONAL, ComplianceMatch, Intent, Vocabulary
 from .hours import BusinessHours, HoursError
 from .normalize import canonical, squash
 from .rules import Rule
-from .templates import TemplateError, check_template, render
 
 __all__ = ["AnswerHook", "Outcome", "PlannedReply", "RulesEngine"]
 

@@ -17,12 +17,12 @@ from smsgate.numbers import InvalidNumber, normalize
 from smsgate.queue.contacts import ContactError, clean_tag
 from smsgate.queue.enqueue import text_problem
 from smsgate.queue.lists import ListError, list_name
+from smsgate.templates import TemplateError, check_template
 
 from .answers import WordMapError, parse_word_map
 from .compliance import Vocabulary
 from .hours import BusinessHours, HoursError
 from .normalize import canonical, squash
-from .templates import TemplateError, check_template
 
 __all__ = ["Rule", "RuleError", "build_rule", "parse_menu"]
 

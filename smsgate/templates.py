@@ -23,8 +23,9 @@ class TemplateError(ValueError):
     """A reply text with a placeholder smsgate does not fill; the message lists the ones it does."""
 
 
-def check_template(template: str) -> list[str]:
-    """The placeholders of `template`, or `TemplateError` for an unknown or malformed one."""
+def check_template(template: str, fields: frozenset[str] = FIELDS) -> list[str]:
+    """The placeholders of `template`, or `TemplateError` for an unknown or malformed one. `fields` are
+    the names the caller fills (reply texts by default; reminder texts have their own)."""
     used: list[str] = []
     for m in _TOKEN.finditer(template):
         tok = m.group(0)
@@ -35,18 +36,20 @@ def check_template(template: str) -> list[str]:
             raise TemplateError(
                 f"unmatched {tok!r} at position {m.start()} in {template!r}; write {{{{ or }}}} for a literal brace"
             )
-        if name.strip() not in FIELDS:
+        if name.strip() not in fields:
             raise TemplateError(
                 f"{{{name}}} is not a field smsgate can fill; use one of "
-                + ", ".join("{" + f + "}" for f in sorted(FIELDS))
+                + ", ".join("{" + f + "}" for f in sorted(fields))
             )
         used.append(name.strip())
     return used
 
 
-def render(template: str, values: Mapping[str, str | None]) -> str:
-    """Fill `template` from `values`; a missing first name reads "there" ("Hi there"), others read empty."""
-    check_template(template)
+def render(template: str, values: Mapping[str, str | None], *, fields: frozenset[str] = FIELDS,
+           fallback: Mapping[str, str] = _FALLBACK) -> str:
+    """Fill `template` from `values`; a field with no value reads as its `fallback` (by default a missing
+    first name reads "there", "Hi there"), others read empty."""
+    check_template(template, fields)
 
     def fill(m: re.Match[str]) -> str:
         tok = m.group(0)
@@ -57,7 +60,7 @@ def render(template: str, values: Mapping[str, str | None]) -> str:
         name = (m.group(1) or "").strip()
         value = values.get(name)
         if value is None or not str(value).strip():
-            return _FALLBACK.get(name, "")
+            return fallback.get(name, "")
         return str(value)
 
     return _TOKEN.sub(fill, template)
